@@ -1,0 +1,1 @@
+"""Alert channels, rules, throttling and delivery (issue: alerts)."""

@@ -1,0 +1,1 @@
+"""The campaign lifecycle: campaigns, their timers and lifecycle events (issue: recovery)."""

@@ -1,0 +1,1 @@
+"""Periodic recovery and clean-up procedures with their run history (issue: recovery)."""

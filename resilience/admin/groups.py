@@ -1,0 +1,296 @@
+"""Error groups: where operators triage. Every state change goes through
+resilience.services.groups, so it leaves a GroupHistory row, and is also logged to the
+admin's LogEntry so the object history shows who did it and when."""
+
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from resilience.models import ErrorGroup, ErrorLogEntry, GroupHistory
+from resilience.paginators import EstimatedCountPaginator
+from resilience.services.groups import (
+    error_group_assign,
+    error_group_mute,
+    error_group_reopen,
+    error_group_resolve,
+)
+
+from .base import ReadOnlyAdmin
+from .display import EMPTY, admin_link, pre, pretty_json
+from .filters import distinct_values_filter
+
+TRIAGE_PERMISSION = "resilience.triage_errorgroup"
+RECENT_OCCURRENCES = 20
+
+Status = ErrorGroup.Status
+
+
+class GroupHistoryInline(admin.TabularInline):
+    model = GroupHistory
+    fields = ("at", "action", "actor", "via", "detail")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-at", "-id")
+    verbose_name_plural = "history"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("actor")
+
+
+def _triage_action(
+    description: str, apply: Callable[[ErrorGroup, HttpRequest], bool]
+) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
+    """Build an admin action: `apply` calls a service and returns False when it skipped."""
+
+    @admin.action(description=description, permissions=["triage"])
+    def action(modeladmin: "ErrorGroupAdmin", request: HttpRequest, queryset: QuerySet) -> None:
+        changed = 0
+        for group in queryset:
+            if apply(group, request):
+                modeladmin.log_change(request, group, f"{description} (admin action)")
+                changed += 1
+        skipped = len(queryset) - changed
+        text = f"{description}: {changed} group{'s' if changed != 1 else ''}"
+        if skipped:
+            text += f" ({skipped} already in that state)"
+        modeladmin.message_user(request, text, messages.SUCCESS)
+
+    action.__name__ = description.lower().replace(" ", "_")
+    return action
+
+
+def _resolve(group: ErrorGroup, request: HttpRequest) -> bool:
+    if group.status == Status.RESOLVED:
+        return False
+    error_group_resolve(group=group, actor=request.user)
+    return True
+
+
+def _reopen(group: ErrorGroup, request: HttpRequest) -> bool:
+    if group.status == Status.OPEN:
+        return False
+    error_group_reopen(group=group, actor=request.user)
+    return True
+
+
+def _mute(duration: str) -> Callable[[ErrorGroup, HttpRequest], bool]:
+    def apply(group: ErrorGroup, request: HttpRequest) -> bool:
+        # Muting again is not a no-op: it moves the end of the mute.
+        error_group_mute(group=group, actor=request.user, duration=duration)
+        return True
+
+    return apply
+
+
+def _assign_to_me(group: ErrorGroup, request: HttpRequest) -> bool:
+    if group.assignee_id == request.user.pk:
+        return False
+    error_group_assign(group=group, actor=request.user, assignee=request.user)
+    return True
+
+
+@admin.register(ErrorGroup)
+class ErrorGroupAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "status",
+        "severity",
+        "category",
+        "service",
+        "operation",
+        "times_seen",
+        "first_seen",
+        "last_seen",
+        "assignee",
+    )
+    list_filter = (
+        "status",
+        "severity",
+        "category",
+        "service",
+        distinct_values_filter("environment", "environment"),
+        distinct_values_filter("operation", "operation"),
+        ("assignee", admin.RelatedOnlyFieldListFilter),
+        "last_seen",
+    )
+    search_fields = ("title", "code", "name", "culprit")
+    ordering = ("-last_seen",)
+    list_select_related = ("service", "assignee")
+    # Groups are far fewer than entries, but a busy install still has many: count cheaply.
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    actions = (
+        _triage_action("Resolve", _resolve),
+        _triage_action("Reopen", _reopen),
+        _triage_action("Mute for 1 hour", _mute("1h")),
+        _triage_action("Mute for 24 hours", _mute("24h")),
+        _triage_action("Mute until resolved", _mute("until_resolved")),
+        _triage_action("Assign to me", _assign_to_me),
+    )
+    inlines = (GroupHistoryInline,)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "title",
+                    ("status", "severity", "category"),
+                    ("service", "environment"),
+                    "operation",
+                    ("name", "code"),
+                    "culprit",
+                    "fingerprint",
+                )
+            },
+        ),
+        (
+            "Triage",
+            {"fields": ("assignee", ("resolved_at", "resolved_by"), "muted_until")},
+        ),
+        (
+            "Counts",
+            {"fields": (("times_seen", "regression_count"), ("first_seen", "last_seen"))},
+        ),
+        (
+            "Latest occurrence",
+            {
+                "fields": (
+                    "latest_entry",
+                    "latest_message",
+                    "latest_stack_trace",
+                    "latest_context",
+                    "latest_payload",
+                    "latest_extra",
+                )
+            },
+        ),
+        ("Recent occurrences", {"fields": ("recent_occurrences",)}),
+    )
+    display_fields = (
+        "latest_entry",
+        "latest_message",
+        "latest_stack_trace",
+        "latest_context",
+        "latest_payload",
+        "latest_extra",
+        "recent_occurrences",
+    )
+
+    # --- permissions -------------------------------------------------------------------
+
+    def has_triage_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(TRIAGE_PERMISSION)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # groups are made by the digest, never by hand
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        # An operator edits nothing but the assignee, and only with the triage permission.
+        model_fields = [f.name for f in ErrorGroup._meta.concrete_fields if f.name != "id"]
+        if not self.has_triage_permission(request):
+            return [*model_fields, *self.display_fields]
+        return [name for name in model_fields if name != "assignee"] + list(self.display_fields)
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "assignee":
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: ErrorGroup, form, change: bool) -> None:
+        # The only editable field is the assignee; the service records who assigned whom.
+        if change and "assignee" in form.changed_data:
+            error_group_assign(group=obj, actor=request.user, assignee=obj.assignee)
+
+    # --- the latest occurrence, readably -----------------------------------------------
+
+    def _latest(self, obj: ErrorGroup) -> ErrorLogEntry | None:
+        # Each display field asks for it; load it once per page.
+        if not hasattr(obj, "_latest_entry"):
+            obj._latest_entry = obj.entries.order_by("-id").first()
+        return obj._latest_entry
+
+    @admin.display(description="Entry")
+    def latest_entry(self, obj: ErrorGroup) -> SafeString | str:
+        entry = self._latest(obj)
+        if entry is None:
+            return EMPTY
+        return format_html(
+            "{} · event {} · {}",
+            admin_link(entry, f"#{entry.pk}"),
+            entry.event_id,
+            entry.timestamp.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        )
+
+    @admin.display(description="Message")
+    def latest_message(self, obj: ErrorGroup) -> SafeString | str:
+        entry = self._latest(obj)
+        return pre(entry.message) if entry else EMPTY
+
+    @admin.display(description="Stack trace")
+    def latest_stack_trace(self, obj: ErrorGroup) -> SafeString | str:
+        entry = self._latest(obj)
+        return pre(entry.stack_trace) if entry else EMPTY
+
+    @admin.display(description="Context")
+    def latest_context(self, obj: ErrorGroup) -> SafeString | str:
+        entry = self._latest(obj)
+        return pretty_json(entry.context) if entry else EMPTY
+
+    @admin.display(description="Payload")
+    def latest_payload(self, obj: ErrorGroup) -> SafeString | str:
+        entry = self._latest(obj)
+        return pretty_json(entry.payload) if entry else EMPTY
+
+    @admin.display(description="Extra (tags, user, request)")
+    def latest_extra(self, obj: ErrorGroup) -> SafeString | str:
+        entry = self._latest(obj)
+        return pretty_json(entry.extra) if entry else EMPTY
+
+    @admin.display(description=f"Last {RECENT_OCCURRENCES}")
+    def recent_occurrences(self, obj: ErrorGroup) -> SafeString | str:
+        entries = obj.entries.order_by("-id")[:RECENT_OCCURRENCES]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    admin_link(entry, f"#{entry.pk}"),
+                    entry.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+                    entry.get_strategy_display(),
+                    entry.environment or EMPTY,
+                    entry.message[:200] or EMPTY,
+                )
+                for entry in entries
+            ),
+        )
+        if not rows:
+            return EMPTY
+        return format_html(
+            "<table><thead><tr><th>Entry</th><th>Timestamp</th><th>Strategy</th>"
+            "<th>Environment</th><th>Message</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+
+@admin.register(GroupHistory)
+class GroupHistoryAdmin(ReadOnlyAdmin):
+    list_display = ("at", "group", "action", "actor", "via", "detail")
+    list_filter = ("action", "via")
+    list_select_related = ("group", "actor")
+    search_fields = ("group__title", "detail")
+    ordering = ("-at", "-id")

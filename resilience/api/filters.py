@@ -1,0 +1,81 @@
+"""Query filters for the entry and group lists (django-filter)."""
+
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from rest_framework.exceptions import ValidationError
+
+from resilience.models import (
+    CATEGORY_CHOICES,
+    SEVERITY_CHOICES,
+    ErrorGroup,
+    ErrorLogEntry,
+)
+from resilience.selectors import BadRange, parse_range
+
+
+class _TimeWindow(filters.FilterSet):
+    """since/until (RFC 3339) or range=15m|1h|6h|24h|7d|30d, on `time_field`."""
+
+    time_field = "timestamp"
+    since = filters.IsoDateTimeFilter(method="filter_since")
+    until = filters.IsoDateTimeFilter(method="filter_until")
+    range = filters.CharFilter(method="filter_range", help_text="15m, 1h, 6h, 24h, 7d or 30d")
+
+    def filter_since(self, queryset, name, value):
+        return queryset.filter(**{f"{self.time_field}__gte": value})
+
+    def filter_until(self, queryset, name, value):
+        return queryset.filter(**{f"{self.time_field}__lt": value})
+
+    def filter_range(self, queryset, name, value):
+        try:
+            span = parse_range(value)
+        except BadRange as exc:
+            raise ValidationError({"range": str(exc)}) from None
+        return queryset.filter(**{f"{self.time_field}__gte": timezone.now() - span})
+
+
+class EntryFilter(_TimeWindow):
+    category = filters.ChoiceFilter(choices=CATEGORY_CHOICES)
+    severity = filters.ChoiceFilter(choices=SEVERITY_CHOICES)
+    service = filters.CharFilter(field_name="service__slug")
+    resolved = filters.BooleanFilter(method="filter_resolved")
+
+    class Meta:
+        model = ErrorLogEntry
+        fields = [
+            "campaign_id", "category", "severity", "service", "operation", "environment",
+            "release", "strategy", "group",
+        ]
+
+    def filter_resolved(self, queryset, name, value):
+        resolved = ErrorGroup.Status.RESOLVED
+        return (
+            queryset.filter(group__status=resolved)
+            if value
+            else queryset.exclude(group__status=resolved)
+        )
+
+
+class GroupFilter(_TimeWindow):
+    time_field = "last_seen"
+    category = filters.ChoiceFilter(choices=CATEGORY_CHOICES)
+    severity = filters.ChoiceFilter(choices=SEVERITY_CHOICES)
+    status = filters.ChoiceFilter(choices=ErrorGroup.Status.choices)
+    service = filters.CharFilter(field_name="service__slug")
+    resolved = filters.BooleanFilter(method="filter_resolved")
+    campaign_id = filters.CharFilter(method="filter_campaign", help_text="Groups with entries "
+                                     "from this campaign")
+
+    class Meta:
+        model = ErrorGroup
+        fields = ["category", "severity", "status", "service", "operation", "environment"]
+
+    def filter_resolved(self, queryset, name, value):
+        resolved = ErrorGroup.Status.RESOLVED
+        return queryset.filter(status=resolved) if value else queryset.exclude(status=resolved)
+
+    def filter_campaign(self, queryset, name, value):
+        return queryset.filter(
+            id__in=ErrorLogEntry.objects.filter(campaign_id=value).values("group_id")
+        )

@@ -1,0 +1,58 @@
+"""Liveness and readiness probes: quick, and saying exactly what failed."""
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from resilience.services.digest import oldest_pending_received_at
+
+
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"database: {exc.__class__.__name__}: {exc}"
+    return None
+
+
+def _check_redis() -> str | None:
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+    except redis.RedisError as exc:
+        return f"redis: {exc}"
+    return None
+
+
+def _check_broker() -> str | None:
+    from config.celery_app import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=1)
+    except Exception as exc:  # noqa: BLE001
+        return f"broker: {exc.__class__.__name__}: {exc}"
+    return None
+
+
+@require_GET
+def readyz(request):
+    failures = [f for f in (_check_database(), _check_redis(), _check_broker()) if f]
+    lag_seconds = None
+    if not failures:
+        oldest = oldest_pending_received_at()
+        lag_seconds = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+    body = {"status": "fail" if failures else "ok", "failures": failures,
+            "digest_lag_seconds": lag_seconds}
+    return JsonResponse(body, status=503 if failures else 200)

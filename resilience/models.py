@@ -1,0 +1,279 @@
+"""Faultline's core records: who reports, what they reported, and how it is grouped."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from resilience.classification import Category, Severity
+from resilience.strategy import Strategy
+
+CATEGORY_CHOICES = [(c.value, c.value.replace("_", " ").title()) for c in Category]
+SEVERITY_CHOICES = [(s.value, s.value.title()) for s in Severity]
+STRATEGY_CHOICES = [(s.value, s.value.replace("_", " ").title()) for s in Strategy]
+
+
+class Service(models.Model):
+    """A system that reports its failures to Faultline. Its id is the Sentry project id."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ServiceKey(models.Model):
+    """A credential of a service.
+
+    The API key (Bearer) is only ever compared, so only its SHA-256 is stored and it is shown
+    once, when created. The public key is the Sentry DSN's user part: Sentry SDKs send it in
+    clear (browser SDKs embed it in pages), so it is kept in clear to show the DSN.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="keys")
+    label = models.CharField(max_length=100, default="default")
+    key_prefix = models.CharField(max_length=12, help_text="First characters, to recognise a key")
+    key_hash = models.CharField(max_length=64, unique=True)
+    public_key = models.CharField(max_length=32, unique=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Reports accepted per minute; empty for no limit"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["service__name", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.service.name} / {self.label} ({self.key_prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ClassificationRule(models.Model):
+    """An operator's code → category/severity rule, overriding the built-in table."""
+
+    code = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="Error code, exception type, HTTP status or errno name, e.g. ECONNRESET, "
+        "OperationalError, 503",
+    )
+    category = models.CharField(max_length=32, choices=CATEGORY_CHOICES)
+    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
+    enabled = models.BooleanField(default=True)
+    note = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} → {self.category}/{self.severity}"
+
+
+class ErrorGroup(models.Model):
+    """All occurrences of one failure, as the digest groups them by fingerprint."""
+
+    class Status(models.TextChoices):
+        OPEN = "OPEN", "Open"
+        RESOLVED = "RESOLVED", "Resolved"
+        MUTED = "MUTED", "Muted"
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="groups")
+    fingerprint = models.CharField(max_length=64)
+    title = models.CharField(max_length=255)
+    culprit = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=200, blank=True, help_text="Exception type")
+    code = models.CharField(max_length=200, blank=True)
+    operation = models.CharField(max_length=200, blank=True)
+    environment = models.CharField(max_length=64, blank=True)
+    category = models.CharField(max_length=32, choices=CATEGORY_CHOICES)
+    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    times_seen = models.BigIntegerField(default=0)
+    regression_count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    muted_until = models.DateTimeField(
+        null=True, blank=True, help_text="Empty while muted means muted until resolved"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "fingerprint"], name="group_fingerprint")
+        ]
+        indexes = [
+            models.Index(fields=["-last_seen"], name="group_last_seen"),
+            models.Index(fields=["status", "-last_seen"], name="group_status_last_seen"),
+        ]
+        permissions = [("triage_errorgroup", "Can resolve, reopen, mute and assign error groups")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class GroupHistory(models.Model):
+    """What happened to a group and who did it: the triage audit trail."""
+
+    class Action(models.TextChoices):
+        RESOLVED = "RESOLVED", "Resolved"
+        REOPENED = "REOPENED", "Reopened"
+        MUTED = "MUTED", "Muted"
+        ASSIGNED = "ASSIGNED", "Assigned"
+        UNASSIGNED = "UNASSIGNED", "Unassigned"
+        REGRESSED = "REGRESSED", "Regressed"
+        UNMUTED = "UNMUTED", "Mute expired"
+
+    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="history")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    via = models.CharField(max_length=16, default="admin", help_text="admin, api or system")
+    at = models.DateTimeField(default=timezone.now)
+    detail = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "group history"
+
+    def __str__(self) -> str:
+        who = self.actor or "system"
+        return f"{self.get_action_display()} by {who} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class ErrorLogEntry(models.Model):
+    """One reported occurrence, stored on accept and grouped later by the digest."""
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        SENTRY = "sentry", "Sentry SDK"
+        GUARD = "guard", "In-process guard"
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        FAILED = "FAILED", "Failed"
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="entries")
+    event_id = models.CharField(max_length=64)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    group = models.ForeignKey(
+        ErrorGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries"
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+    timestamp = models.DateTimeField(help_text="When it happened, as the reporter says")
+    digested_at = models.DateTimeField(null=True, blank=True)
+
+    category = models.CharField(max_length=32, choices=CATEGORY_CHOICES)
+    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
+    retryable = models.BooleanField()
+    recoverable = models.BooleanField()
+    strategy = models.CharField(max_length=16, choices=STRATEGY_CHOICES)
+    retry_after_ms = models.PositiveIntegerField(null=True, blank=True)
+    classification = models.JSONField(default=dict, help_text="Including the cause chain")
+
+    code = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    errno = models.CharField(max_length=32, blank=True)
+    message = models.TextField(blank=True)
+    stack_trace = models.TextField(blank=True)
+    operation = models.CharField(max_length=200, blank=True)
+    component = models.CharField(max_length=200, blank=True)
+    campaign_id = models.CharField(max_length=128, blank=True)
+    timer_id = models.CharField(max_length=128, blank=True)
+    user_id = models.CharField(max_length=128, blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    environment = models.CharField(max_length=64, blank=True)
+    release = models.CharField(max_length=200, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+    cause = models.JSONField(null=True, blank=True)
+    fingerprint = models.JSONField(
+        null=True, blank=True, help_text="The reporter's own grouping parts, if it sent any"
+    )
+    extra = models.JSONField(
+        default=dict, blank=True, help_text="Tags, user, request and other reporter data"
+    )
+
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    outcome_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "error log entries"
+        constraints = [
+            models.UniqueConstraint(fields=["service", "event_id"], name="entry_event_id")
+        ]
+        indexes = [
+            # The digest's work queue: only undigested rows are in it, so it stays tiny.
+            models.Index(fields=["id"], name="entry_pending", condition=Q(digested_at=None)),
+            models.Index(fields=["timestamp"], name="entry_timestamp"),
+            models.Index(fields=["service", "timestamp"], name="entry_service_time"),
+            models.Index(fields=["category", "timestamp"], name="entry_category_time"),
+            models.Index(fields=["severity", "timestamp"], name="entry_severity_time"),
+            models.Index(fields=["operation", "timestamp"], name="entry_operation_time"),
+            models.Index(fields=["campaign_id", "timestamp"], name="entry_campaign_time"),
+            # A group's most recent occurrences (the group page, the group's entries).
+            models.Index(fields=["group", "-id"], name="entry_group_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.code or 'Error'}: {self.message[:80]}"
+
+
+class ErrorMetric(models.Model):
+    """Hourly rollup of entries. Dashboards read these and never scan the entries."""
+
+    bucket = models.DateTimeField(help_text="Start of the hour (UTC)")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="metrics")
+    environment = models.CharField(max_length=64, blank=True)
+    category = models.CharField(max_length=32, choices=CATEGORY_CHOICES)
+    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
+    code = models.CharField(max_length=200, blank=True)
+    strategy = models.CharField(max_length=16, choices=STRATEGY_CHOICES)
+    count = models.BigIntegerField(default=0)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "bucket",
+                    "service",
+                    "group",
+                    "environment",
+                    "category",
+                    "severity",
+                    "code",
+                    "strategy",
+                ],
+                name="metric_bucket_key",
+            )
+        ]
+        indexes = [models.Index(fields=["bucket"], name="metric_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:00} {self.category}/{self.severity}: {self.count}"

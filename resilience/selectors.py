@@ -1,0 +1,89 @@
+"""Reads: classification rules, entries and groups as the API and admin filter them."""
+
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from resilience import conf
+from resilience.classification import Category, Rule, Severity
+from resilience.models import ClassificationRule, ErrorGroup, ErrorLogEntry
+
+# Ranges accepted wherever a time window is asked for (API `range=`, admin filters).
+RANGES: dict[str, timedelta] = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+
+
+class BadRange(ValueError):
+    pass
+
+
+def parse_range(value: str) -> timedelta:
+    try:
+        return RANGES[value]
+    except KeyError:
+        raise BadRange(
+            f"unknown range {value!r}; use one of {', '.join(RANGES)}"
+        ) from None
+
+
+_rules_cache: tuple[float, Mapping[str, Rule]] | None = None
+
+
+def classification_rules() -> Mapping[str, Rule]:
+    """Operators' enabled overrides, cached for RULES_CACHE_SECONDS in this process."""
+    global _rules_cache
+    ttl = conf.get("RULES_CACHE_SECONDS")
+    now = time.monotonic()
+    if ttl and _rules_cache and _rules_cache[0] > now:
+        return _rules_cache[1]
+    rules = {
+        code: Rule(Category(category), Severity(severity))
+        for code, category, severity in ClassificationRule.objects.filter(enabled=True)
+        .values_list("code", "category", "severity")
+    }
+    _rules_cache = (now + ttl, rules)
+    return rules
+
+
+def entries_filtered(
+    *,
+    service_id: int | None = None,
+    filters: Mapping[str, str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[ErrorLogEntry]:
+    qs = ErrorLogEntry.objects.select_related("service").order_by("-id")
+    if service_id is not None:
+        qs = qs.filter(service_id=service_id)
+    for field, value in (filters or {}).items():
+        qs = qs.filter(**{field: value})
+    if since:
+        qs = qs.filter(timestamp__gte=since)
+    if until:
+        qs = qs.filter(timestamp__lt=until)
+    return qs
+
+
+def window(
+    *, range_: str | None, since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """since/until from an explicit pair or a named range ending now."""
+    if range_:
+        return timezone.now() - parse_range(range_), None
+    return since, until
+
+
+def groups_filtered(*, service_id: int | None = None) -> QuerySet[ErrorGroup]:
+    qs = ErrorGroup.objects.select_related("service", "assignee", "resolved_by")
+    if service_id is not None:
+        qs = qs.filter(service_id=service_id)
+    return qs.order_by("-last_seen", "-id")

@@ -1,0 +1,1 @@
+"""Writes and side effects, one module per concern (see docs/architecture.md)."""

@@ -1,0 +1,254 @@
+"""The digest step: group accepted entries, count them, roll them up by the hour.
+
+Runs on Celery in batches. Each batch is one transaction of a fixed number of bulk
+statements, whatever its size: claim the pending entries (FOR UPDATE SKIP LOCKED, so two
+workers never digest the same entry), create missing groups, lock and update the groups,
+write their history, mark the entries, upsert the hourly metrics.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from resilience.classification import SEVERITY_RANK, Severity
+from resilience.group_state import status_after_events
+from resilience.grouping import Frame, culprit, fingerprint, group_title, parse_stack_trace
+from resilience.models import ErrorGroup, ErrorLogEntry, ErrorMetric, GroupHistory
+
+GroupKey = tuple[int, str]  # (service_id, fingerprint)
+
+_CLAIM_FIELDS = (
+    "id",
+    "service_id",
+    "received_at",
+    "timestamp",
+    "category",
+    "severity",
+    "strategy",
+    "code",
+    "name",
+    "message",
+    "stack_trace",
+    "operation",
+    "environment",
+    "fingerprint",
+    "extra",
+)
+
+
+@dataclass
+class DigestResult:
+    entries: int = 0
+    groups_created: int = 0
+    regressions: list[int] = field(default_factory=list)
+    new_groups: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Tally:
+    """What one batch adds to one group."""
+
+    first: ErrorLogEntry
+    count: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    newest_received: datetime | None = None
+    severity: str = Severity.LOW.value
+
+    def add(self, entry: ErrorLogEntry) -> None:
+        self.count += 1
+        self.first_seen = min(filter(None, (self.first_seen, entry.timestamp)))
+        self.last_seen = max(filter(None, (self.last_seen, entry.timestamp)))
+        self.newest_received = max(filter(None, (self.newest_received, entry.received_at)))
+        if SEVERITY_RANK[Severity(entry.severity)] > SEVERITY_RANK[Severity(self.severity)]:
+            self.severity = entry.severity
+
+
+def entry_frames(entry: ErrorLogEntry) -> list[Frame]:
+    """Structured frames when the reporter sent them (Sentry), else parsed from the text."""
+    frames = (entry.extra or {}).get("frames")
+    if isinstance(frames, list):
+        return [
+            Frame(
+                module=str(f.get("module") or ""),
+                function=str(f.get("function") or ""),
+                filename=str(f.get("filename") or ""),
+                in_app=bool(f.get("in_app", True)),
+            )
+            for f in frames
+            if isinstance(f, dict)
+        ]
+    return parse_stack_trace(entry.stack_trace or "")
+
+
+def entry_fingerprint(entry: ErrorLogEntry, frames: Sequence[Frame]) -> str:
+    custom = entry.fingerprint if isinstance(entry.fingerprint, list) else None
+    return fingerprint(
+        custom=custom,
+        name=entry.name or None,
+        code=entry.code or None,
+        operation=entry.operation or None,
+        message=entry.message or None,
+        frames=frames,
+    )
+
+
+def _claim(limit: int) -> list[ErrorLogEntry]:
+    qs = ErrorLogEntry.objects.filter(digested_at=None).order_by("id").only(*_CLAIM_FIELDS)
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    return list(qs[:limit])
+
+
+def _new_group(key: GroupKey, tally: _Tally, frames: Sequence[Frame]) -> ErrorGroup:
+    entry = tally.first
+    return ErrorGroup(
+        service_id=key[0],
+        fingerprint=key[1],
+        title=group_title(name=entry.name or None, code=entry.code or None, message=entry.message),
+        culprit=culprit(frames, entry.operation or None),
+        name=entry.name,
+        code=entry.code,
+        operation=entry.operation,
+        environment=entry.environment,
+        category=entry.category,
+        severity=tally.severity,
+        times_seen=0,
+        first_seen=tally.first_seen,
+        last_seen=tally.last_seen,
+    )
+
+
+def _lock_groups(keys: Iterable[GroupKey]) -> dict[GroupKey, ErrorGroup]:
+    by_service: dict[int, list[str]] = {}
+    for service_id, fp in keys:
+        by_service.setdefault(service_id, []).append(fp)
+    condition = Q()
+    for service_id, fps in by_service.items():
+        condition |= Q(service_id=service_id, fingerprint__in=fps)
+    # Locked in id order so that two digest workers cannot deadlock on each other.
+    groups = ErrorGroup.objects.select_for_update().filter(condition).order_by("id")
+    return {(g.service_id, g.fingerprint): g for g in groups}
+
+
+def _apply(group: ErrorGroup, tally: _Tally, now: datetime) -> str | None:
+    """Add a batch's tally to a locked group; returns the history event, if any."""
+    group.times_seen += tally.count
+    group.first_seen = min(group.first_seen, tally.first_seen)
+    group.last_seen = max(group.last_seen, tally.last_seen)
+    if SEVERITY_RANK[Severity(tally.severity)] > SEVERITY_RANK[Severity(group.severity)]:
+        group.severity = tally.severity
+    change = status_after_events(
+        status=group.status,
+        resolved_at=group.resolved_at,
+        muted_until=group.muted_until,
+        newest_received_at=tally.newest_received,
+        now=now,
+    )
+    group.status = change.status
+    if change.event == "REGRESSED":
+        group.regression_count += 1
+        group.resolved_at = None
+        group.resolved_by = None
+    if change.event == "UNMUTED":
+        group.muted_until = None
+    return change.event
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _upsert_metrics(entries: Sequence[ErrorLogEntry]) -> None:
+    rows: dict[tuple, list] = {}
+    for e in entries:
+        key = (_hour(e.timestamp), e.service_id, e.group_id, e.environment, e.category,
+               e.severity, e.code, e.strategy)
+        row = rows.setdefault(key, [0, e.timestamp])
+        row[0] += 1
+        row[1] = max(row[1], e.timestamp)
+    table = ErrorMetric._meta.db_table
+    columns = "bucket, service_id, group_id, environment, category, severity, code, strategy"
+    # Sorted so concurrent digests take the same row locks in the same order.
+    ordered = sorted(rows.items(), key=lambda item: tuple(str(part) for part in item[0]))
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            params: list = []
+            for key, (count, last_seen) in chunk:
+                params.extend([*key, count, last_seen])
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}, count, last_seen) VALUES {values} "
+                f"ON CONFLICT ({columns}) DO UPDATE SET "
+                f"count = {table}.count + excluded.count, "
+                f"last_seen = CASE WHEN excluded.last_seen > {table}.last_seen "
+                f"THEN excluded.last_seen ELSE {table}.last_seen END",
+                params,
+            )
+
+
+def digest_batch(*, limit: int, now: datetime | None = None) -> DigestResult:
+    """Digest up to `limit` pending entries in one transaction."""
+    now = now or timezone.now()
+    result = DigestResult()
+    with transaction.atomic():
+        entries = _claim(limit)
+        if not entries:
+            return result
+        tallies: dict[GroupKey, _Tally] = {}
+        frames_of: dict[GroupKey, list[Frame]] = {}
+        keys: list[GroupKey] = []
+        for entry in entries:
+            frames = entry_frames(entry)
+            key = (entry.service_id, entry_fingerprint(entry, frames))
+            keys.append(key)
+            if key not in tallies:
+                tallies[key] = _Tally(first=entry)
+                frames_of[key] = frames
+            tallies[key].add(entry)
+
+        ErrorGroup.objects.bulk_create(
+            [_new_group(key, tallies[key], frames_of[key]) for key in sorted(tallies)],
+            ignore_conflicts=True,
+        )
+        groups = _lock_groups(tallies)
+        history = []
+        for key, tally in tallies.items():
+            group = groups[key]
+            if group.times_seen == 0:
+                result.new_groups.append(group.pk)
+            event = _apply(group, tally, now)
+            if event:
+                history.append(GroupHistory(group=group, action=event, via="system", at=now))
+                if event == "REGRESSED":
+                    result.regressions.append(group.pk)
+        ErrorGroup.objects.bulk_update(
+            list(groups.values()),
+            ["times_seen", "first_seen", "last_seen", "severity", "status", "regression_count",
+             "resolved_at", "resolved_by", "muted_until"],
+        )
+        GroupHistory.objects.bulk_create(history)
+
+        for entry, key in zip(entries, keys, strict=True):
+            entry.group_id = groups[key].pk
+            entry.digested_at = now
+        ErrorLogEntry.objects.bulk_update(entries, ["group", "digested_at"])
+        _upsert_metrics(entries)
+    result.entries = len(entries)
+    result.groups_created = len(result.new_groups)
+    return result
+
+
+def oldest_pending_received_at() -> datetime | None:
+    """How far digestion lags: the receive time of the oldest undigested entry."""
+    return (
+        ErrorLogEntry.objects.filter(digested_at=None)
+        .order_by("id")
+        .values_list("received_at", flat=True)
+        .first()
+    )

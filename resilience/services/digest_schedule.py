@@ -1,0 +1,42 @@
+"""Asking for a digest run after a commit, coalesced so a burst schedules one run.
+
+`transaction.on_commit(task.delay)` is not durable (the broker may be down, the process may
+die), so this is only the fast path: the beat sweep (resilience.tasks.digest_sweep) picks
+up whatever a lost message left pending.
+"""
+
+import contextlib
+import logging
+
+from django.core.cache import cache
+
+log = logging.getLogger(__name__)
+
+SCHEDULED_KEY = "faultline:digest-scheduled"
+# While this key lives, further commits do not enqueue another run; the running digest
+# deletes it as it starts, so rows committed during a run get a run of their own.
+COALESCE_SECONDS = 10
+
+
+def digest_schedule() -> None:
+    from resilience import tasks
+
+    try:
+        if not cache.add(SCHEDULED_KEY, 1, timeout=COALESCE_SECONDS):
+            return
+    except Exception:  # noqa: BLE001 - a cache outage must not stop the enqueue
+        log.warning("cache unavailable; scheduling a digest run without coalescing")
+    try:
+        tasks.digest_pending.apply_async(retry=False)
+    except Exception:  # noqa: BLE001 - the beat sweep covers a broker outage
+        log.warning("could not enqueue a digest run; the periodic sweep will pick it up")
+        with contextlib.suppress(Exception):
+            cache.delete(SCHEDULED_KEY)
+
+
+def digest_claimed_schedule_slot() -> None:
+    """Called by a starting digest run: later commits may schedule again."""
+    try:
+        cache.delete(SCHEDULED_KEY)
+    except Exception:  # noqa: BLE001
+        log.warning("cache unavailable while starting a digest run")

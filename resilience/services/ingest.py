@@ -1,0 +1,160 @@
+"""The accept step: classify, decide, store. Every way in (API, Sentry, guard) ends here.
+
+Classification and the decision are pure and happen before the write; the write is one
+multi-row INSERT committed before the caller is answered. Grouping, counts and rollups are
+the digest's job (services/digest.py), scheduled after commit.
+"""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from resilience import conf
+from resilience.backoff import BackoffPolicy
+from resilience.circuits import circuit_view_for
+from resilience.classification import classify
+from resilience.models import ErrorLogEntry
+from resilience.report_schema import classification_input
+from resilience.selectors import classification_rules
+from resilience.services import entry_writer
+from resilience.strategy import decide
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What the caller is told about one stored report."""
+
+    id: int
+    event_id: str
+    category: str
+    severity: str
+    retryable: bool
+    recoverable: bool
+    strategy: str
+    retry_after_ms: int | None
+    circuit: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def backoff_policy() -> BackoffPolicy:
+    return BackoffPolicy(
+        base_ms=conf.get("BACKOFF_BASE_MS"),
+        factor=conf.get("BACKOFF_FACTOR"),
+        cap_ms=conf.get("BACKOFF_CAP_MS"),
+        jitter=conf.get("BACKOFF_JITTER"),
+        full_jitter=conf.get("BACKOFF_FULL_JITTER"),
+    )
+
+
+_TEXT_FIELDS = (
+    "code",
+    "name",
+    "message",
+    "stack_trace",
+    "operation",
+    "component",
+    "campaign_id",
+    "timer_id",
+    "user_id",
+    "environment",
+    "release",
+)
+
+
+def build_entry(
+    report: Mapping[str, Any],
+    *,
+    service_id: int,
+    source: str,
+    now: datetime,
+    rules,
+    policy: BackoffPolicy,
+    max_attempts: int,
+) -> ErrorLogEntry:
+    """One validated report → an unsaved entry with its classification and decision."""
+    classification = classify(classification_input(report), rules)
+    operation = report.get("operation", "")
+    decision = decide(
+        classification,
+        attempt_count=report.get("attempt_count", 0),
+        max_attempts=max_attempts,
+        policy=policy,
+        circuit=circuit_view_for(service_id=service_id, operation=operation),
+    )
+    extra = dict(report.get("extra") or {})
+    if report.get("tags"):
+        extra["tags"] = report["tags"]
+    entry = ErrorLogEntry(
+        service_id=service_id,
+        event_id=report.get("event_id") or uuid.uuid4().hex,
+        source=source,
+        received_at=now,
+        timestamp=report.get("timestamp") or now,
+        category=classification.category.value,
+        severity=classification.severity.value,
+        retryable=classification.retryable,
+        recoverable=classification.recoverable,
+        strategy=decision.strategy.value,
+        retry_after_ms=decision.retry_after_ms,
+        classification=classification.to_dict(),
+        http_status=report.get("status"),
+        errno=str(report.get("errno", "")),
+        attempt_count=report.get("attempt_count", 0),
+        context=report.get("context") or {},
+        payload=report.get("payload"),
+        cause=report.get("cause"),
+        fingerprint=report.get("fingerprint"),
+        extra=extra,
+    )
+    for field in _TEXT_FIELDS:
+        setattr(entry, field, report.get(field) or "")
+    # A server-made id cannot be stored already, so the writer skips looking it up.
+    entry.generated_event_id = "event_id" not in report
+    return entry
+
+
+def ingest(
+    reports: Sequence[Mapping[str, Any]], *, service_id: int, source: str = "api"
+) -> list[Accepted]:
+    """Classify, decide and store `reports`; returns one Accepted per report, in order.
+
+    A report whose event_id was already stored for this service is answered from the
+    stored row, so a resend gets the same answer and is stored once.
+    """
+    now = timezone.now()
+    rules = classification_rules()
+    policy = backoff_policy()
+    max_attempts = conf.get("RETRY_MAX_ATTEMPTS")
+    entries = [
+        build_entry(
+            report,
+            service_id=service_id,
+            source=source,
+            now=now,
+            rules=rules,
+            policy=policy,
+            max_attempts=max_attempts,
+        )
+        for report in reports
+    ]
+    stored = entry_writer.write(entries)
+    return [
+        Accepted(
+            id=entry.pk,
+            event_id=entry.event_id,
+            category=entry.category,
+            severity=entry.severity,
+            retryable=entry.retryable,
+            recoverable=entry.recoverable,
+            strategy=entry.strategy,
+            retry_after_ms=entry.retry_after_ms,
+            circuit="CLOSED",
+        )
+        for entry in stored
+    ]

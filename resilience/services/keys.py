@@ -1,0 +1,86 @@
+"""Service credentials: create (the raw key is returned once), revoke, authenticate."""
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from resilience import conf
+from resilience.models import Service, ServiceKey
+
+API_KEY_PREFIX = "fl_"
+
+
+def hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def service_key_create(
+    *, service: Service, label: str = "default", created_by=None, rate_limit_per_minute=None
+) -> tuple[ServiceKey, str]:
+    """Create a key; the raw API key is returned here and never stored."""
+    raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ServiceKey.objects.create(
+        service=service,
+        label=label,
+        key_prefix=raw_key[:10],
+        key_hash=hash_key(raw_key),
+        public_key=secrets.token_hex(16),
+        created_by=created_by,
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+    return key, raw_key
+
+
+@transaction.atomic
+def service_key_revoke(*, key: ServiceKey, actor) -> ServiceKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.revoked_by = actor
+        key.save(update_fields=["revoked_at", "revoked_by"])
+    _cache.clear()
+    return key
+
+
+@dataclass(frozen=True)
+class AuthenticatedKey:
+    key_id: int
+    service_id: int
+    revoked: bool
+
+
+# A short in-process cache keeps the key lookup off the database on the hot path. A
+# revocation reaches other processes within AUTH_CACHE_SECONDS (0 disables the cache).
+_cache: dict[str, tuple[float, AuthenticatedKey | None]] = {}
+_CACHE_LIMIT = 10_000
+
+
+def _lookup(field: str, value: str) -> AuthenticatedKey | None:
+    ttl = conf.get("AUTH_CACHE_SECONDS")
+    cache_key = f"{field}:{value}"
+    now = time.monotonic()
+    hit = _cache.get(cache_key)
+    if ttl and hit and hit[0] > now:
+        return hit[1]
+    row = (
+        ServiceKey.objects.filter(**{field: value})
+        .values_list("id", "service_id", "revoked_at")
+        .first()
+    )
+    found = AuthenticatedKey(row[0], row[1], row[2] is not None) if row else None
+    if ttl:
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        _cache[cache_key] = (now + ttl, found)
+    return found
+
+
+def authenticate_api_key(raw_key: str) -> AuthenticatedKey | None:
+    return _lookup("key_hash", hash_key(raw_key))
+
+
+def authenticate_public_key(public_key: str) -> AuthenticatedKey | None:
+    return _lookup("public_key", public_key)

@@ -1,0 +1,67 @@
+"""Shared fixtures. Tests that need a real service use the `postgres` or `redis_url`
+fixtures: they skip when the service is not configured, and fail under REQUIRE_SERVICES=1."""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests import factories
+
+
+def _missing(service: str) -> None:
+    message = f"{service} is required for this test but is not configured or not reachable"
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres(db):
+    """Use in tests whose promise only holds on PostgreSQL (row locks, SKIP LOCKED)."""
+    if connection.vendor != "postgresql":
+        _missing("PostgreSQL (set DATABASE_URL=postgres://…)")
+
+
+@pytest.fixture
+def redis_url():
+    url = settings.REDIS_URL
+    if not url:
+        _missing("Redis (set REDIS_URL=redis://…)")
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        _missing(f"Redis at {url}")
+    return url
+
+
+@pytest.fixture
+def service(db):
+    return factories.ServiceFactory()
+
+
+@pytest.fixture
+def api_key(service):
+    """A (ServiceKey, raw key) pair for `service`."""
+    return factories.service_key(service)
+
+
+@pytest.fixture
+def service_client(api_key):
+    """A Django test client that reports as `service` with its Bearer key."""
+    from django.test import Client
+
+    return Client(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
+
+
+@pytest.fixture
+def triager(db):
+    return factories.operator("triager", role="Triager")
+
+
+@pytest.fixture
+def viewer(db):
+    return factories.operator("viewer", role="Viewer")

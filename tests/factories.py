@@ -1,0 +1,65 @@
+"""One factory per model; see tests/conftest.py for the fixtures built on them."""
+
+import uuid
+
+import factory
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+
+from resilience.models import ErrorGroup, ErrorLogEntry, Service
+from resilience.services.keys import service_key_create
+
+
+class ServiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Service
+
+    name = factory.Sequence(lambda n: f"service-{n}")
+    slug = factory.LazyAttribute(lambda o: o.name)
+
+
+def service_key(service, **kwargs):
+    return service_key_create(service=service, **kwargs)
+
+
+def operator(username: str, *, role: str) -> User:
+    """A staff user in the Triager or Viewer group (created by a data migration)."""
+    user = User.objects.create_user(username, password="pw-" + username, is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+class ErrorGroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ErrorGroup
+
+    service = factory.SubFactory(ServiceFactory)
+    fingerprint = factory.LazyFunction(lambda: uuid.uuid4().hex + uuid.uuid4().hex)
+    title = factory.Sequence(lambda n: f"ConnectionError: upstream {n} refused")
+    name = "ConnectionError"
+    code = "ECONNREFUSED"
+    operation = "payment.charge"
+    category = "EXTERNAL_DEPENDENCY"
+    severity = "HIGH"
+    times_seen = 1
+    first_seen = factory.LazyFunction(timezone.now)
+    last_seen = factory.LazyFunction(timezone.now)
+
+
+class ErrorLogEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ErrorLogEntry
+
+    service = factory.SubFactory(ServiceFactory)
+    event_id = factory.LazyFunction(lambda: uuid.uuid4().hex)
+    timestamp = factory.LazyFunction(timezone.now)
+    category = "EXTERNAL_DEPENDENCY"
+    severity = "HIGH"
+    retryable = True
+    recoverable = True
+    strategy = "RETRY"
+    retry_after_ms = 1000
+    code = "ECONNREFUSED"
+    name = "ConnectionError"
+    message = "connection refused"
+    operation = "payment.charge"

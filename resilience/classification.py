@@ -67,7 +67,6 @@ _CORRUPTION_HIGH = Rule(Category.DATA_CORRUPTION, Severity.HIGH)
 _CORRUPTION_MEDIUM = Rule(Category.DATA_CORRUPTION, Severity.MEDIUM)
 _RESOURCE_CRITICAL = Rule(Category.RESOURCE_EXHAUSTION, Severity.CRITICAL)
 _RESOURCE_HIGH = Rule(Category.RESOURCE_EXHAUSTION, Severity.HIGH)
-_RESOURCE_MEDIUM = Rule(Category.RESOURCE_EXHAUSTION, Severity.MEDIUM)
 
 DEFAULT_RULES: Mapping[str, Rule] = MappingProxyType(
     {
@@ -118,7 +117,7 @@ DEFAULT_RULES: Mapping[str, Rule] = MappingProxyType(
         "404": _BUSINESS_LOW,
         "409": _BUSINESS_LOW,
         "422": _BUSINESS_LOW,
-        "429": _RESOURCE_MEDIUM,
+        "429": _TRANSIENT,  # rate limited: retry after a backoff, the limit will lift
         "500": _EXTERNAL,
         "502": _EXTERNAL,
         "503": _EXTERNAL,

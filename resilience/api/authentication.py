@@ -1,5 +1,6 @@
 """Service keys as DRF authentication: `Authorization: Bearer <key>`."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from resilience.services.keys import AuthenticatedKey, authenticate_api_key
@@ -33,3 +34,13 @@ class ServiceKeyAuthentication(authentication.BaseAuthentication):
 
 def service_key_of(request) -> AuthenticatedKey | None:
     return request.auth if isinstance(request.auth, AuthenticatedKey) else None
+
+
+class ServiceKeyScheme(OpenApiAuthenticationExtension):
+    """Documents service keys in the OpenAPI schema as HTTP bearer auth."""
+
+    target_class = "resilience.api.authentication.ServiceKeyAuthentication"
+    name = "serviceKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A service's API key"}

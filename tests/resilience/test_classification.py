@@ -69,7 +69,7 @@ EXPECTED = {
     "404": (C.BUSINESS_LOGIC, S.LOW),
     "409": (C.BUSINESS_LOGIC, S.LOW),
     "422": (C.BUSINESS_LOGIC, S.LOW),
-    "429": (C.RESOURCE_EXHAUSTION, S.MEDIUM),
+    "429": (C.TRANSIENT, S.MEDIUM),
     "500": (C.EXTERNAL_DEPENDENCY, S.HIGH),
     "502": (C.EXTERNAL_DEPENDENCY, S.HIGH),
     "503": (C.EXTERNAL_DEPENDENCY, S.HIGH),
@@ -288,7 +288,8 @@ def test_default_rules_are_read_only() -> None:
         ({"code": "TypeError"}, False),
         ({"code": "401"}, False),
         ({"status": 503}, True),
-        ({"status": 429}, False),  # RESOURCE_EXHAUSTION is not in the retryable categories
+        ({"status": 429}, True),  # rate limited: TRANSIENT, retried after a backoff
+        ({"code": "ENOMEM"}, False),  # RESOURCE_EXHAUSTION is not in the retryable categories
     ],
 )
 def test_retryable(report: dict, retryable: bool) -> None:

@@ -1,0 +1,80 @@
+"""Digest scheduling: after commit, coalesced, and never lost to a broker outage."""
+
+import json
+
+import pytest
+from django.core.cache import cache
+
+from resilience import tasks
+from resilience.models import ErrorGroup, ErrorLogEntry
+from resilience.services import digest_schedule as schedule
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    calls = []
+    monkeypatch.setattr(tasks.digest_pending, "apply_async", lambda **kw: calls.append(kw))
+    cache.delete(schedule.SCHEDULED_KEY)
+    yield calls
+    cache.delete(schedule.SCHEDULED_KEY)
+
+
+def _post(client, body):
+    return client.post("/api/v1/errors/", data=json.dumps(body), content_type="application/json")
+
+
+def test_a_burst_of_reports_schedules_one_digest_run(
+    service_client, enqueued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(5):
+            assert _post(service_client, {"code": "ECONNRESET"}).status_code == 201
+    assert len(enqueued) == 1
+
+
+def test_nothing_is_scheduled_before_the_commit(service_client, enqueued,
+                                                 django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        _post(service_client, {"code": "ECONNRESET"})
+    assert enqueued == []
+    assert len(callbacks) == 1
+
+
+def test_a_starting_run_lets_the_next_commit_schedule_again(enqueued):
+    schedule.digest_schedule()
+    schedule.digest_schedule()
+    schedule.digest_claimed_schedule_slot()
+    schedule.digest_schedule()
+    assert len(enqueued) == 2
+
+
+def test_a_broker_outage_leaves_the_entries_for_the_sweep(service_client, monkeypatch,
+                                                          django_capture_on_commit_callbacks):
+    def broker_down(**kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(tasks.digest_pending, "apply_async", broker_down)
+    cache.delete(schedule.SCHEDULED_KEY)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(service_client, {"code": "ECONNRESET"})
+    assert response.status_code == 201  # the report is stored all the same
+    assert ErrorLogEntry.objects.filter(digested_at=None).count() == 1
+
+    assert tasks.digest_sweep() == 1
+    assert ErrorGroup.objects.get().times_seen == 1
+    assert not ErrorLogEntry.objects.filter(digested_at=None).exists()
+
+
+def test_the_digest_task_drains_every_batch(service_client, settings, enqueued):
+    settings.FAULTLINE = {**settings.FAULTLINE, "DIGEST_BATCH_SIZE": 3}
+    _post(service_client, [{"code": "ECONNRESET"}] * 10)
+    assert tasks.digest_pending() == 10
+    assert ErrorGroup.objects.get().times_seen == 10
+
+
+def test_the_sweep_is_on_the_beat_schedule(db):
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="Digest sweep")
+    assert task.task == "resilience.tasks.digest_sweep"
+    assert task.enabled and task.interval.every <= 30

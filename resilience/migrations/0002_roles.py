@@ -3,8 +3,9 @@
 Neither adds or deletes groups or entries, nor manages keys: superusers do that.
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from resilience.migrations._roles import grant
 
 RESILIENCE_MODELS = (
     "service",
@@ -21,24 +22,7 @@ ROLES = {"Viewer": VIEWER, "Triager": TRIAGER}
 
 
 def create_roles(apps, schema_editor) -> None:
-    # Permissions are normally made by post_migrate, after every migration has run; make
-    # them now so this migration can grant them on a fresh database.
-    app_config = apps.get_app_config("resilience")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codenames in ROLES.items():
-        permissions = list(
-            Permission.objects.filter(content_type__app_label="resilience", codename__in=codenames)
-        )
-        missing = set(codenames) - {p.codename for p in permissions}
-        if missing:
-            raise RuntimeError(f"{role}: permissions not found: {', '.join(sorted(missing))}")
-        group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.add(*permissions)
+    grant(apps, ROLES)
 
 
 def delete_roles(apps, schema_editor) -> None:

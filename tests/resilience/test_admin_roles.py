@@ -1,4 +1,4 @@
-"""The Viewer and Triager roles made by the 0002_roles data migration."""
+"""The Viewer and Triager roles made by the 0002 and 0005 role data migrations."""
 
 import pytest
 from django.contrib.auth.models import Group
@@ -16,7 +16,15 @@ MODELS = (
     "grouphistory",
     "errorlogentry",
     "errormetric",
+    "circuitstate",
+    "circuittransition",
+    "deadletter",
+    "deadletterattempt",
+    "replaytarget",
+    "auditevent",
+    "deferredwrite",
 )
+TRIAGE = {"change_errorgroup", "triage_errorgroup", "force_circuitstate", "replay_deadletter"}
 
 
 def codenames(role: str) -> set[str]:
@@ -28,7 +36,7 @@ def test_a_viewer_may_only_view():
 
 
 def test_a_triager_may_view_change_groups_and_triage():
-    expected = {f"view_{model}" for model in MODELS} | {"change_errorgroup", "triage_errorgroup"}
+    expected = {f"view_{model}" for model in MODELS} | TRIAGE
     assert codenames("Triager") == expected
 
 

@@ -1,0 +1,38 @@
+"""Faultline's core models, one module per concern; importing this package registers all."""
+
+from resilience.models.audit import AuditEvent
+from resilience.models.circuits import CircuitState, CircuitTransition
+from resilience.models.core import (
+    CATEGORY_CHOICES,
+    SEVERITY_CHOICES,
+    STRATEGY_CHOICES,
+    ClassificationRule,
+    ErrorGroup,
+    ErrorLogEntry,
+    ErrorMetric,
+    GroupHistory,
+    Service,
+    ServiceKey,
+)
+from resilience.models.dead_letters import DeadLetter, DeadLetterAttempt, ReplayTarget
+from resilience.models.deferred import DeferredWrite
+
+__all__ = [
+    "CATEGORY_CHOICES",
+    "SEVERITY_CHOICES",
+    "STRATEGY_CHOICES",
+    "AuditEvent",
+    "CircuitState",
+    "CircuitTransition",
+    "ClassificationRule",
+    "DeadLetter",
+    "DeadLetterAttempt",
+    "DeferredWrite",
+    "ErrorGroup",
+    "ErrorLogEntry",
+    "ErrorMetric",
+    "GroupHistory",
+    "ReplayTarget",
+    "Service",
+    "ServiceKey",
+]

@@ -11,6 +11,7 @@ arrive while a commit is in flight simply form the next batch.
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 
 from django.db import IntegrityError, close_old_connections, connection, transaction
@@ -23,6 +24,11 @@ from resilience.services.digest_schedule import digest_schedule
 log = logging.getLogger(__name__)
 
 Key = tuple[int, str]
+# What an answer to the sender needs from a row that was stored already.
+_ANSWER_FIELDS = (
+    "id", "service_id", "event_id", "category", "severity", "retryable", "recoverable",
+    "strategy", "retry_after_ms",
+)
 
 
 def _key(entry: ErrorLogEntry) -> Key:
@@ -38,13 +44,20 @@ def _stored_for(keys: set[Key]) -> dict[Key, ErrorLogEntry]:
     condition = Q()
     for service_id, event_ids in by_service.items():
         condition |= Q(service_id=service_id, event_id__in=event_ids)
-    return {_key(e): e for e in ErrorLogEntry.objects.filter(condition)}
+    return {
+        _key(e): e for e in ErrorLogEntry.objects.filter(condition).only(*_ANSWER_FIELDS)
+    }
 
 
-def _insert(entries: Sequence[ErrorLogEntry]) -> list[ErrorLogEntry]:
-    """Insert the entries not stored yet; return, per input, the row that is stored."""
-    supplied = {_key(e) for e in entries if not getattr(e, "generated_event_id", False)}
-    stored = _stored_for(supplied)
+def _insert(entries: Sequence[ErrorLogEntry], *, look_up: bool) -> list[ErrorLogEntry]:
+    """Insert the entries not stored yet; return, per input, the row that is stored.
+
+    Resends are the exception, so the first try inserts without looking; only after a
+    conflict are the sender-supplied event ids looked up (`look_up`)."""
+    stored: dict[Key, ErrorLogEntry] = {}
+    if look_up:
+        supplied = {_key(e) for e in entries if not getattr(e, "generated_event_id", False)}
+        stored = _stored_for(supplied)
     fresh: dict[Key, ErrorLogEntry] = {}
     for entry in entries:
         key = _key(entry)
@@ -57,16 +70,16 @@ def _insert(entries: Sequence[ErrorLogEntry]) -> list[ErrorLogEntry]:
 
 def write_now(entries: Sequence[ErrorLogEntry]) -> list[ErrorLogEntry]:
     """Store `entries` in this thread's connection and commit (or join the caller's
-    transaction). Two senders racing with the same event_id: the loser retries once and
-    is answered from the winner's row."""
-    for attempt in (1, 2):
+    transaction). A conflict on event_id (a resend) retries with a look-up and is answered
+    from the stored row; a third try covers a resend racing its original."""
+    for attempt in (1, 2, 3):
         try:
             with transaction.atomic():
-                result = _insert(entries)
+                result = _insert(entries, look_up=attempt > 1)
                 transaction.on_commit(digest_schedule)
             return result
         except IntegrityError:
-            if attempt == 2:
+            if attempt == 3:
                 raise
     raise AssertionError("unreachable")
 
@@ -112,12 +125,18 @@ class GroupCommitter:
         return batch
 
     def _run(self) -> None:
+        checked_at = 0.0
         while True:
             batch = self._take_batch()
-            close_old_connections()
+            # A connection health check is a round trip: once a second is plenty, and at
+            # once after a failure.
+            if time.monotonic() - checked_at >= 1.0:
+                close_old_connections()
+                checked_at = time.monotonic()
             try:
                 self._commit(batch)
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+                checked_at = 0.0
                 for job in batch:
                     if not job.done.is_set():
                         job.error = exc
@@ -129,7 +148,6 @@ class GroupCommitter:
         except IntegrityError:
             # Only a pathological race gets here; commit each request on its own so one
             # request's conflict cannot fail the others.
-            connection.close()
             for job in batch:
                 try:
                     job.result = write_now(job.entries)
@@ -159,6 +177,12 @@ def committer() -> GroupCommitter:
 def write(entries: Sequence[ErrorLogEntry]) -> list[ErrorLogEntry]:
     """Store entries, through the group committer when it is on and the caller is not
     already inside a transaction of its own (whose rows it could not see)."""
-    if conf.get("INGEST_GROUP_COMMIT") and not connection.in_atomic_block:
+    # A large batch amortises its own commit; queued behind the committer it would only
+    # hold up the single reports waiting there.
+    if (
+        conf.get("INGEST_GROUP_COMMIT")
+        and not connection.in_atomic_block
+        and len(entries) < conf.get("INGEST_GROUP_COMMIT_MAX_ROWS")
+    ):
         return committer().submit(entries)
     return write_now(entries)

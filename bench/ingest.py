@@ -1,0 +1,645 @@
+#!/usr/bin/env python
+"""Ingest benchmark: POST /api/v1/errors/ against a real gunicorn + PostgreSQL.
+
+Run by hand (`make bench-ingest BENCH_ARGS="..."` or `.venv/bin/python bench/ingest.py`),
+never by the test suite. It:
+
+1. drops and recreates its own PostgreSQL database (DATABASE_URL, default
+   postgres://postgres@127.0.0.1:5432/faultline_bench), migrates it, creates a service and
+   a service key;
+2. starts gunicorn (production settings, gthread workers, group commit on unless
+   --no-group-commit) on a free port and waits for /healthz;
+3. runs the scenarios with a load generator made of several processes, each driving
+   persistent keep-alive HTTP/1.1 connections (raw asyncio streams by default, or
+   http.client in threads with --client threads);
+4. after each scenario, checks that the events answered 201 equal the rows added to
+   resilience_errorlogentry (counted with psycopg2);
+5. always stops gunicorn (also on Ctrl-C).
+
+Digestion (grouping, counts) is NOT measured: CELERY_BROKER_URL=memory:// means the
+after-commit digest message goes to an in-process queue no worker reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    AsyncClient,
+    BodyMaker,
+    ThreadClient,
+    accepted_events,
+    busy_fraction,
+    cpu_by_group,
+    cpu_by_process,
+    cpu_total,
+    free_port,
+    machine_info,
+    percentile,
+    report_templates,
+    wait_until,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+PATH = "/api/v1/errors/"
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/faultline_bench"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    concurrency: int
+    batch: int = 0  # 0 = one report object per request, else a list of `batch` reports
+    rate: float = 0.0  # requests/s in total (paced open loop); 0 = closed loop, flat out
+    description: str = ""
+
+
+SCENARIOS = [
+    Scenario("single-c1", 1, description="single reports, 1 client"),
+    Scenario("single-c8", 8, description="single reports, 8 clients"),
+    Scenario("single-c32", 32, description="single reports, 32 clients"),
+    Scenario("batch100-c1", 1, batch=100, description="batches of 100, 1 client"),
+    Scenario("batch100-c4", 4, batch=100, description="batches of 100, 4 clients"),
+    Scenario("batch1000-c1", 1, batch=1000, description="batches of 1,000, 1 client"),
+    Scenario("batch1000-c4", 4, batch=1000, description="batches of 1,000, 4 clients"),
+    Scenario("rate300", 8, rate=300.0, description="300 single reports/s paced, 8 clients"),
+]
+BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+# --- the load generator (runs in child processes) ----------------------------------------
+
+
+@dataclass
+class ClientResult:
+    requests: int = 0
+    ok: int = 0
+    non2xx: int = 0
+    errors: int = 0
+    events: int = 0
+    latencies: list[float] = field(default_factory=list)  # ms; from the scheduled time if paced
+    service: list[float] = field(default_factory=list)  # ms from the actual send (paced only)
+    first: float = 0.0
+    last: float = 0.0
+    statuses: dict[int, int] = field(default_factory=dict)
+    error_kinds: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: ClientResult) -> None:
+        self.requests += other.requests
+        self.ok += other.ok
+        self.non2xx += other.non2xx
+        self.errors += other.errors
+        self.events += other.events
+        self.latencies += other.latencies
+        self.service += other.service
+        self.first = min(self.first or other.first, other.first or self.first)
+        self.last = max(self.last, other.last)
+        for k, v in other.statuses.items():
+            self.statuses[k] = self.statuses.get(k, 0) + v
+        for k, v in other.error_kinds.items():
+            self.error_kinds[k] = self.error_kinds.get(k, 0) + v
+
+    def failed(self, exc: BaseException) -> None:
+        self.requests += 1
+        self.errors += 1
+        kind = f"{type(exc).__name__}: {exc}"[:120]
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+
+
+@dataclass(frozen=True)
+class Job:
+    host: str
+    port: int
+    key: str
+    tag: str
+    batch: int
+    start_at: float
+    duration: float
+    requests_per_client: int  # 0 = run for `duration`
+    interval: float  # seconds between one client's sends when paced; 0 = closed loop
+    first_offsets: tuple[float, ...]  # per client in this process (paced)
+    timeout: float
+
+
+def _record(res: ClientResult, status: int, data: bytes, batch: int) -> None:
+    res.requests += 1
+    res.statuses[status] = res.statuses.get(status, 0) + 1
+    if 200 <= status < 300:
+        res.ok += 1
+        res.events += accepted_events(status, data, batch)
+    else:
+        res.non2xx += 1
+
+
+def _schedule(job: Job, i: int, k: int) -> float:
+    return job.start_at + job.first_offsets[i] + k * job.interval
+
+
+def _thread_client(job: Job, i: int, templates, out: list[ClientResult]) -> None:
+    res = ClientResult()
+    client = ThreadClient(job.host, job.port, PATH, job.key, job.timeout)
+    maker = BodyMaker(f"{job.tag}-{i}", job.batch, templates)
+    end = job.start_at + job.duration
+    body = maker.next()
+    wait_until(job.start_at)
+    res.first = time.time()
+    k = 0
+    while True:
+        if job.requests_per_client and k >= job.requests_per_client:
+            break
+        if job.interval:
+            scheduled = _schedule(job, i, k)
+            if scheduled >= end:
+                break
+            wait_until(scheduled)
+        elif not job.requests_per_client and time.time() >= end:
+            break
+        k += 1
+        t0 = time.time()
+        try:
+            status, data = client.post(body)
+        except Exception as exc:  # noqa: BLE001 - counted; the connection is reopened
+            res.failed(exc)
+            time.sleep(0.01)
+            body = maker.next()
+            continue
+        t1 = time.time()
+        res.latencies.append((t1 - (scheduled if job.interval else t0)) * 1000)
+        if job.interval:
+            res.service.append((t1 - t0) * 1000)
+        _record(res, status, data, job.batch)
+        res.last = t1
+        body = maker.next()
+    client.close()
+    out.append(res)
+
+
+async def _async_client(job: Job, i: int, templates) -> ClientResult:
+    res = ClientResult()
+    client = AsyncClient(job.host, job.port, PATH, job.key, job.timeout)
+    maker = BodyMaker(f"{job.tag}-{i}", job.batch, templates)
+    end = job.start_at + job.duration
+    body = maker.next()
+    await asyncio.sleep(max(0.0, job.start_at - time.time()))
+    res.first = time.time()
+    k = 0
+    while True:
+        if job.requests_per_client and k >= job.requests_per_client:
+            break
+        if job.interval:
+            scheduled = _schedule(job, i, k)
+            if scheduled >= end:
+                break
+            delay = scheduled - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        elif not job.requests_per_client and time.time() >= end:
+            break
+        k += 1
+        t0 = time.time()
+        try:
+            status, data = await client.post(body)
+        except Exception as exc:  # noqa: BLE001 - counted; the connection is reopened
+            res.failed(exc)
+            await asyncio.sleep(0.01)
+            body = maker.next()
+            continue
+        t1 = time.time()
+        res.latencies.append((t1 - (scheduled if job.interval else t0)) * 1000)
+        if job.interval:
+            res.service.append((t1 - t0) * 1000)
+        _record(res, status, data, job.batch)
+        res.last = t1
+        body = maker.next()
+    client.close()
+    return res
+
+
+def load_process(job: Job, clients: int, kind: str, queue) -> None:
+    """One load-generator process: `clients` connections, as threads or asyncio tasks."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent cleans up
+    templates = report_templates()
+    total = ClientResult()
+    if kind == "threads":
+        results: list[ClientResult] = []
+        threads = [
+            threading.Thread(target=_thread_client, args=(job, i, templates, results))
+            for i in range(clients)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    else:
+
+        async def run_all() -> list[ClientResult]:
+            return await asyncio.gather(
+                *(_async_client(job, i, templates) for i in range(clients))
+            )
+
+        results = asyncio.run(run_all())
+    for r in results:
+        total.add(r)
+    queue.put(total)
+
+
+# --- the server and the database --------------------------------------------------------
+
+
+def server_env(args) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="bench-only-secret-key-" + "x" * 40,
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="false",
+        DATABASE_URL=args.database_url,
+        CELERY_BROKER_URL="memory://",
+        REDIS_URL="",
+        LOG_LEVEL="WARNING",
+        FAULTLINE_INGEST_GROUP_COMMIT="false" if args.no_group_commit else "true",
+        FAULTLINE_VAR_DIR=tempfile.gettempdir() + "/faultline-bench-var",
+    )
+    return env
+
+
+def pg_connect(url: str, dbname: str | None = None):
+    import psycopg2
+
+    u = urlparse(url)
+    conn = psycopg2.connect(
+        host=u.hostname or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password or None,
+        dbname=dbname or u.path.lstrip("/"),
+    )
+    conn.autocommit = True
+    return conn
+
+
+def recreate_database(url: str) -> str:
+    name = urlparse(url).path.lstrip("/")
+    if not name.replace("_", "").isalnum():
+        raise SystemExit(f"refusing odd database name {name!r}")
+    conn = pg_connect(url, dbname="postgres")
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+        cur.execute("SELECT version()")
+        version = cur.fetchone()[0]
+        settings = {}
+        for setting in ("synchronous_commit", "fsync", "shared_buffers", "wal_level"):
+            cur.execute(f"SHOW {setting}")
+            settings[setting] = cur.fetchone()[0]
+    conn.close()
+    short = version.split(" on ")[0]
+    return short + " (" + ", ".join(f"{k}={v}" for k, v in settings.items()) + ")"
+
+
+KEY_SNIPPET = """
+import django
+django.setup()
+from resilience.models import Service
+from resilience.services.keys import service_key_create
+service = Service.objects.create(name="bench", slug="bench")
+print(service_key_create(service=service, label="bench")[1])
+"""
+
+
+def prepare(args, env) -> str:
+    subprocess.run(
+        [str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT, env=env, check=True,
+    )
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", KEY_SNIPPET],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"creating the service key failed:\n{done.stderr}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+class Server:
+    def __init__(self, args, env) -> None:
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open while it runs
+            prefix="faultline-bench-gunicorn-", suffix=".log", delete=False
+        )
+        self.cmd = [
+            str(BIN / "gunicorn"), "config.wsgi:application",
+            "--bind", f"127.0.0.1:{self.port}",
+            "--worker-class", "gthread",
+            "--workers", str(args.workers),
+            "--threads", str(args.threads),
+            "--keep-alive", "10",
+            "--log-level", "warning",
+        ]
+        # A session of its own: Ctrl-C reaches only this script, which then stops it.
+        self.proc = subprocess.Popen(
+            self.cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.time() + timeout
+        url = f"http://127.0.0.1:{self.port}/healthz"
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see "
+                                   f"{self.log.name}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not answer within {timeout} s; see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+
+# --- running a scenario ------------------------------------------------------------------
+
+
+def ncpu() -> int:
+    return os.cpu_count() or 1
+
+
+def count_rows(conn) -> int:
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM resilience_errorlogentry")
+        return cur.fetchone()[0]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_scenario(sc: Scenario, args, server: Server, key: str, db, *, tag: str,
+                 duration: float) -> dict:
+    port = server.port
+    if server.proc.poll() is not None:
+        raise RuntimeError(f"gunicorn has exited ({server.proc.returncode}); see "
+                           f"{server.log.name}")
+    if args.wait_quiet > 0:
+        deadline = time.time() + args.wait_quiet
+        while busy_fraction(0.5) > 0.2 and time.time() < deadline:
+            pass
+    dbname = urlparse(args.database_url).path.lstrip("/")
+    before = count_rows(db)
+    procs_n = max(1, min(sc.concurrency, args.client_procs))
+    per_proc = [sc.concurrency // procs_n + (1 if i < sc.concurrency % procs_n else 0)
+                for i in range(procs_n)]
+    interval = sc.concurrency / sc.rate if sc.rate else 0.0
+    start_at = time.time() + 0.5
+    requests_per_client = 0
+    if args.requests and not sc.rate:
+        requests_per_client = max(1, args.requests // sc.concurrency)
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    procs = []
+    client_index = 0
+    for p, n in enumerate(per_proc):
+        offsets = tuple((client_index + i) / sc.rate if sc.rate else 0.0 for i in range(n))
+        client_index += n
+        job = Job(
+            host="127.0.0.1", port=port, key=key, tag=f"{tag}-p{p}", batch=sc.batch,
+            start_at=start_at, duration=duration, requests_per_client=requests_per_client,
+            interval=interval, first_offsets=offsets, timeout=args.timeout,
+        )
+        procs.append(ctx.Process(target=load_process, args=(job, n, args.client, queue),
+                                 daemon=True))
+    for pr in procs:
+        pr.start()
+    wait_until(start_at)
+    cpu0, procs0, load0 = cpu_total(), cpu_by_process(dbname), _children_cpu()
+    total = ClientResult()
+    try:
+        for _ in procs:
+            total.add(queue.get(timeout=duration + args.timeout + 60))
+        for pr in procs:
+            pr.join()
+    finally:
+        for pr in procs:
+            if pr.is_alive():
+                pr.terminate()
+    cpu1, procs1, load1 = cpu_total(), cpu_by_process(dbname), _children_cpu()
+    groups = cpu_by_group(procs0, procs1, server.proc.pid)
+    wall = max(cpu1[1] - cpu0[1], 1e-9) / ncpu()  # seconds of wall time, per /proc/stat
+    cpu = {
+        "server": groups["server"] / wall,
+        "postgres": groups["postgres"] / wall,
+        "loadgen": (load1 - load0) / wall,
+        "busy": (cpu1[0] - cpu0[0]) / wall,
+    }
+    cpu["other"] = max(0.0, cpu["busy"] - cpu["server"] - cpu["postgres"] - cpu["loadgen"])
+    after = count_rows(db)
+    elapsed = max(total.last - start_at, 1e-9) if total.last else duration
+    lat = sorted(total.latencies)
+    svc = sorted(total.service)
+    stored = after - before
+    result = {
+        "scenario": sc.name,
+        "description": sc.description,
+        "concurrency": sc.concurrency,
+        "batch": sc.batch,
+        "target_rate": sc.rate,
+        "elapsed_s": round(elapsed, 2),
+        "requests": total.requests,
+        "ok": total.ok,
+        "non2xx": total.non2xx,
+        "errors": total.errors,
+        "statuses": {str(k): v for k, v in sorted(total.statuses.items())},
+        "error_kinds": total.error_kinds,
+        "req_per_s": total.ok / elapsed,
+        "events_per_s": total.events / elapsed,
+        "p50_ms": percentile(lat, 50),
+        "p95_ms": percentile(lat, 95),
+        "p99_ms": percentile(lat, 99),
+        "max_ms": lat[-1] if lat else 0.0,
+        "accepted": total.events,
+        "stored": stored,
+        "accepted_eq_stored": total.events == stored,
+        "cpu_cores": {k: round(v, 2) for k, v in cpu.items()},
+        "server_cpu_ms_per_event": (
+            round(cpu["server"] * wall / total.events * 1000, 3) if total.events else None
+        ),
+    }
+    if sc.rate:
+        result.update(
+            service_p50_ms=percentile(svc, 50),
+            service_p99_ms=percentile(svc, 99),
+        )
+    return result
+
+
+def print_result(r: dict) -> None:
+    line = (
+        f"{r['scenario']:<13} {r['req_per_s']:>9.1f} req/s {r['events_per_s']:>9.1f} ev/s  "
+        f"p50 {r['p50_ms']:>7.1f}  p95 {r['p95_ms']:>7.1f}  p99 {r['p99_ms']:>7.1f} ms  "
+        f"non-2xx {r['non2xx']}  errors {r['errors']}"
+    )
+    print(line)
+    if r["target_rate"]:
+        print(f"{'':<13} (latency from the scheduled send; service time alone: "
+              f"p50 {r['service_p50_ms']:.1f}, p99 {r['service_p99_ms']:.1f} ms)")
+    flag = "yes" if r["accepted_eq_stored"] else "NO"
+    print(f"{'':<13} accepted == stored: {flag} ({r['accepted']} answered 201, "
+          f"{r['stored']} rows added; {r['requests']} requests in {r['elapsed_s']} s)")
+    c = r["cpu_cores"]
+    print(f"{'':<13} CPU (cores of {ncpu()}): server {c['server']:.2f}, postgres "
+          f"{c['postgres']:.2f}, load generator {c['loadgen']:.2f}, other {c['other']:.2f}; "
+          f"server CPU per event {r['server_cpu_ms_per_event']} ms")
+    if r["non2xx"]:
+        print(f"{'':<13} statuses: {r['statuses']}")
+    for kind, n in r["error_kinds"].items():
+        print(f"{'':<13} client error x{n}: {kind}")
+    sys.stdout.flush()
+
+
+def markdown_table(results: list[dict]) -> str:
+    rows = [
+        "| scenario | requests/s | accepted events/s | p50 ms | p95 ms | p99 ms | non-2xx "
+        "| accepted == stored | CPU server / pg / load gen / other (cores) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in results:
+        c = r["cpu_cores"]
+        rows.append(
+            f"| {r['scenario']} ({r['description']}) | {r['req_per_s']:,.0f} | "
+            f"{r['events_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['non2xx'] + r['errors']} | "
+            f"{'yes' if r['accepted_eq_stored'] else 'no'} | "
+            f"{c['server']:.2f} / {c['postgres']:.2f} / {c['loadgen']:.2f} / "
+            f"{c['other']:.2f} |"
+        )
+    return "\n".join(rows)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description="Benchmark POST /api/v1/errors/ on gunicorn + PostgreSQL (drops and "
+        "recreates the benchmark database). Digestion is not measured.",
+    )
+    p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
+                   help="database to DROP and recreate (default %(default)s; env "
+                   "BENCH_DATABASE_URL)")
+    p.add_argument("--duration", type=float, default=10.0,
+                   help="seconds per scenario (default %(default)s)")
+    p.add_argument("--requests", type=int, default=0,
+                   help="instead of --duration, this many requests per closed-loop scenario")
+    p.add_argument("--warmup", type=float, default=2.0,
+                   help="seconds of unreported single reports at concurrency 8 first")
+    p.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
+                   help="comma-separated subset of: " + ", ".join(BY_NAME))
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    p.add_argument("--threads", type=int, default=8,
+                   help="gunicorn threads per worker (default 8)")
+    p.add_argument("--no-group-commit", action="store_true",
+                   help="FAULTLINE_INGEST_GROUP_COMMIT=false (one commit per request)")
+    p.add_argument("--client", choices=("asyncio", "threads"), default="asyncio",
+                   help="load generator: raw asyncio streams or http.client in threads")
+    p.add_argument("--client-procs", type=int, default=2,
+                   help="load-generator processes (default 2)")
+    p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, s")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                   help="before each scenario, wait up to this long for the machine to be "
+                   "under 20%% busy (other people's jobs skew the figures)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    args = p.parse_args(argv)
+    unknown = [n for n in args.scenarios.split(",") if n and n not in BY_NAME]
+    if unknown:
+        p.error(f"unknown scenario(s): {', '.join(unknown)}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    scenarios = [BY_NAME[n] for n in args.scenarios.split(",") if n]
+    env = server_env(args)
+    pg = recreate_database(args.database_url)
+    machine = machine_info(pg)
+    machine["busy_before_start"] = f"{busy_fraction(1.0):.0%} of all CPUs (should be ~0%)"
+    print("Faultline ingest benchmark")
+    for k, v in machine.items():
+        print(f"  {k:<10} {v}")
+    config = {
+        "gunicorn": f"{args.workers} workers x {args.threads} threads (gthread)",
+        "group_commit": not args.no_group_commit,
+        "client": f"{args.client}, {args.client_procs} processes, keep-alive HTTP/1.1",
+        "duration_s": args.duration if not args.requests else f"{args.requests} requests",
+        "digestion": "not measured (CELERY_BROKER_URL=memory://, no worker)",
+    }
+    for k, v in config.items():
+        print(f"  {k:<10} {v}")
+    sys.stdout.flush()
+    key = prepare(args, env)
+    server = Server(args, env)
+    results: list[dict] = []
+    db = None
+    try:
+        server.wait_ready()
+        db = pg_connect(args.database_url)
+        run_id = f"{int(time.time()):x}"
+        if args.warmup > 0:
+            warm = run_scenario(Scenario("warmup", 8, description="warm-up"), args,
+                                server, key, db, tag=f"{run_id}-w", duration=args.warmup)
+            print(f"warm-up: {warm['req_per_s']:.0f} req/s, accepted == stored: "
+                  f"{'yes' if warm['accepted_eq_stored'] else 'NO'}")
+        print()
+        for n, sc in enumerate(scenarios):
+            r = run_scenario(sc, args, server, key, db, tag=f"{run_id}-{n}",
+                             duration=args.duration)
+            results.append(r)
+            print_result(r)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping gunicorn", file=sys.stderr)
+        return 130
+    finally:
+        server.stop()
+        if db is not None:
+            db.close()
+    print()
+    print(markdown_table(results))
+    print(f"\ngunicorn log: {server.log.name}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"machine": machine, "config": config, "args": vars(args), "results": results},
+            indent=2,
+        ))
+    return 0 if all(r["accepted_eq_stored"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,11 +1,34 @@
-"""What the caller's circuit says about an operation.
+"""What the caller's circuit says about an operation: the one place the decision asks.
 
-Shared circuit breakers (Redis, one Lua script per transition) come with their own issue.
-Until then this is the one place that answers, and it answers "closed" for every operation.
+The breakers themselves are in resilience/services/circuits.py (Redis, one Lua script per
+call, with the database as fallback). A breaker belongs to an operation name, shared by
+every service that reports it; `service_id` is kept for a later per-service breaker.
 """
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from resilience.strategy import CLOSED_CIRCUIT, CircuitView
 
 
-def circuit_view_for(*, service_id: int, operation: str) -> CircuitView:
-    return CLOSED_CIRCUIT
+@dataclass(frozen=True)
+class CircuitReading:
+    state: str
+    view: CircuitView
+
+
+NO_CIRCUIT = CircuitReading(state="CLOSED", view=CLOSED_CIRCUIT)
+
+
+def circuit_readings_for(
+    *, service_id: int, failures: Mapping[str, int]
+) -> dict[str, CircuitReading]:
+    """One call per distinct operation: count its failures (0 = only look), then read it."""
+    from resilience.services.circuits import circuit_reading
+
+    readings = {}
+    for operation, count in failures.items():
+        if operation:
+            state, view = circuit_reading(operation=operation, failures=count)
+            readings[operation] = CircuitReading(state=state, view=view)
+    return readings

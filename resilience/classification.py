@@ -70,6 +70,8 @@ _RESOURCE_HIGH = Rule(Category.RESOURCE_EXHAUSTION, Severity.HIGH)
 
 DEFAULT_RULES: Mapping[str, Rule] = MappingProxyType(
     {
+        # --- Faultline's own: handling an error failed (the in-process guard escalates)
+        "FAULTLINE_HANDLER_FAILURE": Rule(Category.PERMANENT, Severity.CRITICAL),
         # --- Network / Node errno ---------------------------------------------------
         "ECONNREFUSED": _EXTERNAL,
         "ENOTFOUND": _EXTERNAL,

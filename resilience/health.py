@@ -55,4 +55,9 @@ def readyz(request):
         lag_seconds = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     body = {"status": "fail" if failures else "ok", "failures": failures,
             "digest_lag_seconds": lag_seconds}
+    # Where this process keeps circuit state: "database" means Redis is not configured or
+    # was unreachable on the last try (the breakers still work, on the rows).
+    from resilience.services.circuits import circuit_backend
+
+    body["circuit_backend"] = circuit_backend()
     return JsonResponse(body, status=503 if failures else 200)

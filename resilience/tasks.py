@@ -1,4 +1,4 @@
-"""Celery entry points for the digest. Thin: they call services and nothing else."""
+"""Celery entry points for the digest and dead-letter replay. Thin: they call services."""
 
 import time
 
@@ -7,6 +7,7 @@ from celery import shared_task
 from resilience import conf
 from resilience.services.digest import digest_batch
 from resilience.services.digest_schedule import digest_claimed_schedule_slot, digest_schedule
+from resilience.services.replay import dead_letter_replay_batch, dead_letters_reclaim_stuck
 
 # One run digests for at most this long, then hands over to a fresh run so a long
 # backlog never pins a worker (and the digest queue keeps moving other runs along).
@@ -37,3 +38,29 @@ def digest_pending() -> int:
 def digest_sweep() -> int:
     """The beat sweep: digests what a lost or never-sent digest message left behind."""
     return _digest_until_empty()
+
+
+# --- dead-letter replay (queue "replay", see CELERY_TASK_ROUTES) -----------------------
+
+
+@shared_task(name="resilience.tasks.dead_letter_replay")
+def dead_letter_replay(
+    *, filters: dict, actor_id: int | None = None, via: str = "system", force: bool = False,
+    after_id: int = 0,
+) -> int:
+    """Replay one bounded batch of the dead letters `filters` names, then queue the rest."""
+    result = dead_letter_replay_batch(
+        filters=filters, actor_id=actor_id, via=via, force=force, after_id=after_id
+    )
+    if result.more:
+        dead_letter_replay.apply_async(kwargs={
+            "filters": filters, "actor_id": actor_id, "via": via, "force": force,
+            "after_id": result.last_id,
+        })
+    return result.processed
+
+
+@shared_task(name="resilience.tasks.dead_letter_reclaim_stuck")
+def dead_letter_reclaim_stuck() -> int:
+    """REPLAYING rows whose worker died go back to FAILED (for a periodic schedule)."""
+    return dead_letters_reclaim_stuck()

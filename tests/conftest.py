@@ -38,6 +38,31 @@ def redis_url():
     return url
 
 
+@pytest.fixture(autouse=True)
+def circuit_prefix(settings):
+    """Circuits are shared through Redis: each test gets its own key prefix (removed
+    afterwards) and a process with no cached circuit settings or Redis outage."""
+    import uuid
+
+    from resilience.services.circuits import circuit_process_reset
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_KEY_PREFIX": prefix}
+    url = settings.REDIS_URL
+    circuit_process_reset()
+    yield prefix
+    circuit_process_reset()
+    if url:
+        import contextlib
+
+        import redis
+
+        from resilience.circuit_redis import RedisCircuitStore
+
+        with contextlib.suppress(redis.RedisError):
+            RedisCircuitStore(url, prefix).delete_all()
+
+
 @pytest.fixture
 def service(db):
     return factories.ServiceFactory()

@@ -63,3 +63,29 @@ class ErrorLogEntryFactory(factory.django.DjangoModelFactory):
     name = "ConnectionError"
     message = "connection refused"
     operation = "payment.charge"
+
+
+class DeadLetterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "resilience.DeadLetter"
+
+    service = factory.SubFactory(ServiceFactory)
+    operation = "database.write"
+    payload = factory.Sequence(lambda n: {"order": n, "amount": "12.50"})
+    reason = "IntegrityError: duplicate key value violates unique constraint"
+    category = "DATA_CORRUPTION"
+    attempt_count = 3
+
+
+class ReplayTargetFactory(factory.django.DjangoModelFactory):
+    """A webhook target; fast by default so that tests do not wait on pacing."""
+
+    class Meta:
+        model = "resilience.ReplayTarget"
+
+    service = factory.SubFactory(ServiceFactory)
+    operation = "database.write"
+    kind = "WEBHOOK"
+    url = "http://127.0.0.1:9/never"
+    secret = "whsec-test-0123456789"
+    rate_per_second = 1000.0

@@ -144,6 +144,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Report failures, learn what to do next, and triage error groups.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "resilience.models.core.ErrorGroup.Status",  # its name before dead letters
+        "DeadLetterStatusEnum": "resilience.models.dead_letters.DeadLetter.Status",
+        "ReplayableStatusEnum": "resilience.api.dead_letters.REPLAYABLE_STATUS_CHOICES",
+    },
 }
 
 # Celery. The embedded default is kombu's filesystem transport under var/broker.
@@ -169,6 +174,7 @@ CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 # Separate queues so a large replay or clean-up never starves digestion.
 CELERY_TASK_ROUTES = {
     "resilience.tasks.digest_*": {"queue": "digest"},
+    "resilience.tasks.dead_letter_*": {"queue": "replay"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -191,6 +197,21 @@ FAULTLINE = {
     "DIGEST_BATCH_SIZE": env.int("FAULTLINE_DIGEST_BATCH_SIZE", default=1000),
     "AUTH_CACHE_SECONDS": env.float("FAULTLINE_AUTH_CACHE_SECONDS", default=5.0),
     "RULES_CACHE_SECONDS": env.float("FAULTLINE_RULES_CACHE_SECONDS", default=10.0),
+    "CIRCUIT_FAILURE_THRESHOLD": env.int("FAULTLINE_CIRCUIT_FAILURE_THRESHOLD", default=5),
+    "CIRCUIT_WINDOW_SECONDS": env.int("FAULTLINE_CIRCUIT_WINDOW_SECONDS", default=60),
+    "CIRCUIT_RECOVERY_TIMEOUT_SECONDS": env.int(
+        "FAULTLINE_CIRCUIT_RECOVERY_TIMEOUT_SECONDS", default=30
+    ),
+    "CIRCUIT_HALF_OPEN_PROBES": env.int("FAULTLINE_CIRCUIT_HALF_OPEN_PROBES", default=1),
+    "CIRCUIT_PROBE_TIMEOUT_SECONDS": env.int("FAULTLINE_CIRCUIT_PROBE_TIMEOUT_SECONDS", default=10),
+    "CIRCUIT_KEY_PREFIX": env.str("FAULTLINE_CIRCUIT_KEY_PREFIX", default="faultline"),
+    "CIRCUIT_SETTINGS_CACHE_SECONDS": env.float(
+        "FAULTLINE_CIRCUIT_SETTINGS_CACHE_SECONDS", default=5.0
+    ),
+    "OUTBOUND_TIMEOUT_SECONDS": env.float("FAULTLINE_OUTBOUND_TIMEOUT_SECONDS", default=10.0),
+    "REPLAY_BATCH_SIZE": env.int("FAULTLINE_REPLAY_BATCH_SIZE", default=50),
+    "REPLAY_CLAIM_TIMEOUT_SECONDS": env.int("FAULTLINE_REPLAY_CLAIM_TIMEOUT_SECONDS",
+                                            default=300),
 }
 
 LOGGING = {

@@ -5,7 +5,7 @@ One module per area; importing them registers the model admins.
 
 from django.contrib import admin
 
-from . import entries, groups, rules, services  # noqa: F401  (registers the admins)
+from . import circuits, dead_letters, entries, groups, rules, services  # noqa: F401  (registers)
 
 admin.site.site_header = "Faultline"
 admin.site.site_title = "Faultline"

@@ -29,6 +29,9 @@ class CircuitState(models.Model):
     # A monotonically rising number per transition, so a late mirror write cannot
     # overwrite a newer state.
     version = models.BigIntegerField(default=0)
+    # Failure times and probe reservations while the breaker runs on this row (Redis
+    # unreachable or not configured); empty while Redis holds the live state.
+    live_state = models.JSONField(default=dict, blank=True)
 
     failure_threshold = models.PositiveIntegerField(null=True, blank=True)
     window_seconds = models.PositiveIntegerField(null=True, blank=True)

@@ -3,7 +3,8 @@
 Runs on Celery in batches. Each batch is one transaction of a fixed number of bulk
 statements, whatever its size: claim the pending entries (FOR UPDATE SKIP LOCKED, so two
 workers never digest the same entry), create missing groups, lock and update the groups,
-write their history, mark the entries, upsert the hourly metrics.
+write their history, mark the entries, upsert the hourly metrics, and (when the batch has
+any) create the dead letters for entries whose strategy is DEAD_LETTER.
 """
 
 from collections.abc import Iterable, Sequence
@@ -11,13 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case, F, JSONField, Q, When
 from django.utils import timezone
 
 from resilience.classification import SEVERITY_RANK, Severity
 from resilience.group_state import status_after_events
 from resilience.grouping import Frame, culprit, fingerprint, group_title, parse_stack_trace
-from resilience.models import ErrorGroup, ErrorLogEntry, ErrorMetric, GroupHistory
+from resilience.models import DeadLetter, ErrorGroup, ErrorLogEntry, ErrorMetric, GroupHistory
+from resilience.services.dead_letters import dead_letter_for_entry
+from resilience.strategy import Strategy
 
 GroupKey = tuple[int, str]  # (service_id, fingerprint)
 
@@ -29,6 +32,7 @@ _CLAIM_FIELDS = (
     "category",
     "severity",
     "strategy",
+    "attempt_count",
     "code",
     "name",
     "message",
@@ -46,6 +50,7 @@ class DigestResult:
     groups_created: int = 0
     regressions: list[int] = field(default_factory=list)
     new_groups: list[int] = field(default_factory=list)
+    dead_letters: int = 0
 
 
 @dataclass
@@ -98,7 +103,13 @@ def entry_fingerprint(entry: ErrorLogEntry, frames: Sequence[Frame]) -> str:
 
 
 def _claim(limit: int) -> list[ErrorLogEntry]:
-    qs = ErrorLogEntry.objects.filter(digested_at=None).order_by("id").only(*_CLAIM_FIELDS)
+    qs = (
+        ErrorLogEntry.objects.filter(digested_at=None).order_by("id").only(*_CLAIM_FIELDS)
+        # Payloads can be large: fetch them only for the entries that become dead letters.
+        .annotate(dead_letter_payload=Case(
+            When(strategy=Strategy.DEAD_LETTER, then=F("payload")), output_field=JSONField()
+        ))
+    )
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True, of=("self",))
     return list(qs[:limit])
@@ -239,6 +250,12 @@ def digest_batch(*, limit: int, now: datetime | None = None) -> DigestResult:
             entry.digested_at = now
         ErrorLogEntry.objects.bulk_update(entries, ["group", "digested_at"])
         _upsert_metrics(entries)
+        dead = [dead_letter_for_entry(e, payload=e.dead_letter_payload)
+                for e in entries if e.strategy == Strategy.DEAD_LETTER]
+        if dead:
+            # One INSERT; the one-to-one on the entry makes a re-digest a no-op.
+            DeadLetter.objects.bulk_create(dead, ignore_conflicts=True)
+        result.dead_letters = len(dead)
     result.entries = len(entries)
     result.groups_created = len(result.new_groups)
     return result

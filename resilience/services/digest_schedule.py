@@ -7,6 +7,7 @@ up whatever a lost message left pending.
 
 import contextlib
 import logging
+import time
 
 from django.core.cache import cache
 
@@ -16,11 +17,21 @@ SCHEDULED_KEY = "faultline:digest-scheduled"
 # While this key lives, further commits do not enqueue another run; the running digest
 # deletes it as it starts, so rows committed during a run get a run of their own.
 COALESCE_SECONDS = 10
+# Each process asks the shared cache at most this often, so a busy web process does not add
+# a cache round trip to every commit. Worst case, rows committed just after a run started
+# wait for the next commit or the beat sweep.
+LOCAL_INTERVAL_SECONDS = 0.5
+_last_asked = 0.0
 
 
 def digest_schedule() -> None:
     from resilience import tasks
 
+    global _last_asked
+    now = time.monotonic()
+    if now - _last_asked < LOCAL_INTERVAL_SECONDS:
+        return
+    _last_asked = now
     try:
         if not cache.add(SCHEDULED_KEY, 1, timeout=COALESCE_SECONDS):
             return

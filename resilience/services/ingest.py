@@ -15,13 +15,13 @@ from django.utils import timezone
 
 from resilience import conf
 from resilience.backoff import BackoffPolicy
-from resilience.circuits import circuit_view_for
-from resilience.classification import classify
+from resilience.circuits import NO_CIRCUIT, circuit_readings_for
+from resilience.classification import Classification, classify
 from resilience.models import ErrorLogEntry
 from resilience.report_schema import classification_input
 from resilience.selectors import classification_rules
 from resilience.services import entry_writer
-from resilience.strategy import decide
+from resilience.strategy import CircuitView, decide
 
 
 @dataclass(frozen=True)
@@ -73,19 +73,18 @@ def build_entry(
     service_id: int,
     source: str,
     now: datetime,
-    rules,
     policy: BackoffPolicy,
     max_attempts: int,
+    classification: Classification,
+    circuit: CircuitView,
 ) -> ErrorLogEntry:
-    """One validated report → an unsaved entry with its classification and decision."""
-    classification = classify(classification_input(report), rules)
-    operation = report.get("operation", "")
+    """One validated, classified report → an unsaved entry with the decision made."""
     decision = decide(
         classification,
         attempt_count=report.get("attempt_count", 0),
         max_attempts=max_attempts,
         policy=policy,
-        circuit=circuit_view_for(service_id=service_id, operation=operation),
+        circuit=circuit,
     )
     extra = dict(report.get("extra") or {})
     if report.get("tags"):
@@ -131,17 +130,28 @@ def ingest(
     rules = classification_rules()
     policy = backoff_policy()
     max_attempts = conf.get("RETRY_MAX_ATTEMPTS")
+    classifications = [classify(classification_input(report), rules) for report in reports]
+    # Retryable failures count against their operation's circuit, atomically and before
+    # the decision reads it: one call per distinct operation in the request.
+    failures: dict[str, int] = {}
+    for report, classification in zip(reports, classifications, strict=True):
+        if report.get("operation"):
+            failures[report["operation"]] = (
+                failures.get(report["operation"], 0) + classification.retryable
+            )
+    circuits = circuit_readings_for(service_id=service_id, failures=failures)
     entries = [
         build_entry(
             report,
             service_id=service_id,
             source=source,
             now=now,
-            rules=rules,
             policy=policy,
             max_attempts=max_attempts,
+            classification=classification,
+            circuit=circuits.get(report.get("operation") or "", NO_CIRCUIT).view,
         )
-        for report in reports
+        for report, classification in zip(reports, classifications, strict=True)
     ]
     stored = entry_writer.write(entries)
     return [
@@ -154,7 +164,7 @@ def ingest(
             recoverable=entry.recoverable,
             strategy=entry.strategy,
             retry_after_ms=entry.retry_after_ms,
-            circuit="CLOSED",
+            circuit=circuits.get(entry.operation, NO_CIRCUIT).state,
         )
         for entry in stored
     ]

@@ -20,6 +20,8 @@ C, S = Category, Severity
 
 # Literal copy of the spec table: the test must be able to disagree with DEFAULT_RULES.
 EXPECTED = {
+    # Faultline's own escalation code (the in-process guard)
+    "FAULTLINE_HANDLER_FAILURE": (C.PERMANENT, S.CRITICAL),
     # network / node errno
     "ECONNREFUSED": (C.EXTERNAL_DEPENDENCY, S.HIGH),
     "ENOTFOUND": (C.EXTERNAL_DEPENDENCY, S.HIGH),

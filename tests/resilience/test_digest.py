@@ -166,6 +166,8 @@ def test_a_batch_of_1000_is_digested_with_a_bounded_number_of_queries(service_cl
     statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
     if connection.vendor == "postgresql":
         # claim, create groups, lock groups, update groups, update entries, upsert metrics
+        # (none of these is a dead letter; a batch with some adds one INSERT: see
+        # tests/resilience/dead_letters/test_creation.py)
         assert len(statements) == 6, statements
     else:
         # SQLite splits bulk statements on its 999-parameter limit; still independent of

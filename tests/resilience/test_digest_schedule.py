@@ -10,6 +10,11 @@ from resilience.models import ErrorGroup, ErrorLogEntry
 from resilience.services import digest_schedule as schedule
 
 
+@pytest.fixture(autouse=True)
+def no_local_throttle(monkeypatch):
+    monkeypatch.setattr(schedule, "LOCAL_INTERVAL_SECONDS", 0)
+
+
 @pytest.fixture
 def enqueued(monkeypatch):
     calls = []
@@ -38,6 +43,15 @@ def test_nothing_is_scheduled_before_the_commit(service_client, enqueued,
         _post(service_client, {"code": "ECONNRESET"})
     assert enqueued == []
     assert len(callbacks) == 1
+
+
+def test_a_process_asks_the_shared_cache_at_most_twice_a_second(enqueued, monkeypatch):
+    monkeypatch.setattr(schedule, "LOCAL_INTERVAL_SECONDS", 0.5)
+    monkeypatch.setattr(schedule, "_last_asked", 0.0)
+    schedule.digest_schedule()
+    schedule.digest_claimed_schedule_slot()
+    schedule.digest_schedule()  # within 0.5 s of the last ask: not even the cache is asked
+    assert len(enqueued) == 1
 
 
 def test_a_starting_run_lets_the_next_commit_schedule_again(enqueued):
@@ -78,3 +92,11 @@ def test_the_sweep_is_on_the_beat_schedule(db):
     task = PeriodicTask.objects.get(name="Digest sweep")
     assert task.task == "resilience.tasks.digest_sweep"
     assert task.enabled and task.interval.every <= 30
+
+
+def test_stuck_replays_are_reclaimed_on_the_beat_schedule(db):
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="Dead-letter reclaim")
+    assert task.task == "resilience.tasks.dead_letter_reclaim_stuck"
+    assert task.queue == "replay" and task.enabled

@@ -273,7 +273,7 @@ def server_env(args) -> dict[str, str]:
         SECURE_SSL_REDIRECT="false",
         DATABASE_URL=args.database_url,
         CELERY_BROKER_URL="memory://",
-        REDIS_URL="",
+        REDIS_URL=args.redis_url,
         LOG_LEVEL="WARNING",
         FAULTLINE_INGEST_GROUP_COMMIT="false" if args.no_group_commit else "true",
         FAULTLINE_VAR_DIR=tempfile.gettempdir() + "/faultline-bench-var",
@@ -555,6 +555,10 @@ def parse_args(argv=None):
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
                    help="database to DROP and recreate (default %(default)s; env "
                    "BENCH_DATABASE_URL)")
+    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL",
+                                                         "redis://127.0.0.1:6379/9"),
+                   help="Redis for the cache and circuit breakers, as in production "
+                   "(default %(default)s; '' runs circuits on the database fallback)")
     p.add_argument("--duration", type=float, default=10.0,
                    help="seconds per scenario (default %(default)s)")
     p.add_argument("--requests", type=int, default=0,

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from resilience.admin.base import ReadOnlyTabularInline
 from resilience.models import CircuitState, CircuitTransition
 from resilience.services.circuits import (
     CircuitStatus,
@@ -67,23 +68,12 @@ def backend_text() -> str:
     return f"Live state: database — Redis unreachable since {since:%Y-%m-%d %H:%M:%S} UTC"
 
 
-class CircuitTransitionInline(admin.TabularInline):
+class CircuitTransitionInline(ReadOnlyTabularInline):
     model = CircuitTransition
     fields = ("at", "from_state", "to_state", "reason", "actor", "via")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("-at", "-id")
     verbose_name_plural = f"transitions (most recent {RECENT_TRANSITIONS})"
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # A flapping circuit collects many rows over the months; the page shows the latest.

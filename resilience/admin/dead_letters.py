@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from resilience.admin.base import ReadOnlyTabularInline
 from resilience.models import DeadLetter, DeadLetterAttempt, ReplayTarget
 from resilience.services.dead_letters import (
     PURGE_PERMISSION,
@@ -47,23 +48,12 @@ SUMMARY_ROWS = 25
 LOG_ENTRIES_CAP = 1000
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(ReadOnlyTabularInline):
     model = DeadLetterAttempt
     fields = ("started_at", "finished_at", "outcome", "response_status", "error", "actor", "via")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     max_num = 0
     ordering = ("-started_at", "-id")
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("actor")

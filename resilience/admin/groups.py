@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from resilience.admin.base import ReadOnlyTabularInline
 from resilience.models import ErrorGroup, ErrorLogEntry, GroupHistory
 from resilience.paginators import EstimatedCountPaginator
 from resilience.services.groups import (
@@ -30,23 +31,12 @@ RECENT_OCCURRENCES = 20
 Status = ErrorGroup.Status
 
 
-class GroupHistoryInline(admin.TabularInline):
+class GroupHistoryInline(ReadOnlyTabularInline):
     model = GroupHistory
     fields = ("at", "action", "actor", "via", "detail")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("-at", "-id")
     verbose_name_plural = "history"
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("actor")

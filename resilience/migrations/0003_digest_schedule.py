@@ -6,28 +6,24 @@ lost message or a broker outage.
 
 from django.db import migrations
 
+from resilience.migrations._schedules import ensure_interval_task, remove_task
+
 TASK_NAME = "Digest sweep"
-INTERVAL_SECONDS = 10
 
 
 def create_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every, _ = IntervalSchedule.objects.get_or_create(every=INTERVAL_SECONDS, period="seconds")
-    PeriodicTask.objects.update_or_create(
+    ensure_interval_task(
+        apps,
         name=TASK_NAME,
-        defaults={
-            "task": "resilience.tasks.digest_sweep",
-            "interval": every,
-            "queue": "digest",
-            "enabled": True,
-            "description": "Digests error entries that after-commit scheduling missed.",
-        },
+        task="resilience.tasks.digest_sweep",
+        seconds=10,
+        queue="digest",
+        description="Digests error entries that after-commit scheduling missed.",
     )
 
 
 def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+    remove_task(apps, TASK_NAME)
 
 
 class Migration(migrations.Migration):

@@ -2,28 +2,24 @@
 
 from django.db import migrations
 
+from resilience.migrations._schedules import ensure_interval_task, remove_task
+
 TASK_NAME = "Dead-letter reclaim"
-INTERVAL_SECONDS = 300
 
 
 def create_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every, _ = IntervalSchedule.objects.get_or_create(every=INTERVAL_SECONDS, period="seconds")
-    PeriodicTask.objects.update_or_create(
+    ensure_interval_task(
+        apps,
         name=TASK_NAME,
-        defaults={
-            "task": "resilience.tasks.dead_letter_reclaim_stuck",
-            "interval": every,
-            "queue": "replay",
-            "enabled": True,
-            "description": "Puts dead letters stuck in REPLAYING past the claim timeout back.",
-        },
+        task="resilience.tasks.dead_letter_reclaim_stuck",
+        seconds=300,
+        queue="replay",
+        description="Puts dead letters stuck in REPLAYING past the claim timeout back.",
     )
 
 
 def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+    remove_task(apps, TASK_NAME)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,26 @@
+"""Process-local Prometheus metrics, in prometheus_client's default registry.
+
+/metrics (resilience/prometheus.py) exposes these beside the figures it reads from the
+database. Each web process counts its own; Prometheus sums them across processes.
+"""
+
+from prometheus_client import Counter
+
+# Sentry envelope items Faultline answers 200 and does not store (transactions, sessions,
+# client reports, attachments, …). Unknown types are counted as "other" so a client
+# cannot create unbounded label values.
+SENTRY_ITEMS_DROPPED = Counter(
+    "faultline_sentry_items_dropped",
+    "Sentry envelope items accepted and dropped (not stored), by item type",
+    ["type"],
+)
+SENTRY_DROPPED_TYPES = frozenset({
+    "transaction", "session", "sessions", "client_report", "attachment", "user_report",
+    "feedback", "check_in", "profile", "profile_chunk", "replay_event", "replay_recording",
+    "replay_video", "statsd", "metric_meta", "span", "log", "otel_log", "trace_metric",
+})
+
+
+def sentry_item_dropped(item_type: str, count: int = 1) -> None:
+    label = item_type if item_type in SENTRY_DROPPED_TYPES else "other"
+    SENTRY_ITEMS_DROPPED.labels(type=label).inc(count)

@@ -1,0 +1,364 @@
+"""A Sentry event → a Faultline report (pure: standard library and the pure core only).
+
+The event payload is documented at https://develop.sentry.dev/sdk/data-model/event-payloads/.
+What is kept: the raised exception (type, value) and its causes as the report's `cause`
+chain, a rendered stack trace and structured frames (`extra["frames"]`, which the digest
+groups on: type + in-app module:function, never line numbers), the message of a captured
+message, level (as a severity floor), fingerprint, tags, environment, release, timestamp,
+and user, request, contexts, server name, transaction, platform and SDK (in `extra`).
+
+Mapping is lenient where the report schema is strict: over-long text is cut, odd tag values
+are turned into text, so an SDK's event is not refused for a detail. Only what makes an
+event unusable (no valid event_id, not a JSON object) is an error.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# The frame heuristics text traces are grouped with; reused so structured frames without
+# `module` or `in_app` (browser SDKs) get the same deploy-independent names.
+from resilience.grouping import _is_in_app, _module_for
+from resilience.report_schema import MAX_CAUSE_DEPTH, REPORT_FIELDS
+
+EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+# Sentry levels → the lowest severity the entry may get (classification may go higher).
+SEVERITY_FLOORS = {"fatal": "CRITICAL", "critical": "CRITICAL", "error": "MEDIUM"}
+DEFAULT_LEVEL = "error"
+# Faultline fields an SDK can set through tags (Sentry has no place for them otherwise).
+TAG_FIELDS = ("operation", "component", "campaign_id", "timer_id")
+MAX_FRAMES_RENDERED = 100  # per exception; the middle of deeper stacks is elided
+MAX_FRAMES_KEPT = 250
+MAX_TAGS = 100
+_TEXT_LIMIT = {name: spec.max_length for name, spec in REPORT_FIELDS.items() if spec.max_length}
+_FRAME_TEXT = 300
+
+
+class EventError(ValueError):
+    """The event cannot be taken; the message says why."""
+
+
+@dataclass(frozen=True)
+class MappedEvent:
+    event_id: str
+    report: dict[str, Any]  # REPORT_FIELDS-shaped, to be validated like any report
+    extra: dict[str, Any]  # stored in entry.extra
+    severity_floor: str | None
+
+
+def normalise_event_id(value: Any) -> str | None:
+    """32 lowercase hex digits (a UUID's dashes removed), or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace("-", "").lower()
+    return text if EVENT_ID_RE.match(text) else None
+
+
+def _cut(text: Any, limit: int | None) -> str:
+    text = text if isinstance(text, str) else ("" if text is None else str(text))
+    return text[:limit] if limit else text
+
+
+def _field(name: str, value: Any) -> str:
+    return _cut(value, _TEXT_LIMIT.get(name)).strip()
+
+
+# --- exceptions and frames -------------------------------------------------------------
+
+
+def _exception_values(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    exception = event.get("exception")
+    values = exception.get("values") if isinstance(exception, dict) else exception
+    if not isinstance(values, list):
+        return []
+    return [v for v in values if isinstance(v, dict) and (v.get("type") or v.get("value"))]
+
+
+def _exception_name(value: Mapping[str, Any]) -> str:
+    kind = _cut(value.get("type"), 200).strip()
+    module = value.get("module")
+    if kind and isinstance(module, str) and module and not kind.startswith(module + "."):
+        return f"{module}.{kind}"[:200]
+    return kind
+
+
+def _raw_frames(value: Mapping[str, Any]) -> list[dict[str, Any]]:
+    stacktrace = value.get("stacktrace")
+    frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
+    if not isinstance(frames, list):
+        return []
+    return [f for f in frames if isinstance(f, dict)]
+
+
+def _filename(frame: Mapping[str, Any]) -> str:
+    return _cut(frame.get("filename") or frame.get("abs_path") or "", _FRAME_TEXT)
+
+
+def grouping_frame(frame: Mapping[str, Any]) -> dict[str, Any]:
+    """What grouping needs of a frame, and only that: no line or column numbers."""
+    filename = _filename(frame)
+    module = frame.get("module")
+    in_app = frame.get("in_app")
+    return {
+        "module": _cut(module, _FRAME_TEXT) if module else _module_for(filename),
+        "function": _cut(frame.get("function") or "", _FRAME_TEXT),
+        "filename": filename,
+        "in_app": in_app if isinstance(in_app, bool) else _is_in_app(filename),
+    }
+
+
+def _frame_lines(frame: Mapping[str, Any]) -> list[str]:
+    where = f'  File "{_filename(frame) or "?"}"'
+    if isinstance(frame.get("lineno"), int):
+        where += f", line {frame['lineno']}"
+    function = frame.get("function")
+    if function:
+        where += f", in {_cut(function, _FRAME_TEXT)}"
+    lines = [where]
+    context = frame.get("context_line")
+    if isinstance(context, str) and context.strip():
+        lines.append("    " + context.strip()[:_FRAME_TEXT])
+    return lines
+
+
+def _render_one(value: Mapping[str, Any], name: str, message: str) -> list[str]:
+    frames = _raw_frames(value)
+    lines: list[str] = []
+    if frames:
+        lines.append("Traceback (most recent call last):")
+        if len(frames) > MAX_FRAMES_RENDERED:
+            head, tail = MAX_FRAMES_RENDERED // 4, MAX_FRAMES_RENDERED - MAX_FRAMES_RENDERED // 4
+            omitted = len(frames) - head - tail
+            for frame in frames[:head]:
+                lines += _frame_lines(frame)
+            lines.append(f"  ... {omitted} frames omitted ...")
+            frames = frames[-tail:]
+        for frame in frames:
+            lines += _frame_lines(frame)
+    lines.append(f"{name or 'Error'}: {message}" if message else (name or "Error"))
+    return lines
+
+
+def _link_text(value: Mapping[str, Any]) -> str:
+    mechanism = value.get("mechanism")
+    source = mechanism.get("source") if isinstance(mechanism, dict) else None
+    if source == "__context__":
+        return "During handling of the above exception, another exception occurred:"
+    return "The above exception was the direct cause of the following exception:"
+
+
+def render_stack_trace(values: list[dict[str, Any]]) -> str:
+    """The chain as one Python-style traceback, root cause first, oldest frame first.
+
+    One format for every platform (labelled "most recent call last"), so a reader never
+    has to guess the order, and `grouping.parse_stack_trace` can read it back.
+    """
+    blocks: list[str] = []
+    for index, value in enumerate(values):
+        if index:
+            blocks.append("\n" + _link_text(value) + "\n")
+        name = _exception_name(value)
+        blocks.append("\n".join(_render_one(value, name, _cut(value.get("value"), None))))
+    text = "\n".join(blocks)
+    limit = _TEXT_LIMIT["stack_trace"]
+    # Keep the end: the raised exception and its innermost frames.
+    return text if len(text) <= limit else "…" + text[-(limit - 1) :]
+
+
+def _cause_chain(values: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """exception.values (root cause first) → the report's nested `cause` (nearest first).
+
+    The report schema allows MAX_CAUSE_DEPTH errors in all; a longer chain keeps the
+    raised one and the causes nearest the root (the root is what classification needs).
+    """
+    causes = list(reversed(values[:-1]))  # nearest cause first, root cause last
+    if len(causes) > MAX_CAUSE_DEPTH - 1:
+        causes = causes[-(MAX_CAUSE_DEPTH - 1) :]
+    chain: dict[str, Any] | None = None
+    for value in reversed(causes):  # build from the root outwards
+        cause: dict[str, Any] = {}
+        name = _exception_name(value)
+        if name:
+            cause["name"] = name
+        message = _field("message", value.get("value"))
+        if message:
+            cause["message"] = message
+        stack = render_stack_trace([value]) if _raw_frames(value) else ""
+        if stack:
+            cause["stack_trace"] = stack
+        errno = _errno(value)
+        if errno is not None:
+            cause["errno"] = errno
+        if chain is not None:
+            cause["cause"] = chain
+        chain = cause
+    return chain
+
+
+def _errno(value: Mapping[str, Any]) -> int | str | None:
+    """Native SDKs put errno in mechanism.meta.errno: {"number": 111, "name": "ECONNREFUSED"}."""
+    mechanism = value.get("mechanism")
+    meta = mechanism.get("meta") if isinstance(mechanism, dict) else None
+    errno = meta.get("errno") if isinstance(meta, dict) else None
+    if not isinstance(errno, dict):
+        return None
+    name = errno.get("name")
+    if isinstance(name, str) and name.strip():
+        return name.strip()[:32]
+    number = errno.get("number")
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+# --- messages, tags, the rest ----------------------------------------------------------
+
+
+def _message_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        text = value.get("formatted") or value.get("message")
+        return text if isinstance(text, str) else ""
+    return ""
+
+
+def event_message(event: Mapping[str, Any]) -> str:
+    """logentry.formatted, logentry.message, or a bare `message` (string or object)."""
+    return _message_text(event.get("logentry")) or _message_text(event.get("message"))
+
+
+def _tag_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value[:200]
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return _cut(value, 200)
+
+
+def event_tags(value: Any) -> dict[str, str]:
+    """Tags as an object: Sentry sends an object or a list of [key, value] pairs."""
+    pairs = value.items() if isinstance(value, dict) else value if isinstance(value, list) else []
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            continue
+        key, tag = pair
+        if not isinstance(key, str) or not key or tag is None:
+            continue
+        tags[key[:200]] = _tag_text(tag)
+        if len(tags) >= MAX_TAGS:
+            break
+    return tags
+
+
+def _fingerprint(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        return None
+    return [_cut(part, 200) for part in value[:16]]
+
+
+def _http_status(event: Mapping[str, Any]) -> int | None:
+    """The failed call's status, where SDKs report one (contexts.response.status_code)."""
+    contexts = event.get("contexts")
+    response = contexts.get("response") if isinstance(contexts, dict) else None
+    status = response.get("status_code") if isinstance(response, dict) else None
+    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+        return status
+    return None
+
+
+def _sdk(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    return {k: value[k] for k in ("name", "version") if isinstance(value.get(k), str)}
+
+
+_EXTRA_KEYS = ("contexts", "user", "request", "server_name", "transaction", "platform",
+               "logger", "dist")
+
+
+def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
+    """Map one Sentry event; `fallback_event_id` is the envelope header's event_id."""
+    if not isinstance(event, dict):
+        raise EventError("the event must be a JSON object")
+    raw_id = event.get("event_id") or fallback_event_id
+    if raw_id is None:
+        raise EventError("the event has no event_id (32 hexadecimal characters)")
+    event_id = normalise_event_id(raw_id)
+    if event_id is None:
+        raise EventError(f"event_id {str(raw_id)[:64]!r} is not 32 hexadecimal characters")
+
+    report: dict[str, Any] = {"event_id": event_id}
+    extra: dict[str, Any] = {}
+    values = _exception_values(event)
+    if values:
+        raised = values[-1]
+        name = _exception_name(raised)
+        if name:
+            report["name"] = name
+        message = _field("message", raised.get("value")) or _field("message", event_message(event))
+        if message:
+            report["message"] = message
+        report["stack_trace"] = render_stack_trace(values)
+        cause = _cause_chain(values)
+        if cause:
+            report["cause"] = cause
+        errno = _errno(raised)
+        if errno is not None:
+            report["errno"] = errno
+        # Group on the raised exception's frames; a rethrow without a stack uses its cause's.
+        for value in reversed(values):
+            frames = _raw_frames(value)
+            if frames:
+                extra["frames"] = [grouping_frame(f) for f in frames[-MAX_FRAMES_KEPT:]]
+                break
+    else:
+        message = _field("message", event_message(event))
+        if message:
+            report["message"] = message
+
+    status = _http_status(event)
+    if status is not None:
+        report["status"] = status
+    for name in ("environment", "release"):
+        text = _field(name, event.get(name))
+        if text:
+            report[name] = text
+    timestamp = event.get("timestamp")
+    if isinstance(timestamp, str | int | float) and not isinstance(timestamp, bool):
+        report["timestamp"] = timestamp
+    tags = event_tags(event.get("tags"))
+    if tags:
+        report["tags"] = tags
+        for name in TAG_FIELDS:
+            text = _field(name, tags.get(name))
+            if text:
+                report[name] = text
+    fingerprint = _fingerprint(event.get("fingerprint"))
+    if fingerprint:
+        report["fingerprint"] = fingerprint
+    user = event.get("user")
+    if isinstance(user, dict) and user.get("id") not in (None, ""):
+        user_id = _field("user_id", user["id"])
+        if user_id:
+            report["user_id"] = user_id
+
+    level = event.get("level") if isinstance(event.get("level"), str) else DEFAULT_LEVEL
+    level = level.lower()
+    extra["level"] = level
+    for key in _EXTRA_KEYS:
+        if event.get(key) not in (None, "", {}, []):
+            extra[key] = event[key]
+    sdk = _sdk(event.get("sdk"))
+    if sdk:
+        extra["sdk"] = sdk
+    if isinstance(event.get("extra"), dict) and event["extra"]:
+        extra["extra"] = event["extra"]
+    return MappedEvent(
+        event_id=event_id,
+        report=report,
+        extra=extra,
+        severity_floor=SEVERITY_FLOORS.get(level),
+    )

@@ -1,0 +1,75 @@
+"""The real @sentry/node SDK (tests/sentry/js/), run with the machine's Node.js.
+
+`npm ci` installs the locked version once; later runs reuse node_modules when it holds
+the pinned version. Without node and npm the test is skipped (failed under
+REQUIRE_SERVICES=1, as CI runs it).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from resilience.models import ErrorGroup, ErrorLogEntry
+from resilience.services.digest import digest_batch
+from resilience.services.keys import service_key_dsn
+from tests import factories
+
+JS_DIR = Path(__file__).resolve().parent / "js"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _missing(message: str) -> None:
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _installed_matches() -> bool:
+    wanted = json.loads((JS_DIR / "package.json").read_text())["dependencies"]["@sentry/node"]
+    installed = JS_DIR / "node_modules" / "@sentry" / "node" / "package.json"
+    return installed.exists() and json.loads(installed.read_text())["version"] == wanted
+
+
+@pytest.fixture(scope="session")
+def node_sdk() -> str:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        _missing("node and npm are required for the @sentry/node test")
+    if not _installed_matches():
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR,
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            _missing(f"npm ci failed:\n{done.stderr[-2000:]}")
+    return node
+
+
+def test_an_exception_from_sentry_node_arrives_and_is_grouped(node_sdk, live_server, service,
+                                                              settings):
+    settings.EXTERNAL_URL = live_server.url
+    key = factories.service_key(service)[0]
+    done = subprocess.run([node_sdk, "send.js", service_key_dsn(key), "ci"], cwd=JS_DIR,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    event_id = done.stdout.strip().splitlines()[-1]
+
+    entry = ErrorLogEntry.objects.get(event_id=event_id)  # sent chunked, no Content-Length
+    assert entry.source == "sentry"
+    assert entry.name == "Error"
+    assert entry.message == "charging the order failed"
+    assert entry.cause["message"] == "connect ECONNREFUSED 127.0.0.1:6543"
+    assert entry.environment == "js-test" and entry.release == "web@1.2.3"
+    assert entry.user_id == "user-42"
+    assert entry.extra["tags"]["run"] == "ci"
+    assert entry.extra["sdk"]["name"] == "sentry.javascript.node"
+    functions = [f["function"] for f in entry.extra["frames"] if f["in_app"]]
+    assert functions[-1] == "chargeOrder"
+    assert all("lineno" not in f for f in entry.extra["frames"])
+
+    digest_batch(limit=100)
+    group = ErrorGroup.objects.get()
+    assert group.culprit == "send in chargeOrder"
+    assert entry.__class__.objects.get(pk=entry.pk).group_id == group.pk

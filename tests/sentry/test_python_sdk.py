@@ -1,0 +1,138 @@
+"""The real Python sentry_sdk, pointed at a live Faultline (pytest-django's live_server)."""
+
+import pytest
+import sentry_sdk
+from django.test import Client
+
+from resilience.models import ErrorGroup, ErrorLogEntry
+from resilience.services.digest import digest_batch
+from resilience.services.keys import service_key_dsn
+from tests import factories
+from tests.sentry.live import RequestLog, wait_for_minute_start
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def keys(service):
+    """(ServiceKey, raw API key) of `service`: the DSN for the SDK, the key for the API."""
+    return factories.service_key(service)
+
+
+@pytest.fixture
+def sdk(live_server, keys, settings):
+    settings.EXTERNAL_URL = live_server.url
+    sentry_sdk.init(
+        dsn=service_key_dsn(keys[0]),
+        release="shop@2.1.0",
+        environment="sdk-test",
+        server_name="web-1",
+        default_integrations=False,
+        auto_enabling_integrations=False,
+        auto_session_tracking=False,
+        send_client_reports=False,
+    )
+    yield sentry_sdk
+    sentry_sdk.flush(timeout=5)
+    sentry_sdk.get_client().close()
+    sentry_sdk.init()  # no DSN: the SDK is off for the tests that follow
+
+
+def connect_upstream():
+    try:
+        raise TimeoutError("connect to 10.0.0.7:5432 timed out")
+    except TimeoutError as exc:
+        raise ConnectionRefusedError(111, "Connection refused") from exc
+
+
+def capture(sdk, error_factory):
+    try:
+        error_factory()
+    except Exception as exc:  # noqa: BLE001 - captured, as an application would
+        return sdk.capture_exception(exc)
+
+
+def api_entries(raw_key):
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}").get("/api/v1/errors/")
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def test_a_chained_exception_is_stored_classified_and_grouped(sdk, keys, service):
+    with sdk.new_scope() as scope:
+        scope.set_tag("team", "payments")
+        scope.set_user({"id": "user-42", "email": "a@example.com"})
+        event_id = capture(sdk, connect_upstream)
+    sdk.flush(timeout=5)
+
+    entry = ErrorLogEntry.objects.get()
+    assert entry.event_id == event_id
+    assert entry.service == service and entry.source == "sentry"
+    assert entry.name == "ConnectionRefusedError"
+    assert entry.category == "EXTERNAL_DEPENDENCY"
+    assert entry.strategy == "RETRY"
+    assert entry.cause["name"] == "TimeoutError"
+    assert "connect_upstream" in entry.stack_trace
+    assert "The above exception was the direct cause" in entry.stack_trace
+    assert entry.environment == "sdk-test" and entry.release == "shop@2.1.0"
+    assert entry.user_id == "user-42"
+    assert entry.extra["tags"]["team"] == "payments"
+    assert entry.extra["server_name"] == "web-1"
+    assert entry.extra["sdk"]["name"] == "sentry.python"
+    assert {"module", "function", "filename", "in_app"} == set(entry.extra["frames"][-1])
+
+    digest_batch(limit=100)
+    group = ErrorGroup.objects.get()
+    assert group.title.startswith("ConnectionRefusedError")
+    assert group.culprit == "tests.sentry.test_python_sdk in connect_upstream"
+
+    [listed] = api_entries(keys[1])
+    assert listed["event_id"] == event_id
+    assert listed["category"] == "EXTERNAL_DEPENDENCY"
+
+
+def test_a_captured_message_is_stored(sdk):
+    event_id = sdk.capture_message("cache warm-up took 40 s", level="warning")
+    sdk.flush(timeout=5)
+    entry = ErrorLogEntry.objects.get(event_id=event_id)
+    assert entry.message == "cache warm-up took 40 s"
+    assert entry.extra["level"] == "warning"
+
+
+def test_two_events_with_one_fingerprint_make_one_group(sdk):
+    with sdk.new_scope() as scope:
+        scope.fingerprint = ["payment-gateway-down"]
+        capture(sdk, connect_upstream)
+        capture(sdk, lambda: {}["missing"])  # a KeyError elsewhere, same fingerprint
+    capture(sdk, connect_upstream)  # no fingerprint: its own group
+    sdk.flush(timeout=5)
+
+    assert ErrorLogEntry.objects.count() == 3
+    digest_batch(limit=100)
+    assert sorted(ErrorGroup.objects.values_list("times_seen", flat=True)) == [1, 2]
+
+
+def test_the_same_event_sent_twice_is_stored_once(sdk):
+    event = {"event_id": "0123456789abcdef0123456789abcdef", "message": "once",
+             "level": "error"}
+    sdk.capture_event(dict(event))
+    sdk.flush(timeout=5)
+    sdk.capture_event(dict(event))
+    sdk.flush(timeout=5)
+    assert ErrorLogEntry.objects.filter(event_id=event["event_id"]).count() == 1
+
+
+def test_after_a_429_the_sdk_backs_off(sdk, keys):
+    key = keys[0]
+    key.rate_limit_per_minute = 2
+    key.save(update_fields=["rate_limit_per_minute"])
+    wait_for_minute_start()
+    with RequestLog() as log:
+        for _ in range(3):
+            capture(sdk, connect_upstream)
+            sdk.flush(timeout=5)  # one request each
+        assert log.count("/envelope/") == 3  # the third was answered 429
+        capture(sdk, connect_upstream)
+        sdk.flush(timeout=5)
+        assert log.count("/envelope/") == 3  # the SDK did not send the fourth
+    assert ErrorLogEntry.objects.count() == 2

@@ -1,0 +1,82 @@
+"""Where the rest of Faultline tells alerting that something happened.
+
+Called after the caller's transaction commits (transaction.on_commit), so an alert never
+describes work that was rolled back. Each hook only queues a task on the "alerts" queue:
+nothing here routes, renders or sends, so the digest and the request that opened a
+circuit pay one broker publish at most.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from resilience import conf
+
+if TYPE_CHECKING:
+    from resilience.services.digest import DigestResult
+
+log = logging.getLogger("faultline.alerts")
+
+
+def digest_payload(result: DigestResult) -> dict[str, Any]:
+    """The task's arguments: ids and counts only, at most one row per group (or dead-lettered
+    service and operation) in the batch, so bounded by the digest batch size."""
+    return {
+        "new_groups": sorted(result.new_groups),
+        "regressions": sorted(result.regressions),
+        "groups": sorted([gid, n, newest] for gid, (n, newest) in result.group_entries.items()),
+        "immediate": sorted([gid, eid] for gid, eid in result.immediate_entries.items()),
+        "dead_letters": sorted([eid, n] for eid, n in result.dead_letter_entries.values()),
+    }
+
+
+def digest_committed(result: DigestResult) -> None:
+    # Runs as the digest's transaction commits, before digest_batch() fills in `entries`.
+    if not result.group_entries or not conf.get("ALERT_ENABLED"):
+        return
+    from alerts import tasks
+
+    payload = digest_payload(result)
+    try:
+        tasks.alerts_evaluate_digest.apply_async(kwargs=payload, retry=False)
+    except Exception:  # noqa: BLE001 - broker down: evaluate here (it sends nothing)
+        log.warning("could not queue alert evaluation; evaluating in the digest worker")
+        try:
+            from alerts.services.evaluate import alerts_evaluate_digest
+
+            alerts_evaluate_digest(**payload)
+        except Exception:
+            log.exception("alert evaluation failed for a digest batch")
+
+
+def circuit_opened(operation: str) -> None:
+    if not conf.get("ALERT_ENABLED"):
+        return
+    from alerts import tasks
+
+    try:
+        tasks.alerts_circuit_opened.apply_async(kwargs={"operation": operation}, retry=False)
+    except Exception:  # noqa: BLE001 - on a request path: log, never raise
+        log.error("could not queue the alert for circuit %r opening", operation)
+
+
+def dead_letter_created(dead_letter_id: int) -> None:
+    if not conf.get("ALERT_ENABLED"):
+        return
+    from alerts import tasks
+
+    try:
+        tasks.alerts_dead_letter_created.apply_async(
+            kwargs={"dead_letter_id": dead_letter_id}, retry=False)
+    except Exception:  # noqa: BLE001 - on a request path: log, never raise
+        log.error("could not queue the alert for dead letter %s", dead_letter_id)
+
+
+def operational_alert(*, title: str, detail: str, source: str) -> None:
+    """For the rest of Faultline (recovery/alerting.py): raise a CRITICAL operational alert.
+    Raises when it could not be queued, so the caller knows to rely on its own log line."""
+    from alerts import tasks
+
+    tasks.alerts_operational.apply_async(
+        kwargs={"title": title, "detail": detail, "source": source}, retry=False)

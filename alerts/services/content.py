@@ -1,0 +1,191 @@
+"""From Faultline's records to what an alert says (AlertContent) and what rules match on
+(Candidate). One function per kind of alert."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from alerts.formatting import AlertContent
+from alerts.routing import Candidate, Kind
+from resilience.models import DeadLetter, ErrorGroup, ErrorLogEntry
+
+HANDLER_FAILURE_CODE = "FAULTLINE_HANDLER_FAILURE"
+# Alerts that are not about one group have no severity of their own.
+CIRCUIT_OPEN_LEVEL = "HIGH"
+DIGEST_LAG_LEVEL = "HIGH"
+DEAD_LETTER_DEFAULT_LEVEL = "HIGH"
+OPERATIONAL_LEVEL = "CRITICAL"  # Faultline itself cannot do its job
+
+_TITLES = {
+    Kind.NEW_GROUP: "New error: {title}",
+    Kind.REGRESSION: "Regression: {title}",
+    Kind.IMMEDIATE: "{title}",
+    Kind.ESCALATION: "Faultline's error handling failed: {title}",
+    Kind.THRESHOLD: "Burst: {title}",
+}
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Something that may become an alert: what rules match on, and what it would say."""
+
+    candidate: Candidate
+    content: AlertContent
+    occurrences: int = 1
+    group_muted: bool = False
+
+
+def admin_url(obj: models.Model | None = None, *, changelist: type[models.Model] | None = None,
+              ) -> str:
+    if changelist is not None:
+        opts = changelist._meta
+        path = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    elif obj is not None:
+        opts = obj._meta
+        path = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    else:
+        return ""
+    return settings.EXTERNAL_URL + path
+
+
+def _entry_fields(entry: ErrorLogEntry | None) -> dict:
+    if entry is None:
+        return {}
+    return {
+        "code": entry.code,
+        "error_name": entry.name,
+        "error_message": entry.message[:2000],
+        "operation": entry.operation,
+        "campaign_id": entry.campaign_id,
+        "component": entry.component,
+        "environment": entry.environment,
+    }
+
+
+def group_signal(
+    *, kind: str, group: ErrorGroup, entry: ErrorLogEntry | None, occurrences: int,
+    now: datetime, title: str | None = None, rule_id: int | None = None, extra: dict | None = None,
+) -> Signal:
+    service = group.service
+    fields = {
+        "code": group.code, "error_name": group.name, "error_message": group.title,
+        "operation": group.operation, "environment": group.environment,
+        **{k: v for k, v in _entry_fields(entry).items() if v},
+    }
+    content = AlertContent(
+        kind=kind,
+        level=group.severity,
+        title=(title or _TITLES[kind].format(title=group.title))[:255],
+        message=(entry.message if entry and entry.message else group.title)[:2000],
+        timestamp=entry.timestamp if entry else group.last_seen,
+        service=service.slug,
+        category=group.category,
+        occurrences=occurrences,
+        link=admin_url(group),
+        group_key=f"faultline:{service.slug}:{group.fingerprint}",
+        extra={"group_id": group.pk, "times_seen": group.times_seen,
+               "regression_count": group.regression_count, **(extra or {})},
+        **fields,
+    )
+    candidate = Candidate(
+        kind=kind, level=group.severity, subject_key=f"group:{group.pk}", group_id=group.pk,
+        service_id=group.service_id, category=group.category, operation=group.operation,
+        environment=group.environment, rule_id=rule_id,
+    )
+    return Signal(candidate, content, occurrences,
+                  group_muted=group.status == ErrorGroup.Status.MUTED)
+
+
+def dead_letter_signal(
+    *, letter: DeadLetter | None, entry: ErrorLogEntry | None, occurrences: int, now: datetime
+) -> Signal:
+    source = entry if entry is not None else letter
+    service = source.service
+    operation = (letter.operation if letter else entry.operation) or ""
+    level = entry.severity if entry is not None else DEAD_LETTER_DEFAULT_LEVEL
+    category = (entry.category if entry is not None else letter.category) or ""
+    reason = letter.reason if letter else f"{entry.name or entry.code}: {entry.message}"
+    content = AlertContent(
+        kind=Kind.DEAD_LETTER,
+        level=level,
+        title=f"Dead letter: {operation or 'unknown operation'} in {service.slug}"[:255],
+        message=reason[:2000],
+        timestamp=letter.created_at if letter else now,
+        service=service.slug,
+        category=category,
+        occurrences=occurrences,
+        link=admin_url(letter) if letter else admin_url(changelist=DeadLetter),
+        group_key=f"faultline:dead_letter:{service.slug}:{operation}",
+        extra={"dead_letter_id": letter.pk if letter else None},
+        **{**_entry_fields(entry), "operation": operation},
+    )
+    candidate = Candidate(
+        kind=Kind.DEAD_LETTER, level=level,
+        subject_key=f"dead_letter:{service.pk}:{operation}"[:200],
+        group_id=entry.group_id if entry is not None else None,
+        service_id=service.pk, category=category, operation=operation,
+        environment=entry.environment if entry is not None else "",
+    )
+    return Signal(candidate, content, occurrences)
+
+
+def circuit_signal(*, operation: str, failure_count: int, circuit: models.Model | None,
+                   now: datetime) -> Signal:
+    content = AlertContent(
+        kind=Kind.CIRCUIT_OPEN,
+        level=CIRCUIT_OPEN_LEVEL,
+        title=f"Circuit open: {operation}",
+        message=f"The circuit breaker for {operation} opened after {failure_count} failures; "
+                "calls are refused until a probe succeeds.",
+        timestamp=now,
+        operation=operation,
+        category="EXTERNAL_DEPENDENCY",
+        link=admin_url(circuit),
+        group_key=f"faultline:circuit:{operation}",
+        extra={"failure_count": failure_count},
+    )
+    candidate = Candidate(kind=Kind.CIRCUIT_OPEN, level=CIRCUIT_OPEN_LEVEL,
+                          subject_key=f"circuit:{operation}"[:200], operation=operation,
+                          category="EXTERNAL_DEPENDENCY")
+    return Signal(candidate, content)
+
+
+def digest_lag_signal(*, lag_seconds: int, oldest_received_at: datetime, now: datetime) -> Signal:
+    content = AlertContent(
+        kind=Kind.DIGEST_LAG,
+        level=DIGEST_LAG_LEVEL,
+        title=f"Digestion is {lag_seconds} s behind",
+        message=f"The oldest undigested entry was received at {oldest_received_at.isoformat()}"
+                f" ({lag_seconds} s ago): grouping, counts and alerts are late. Check the "
+                "digest workers and the broker.",
+        timestamp=now,
+        link=admin_url(changelist=ErrorLogEntry),
+        group_key="faultline:digest_lag",
+        extra={"lag_seconds": lag_seconds},
+    )
+    return Signal(Candidate(kind=Kind.DIGEST_LAG, level=DIGEST_LAG_LEVEL,
+                            subject_key="digest_lag"), content)
+
+
+def operational_signal(*, title: str, detail: str, source: str, now: datetime) -> Signal:
+    content = AlertContent(
+        kind=Kind.OPERATIONAL, level=OPERATIONAL_LEVEL, title=title[:255],
+        message=detail[:2000], timestamp=now, component=source[:200],
+        group_key=f"faultline:operational:{source}:{title}"[:255], extra={"source": source},
+    )
+    return Signal(Candidate(kind=Kind.OPERATIONAL, level=OPERATIONAL_LEVEL,
+                            subject_key=f"operational:{source}:{title}"[:200]), content)
+
+
+def test_content(*, channel_name: str, now: datetime) -> AlertContent:
+    return AlertContent(
+        kind=Kind.TEST, level="LOW", title=f"Test alert for {channel_name}",
+        message="This is a test alert sent from the Faultline admin. No action is needed.",
+        timestamp=now, group_key="faultline:test", category="CONFIGURATION",
+        code="FAULTLINE_TEST", error_message="test alert", operation="alerts.test",
+    )

@@ -1,0 +1,76 @@
+"""Webhook deliveries to a real local receiver: the versioned payload, the HMAC checked
+with resilience.signing.verify, and a receiver too slow for the timeout."""
+
+import json
+import time
+
+import pytest
+
+from alerts.models import AlertDelivery
+from alerts.services.delivery import alert_delivery_send
+from resilience import signing
+from tests.alerts.conftest import SECRET, configure_defaults
+from tests.alerts.helpers import CRITICAL, digest, entries
+from tests.alerts.test_evaluate import evaluate
+
+pytestmark = pytest.mark.django_db
+DStatus = AlertDelivery.Status
+
+
+@pytest.fixture
+def webhook_delivery(service, queue, receiver):
+    configure_defaults(webhook=receiver.url)
+    entries(service, **CRITICAL, campaign_id="camp-9", component="auth", environment="prod")
+    [alert] = evaluate(digest())
+    return alert.deliveries.get(channel_kind="WEBHOOK")
+
+
+def test_the_payload_field_by_field(webhook_delivery, receiver, service):
+    assert alert_delivery_send(delivery_id=webhook_delivery.pk).status == DStatus.SENT
+    [request] = receiver.received
+    body = request.json
+    alert = webhook_delivery.alert
+    group = alert.group
+    assert body["version"] == "1"
+    assert body["kind"] == "new_group"
+    assert body["alert_id"] == alert.pk
+    assert body["group_key"] == f"faultline:{service.slug}:{group.fingerprint}"
+    assert body["level"] == "CRITICAL"
+    assert body["message"] == "token signature invalid"
+    assert body["service"] == service.slug
+    assert body["environment"] == "prod"
+    assert body["error"] == {"category": "SECURITY", "code": "EACCES",
+                             "message": "token signature invalid", "name": "PermissionError"}
+    assert body["context"]["operation"] == "auth.verify"
+    assert body["context"]["campaign_id"] == "camp-9"
+    assert body["context"]["component"] == "auth"
+    assert body["context"]["group_id"] == group.pk
+    assert body["occurrences"] == 1 and body["previous"] is None
+    assert body["link"].endswith(f"/admin/resilience/errorgroup/{group.pk}/change/")
+    assert request.headers["X-Faultline-Alert-Id"] == str(alert.pk)
+    assert request.headers["X-Faultline-Group-Key"] == body["group_key"]
+
+
+def test_the_signature_verifies_with_resilience_signing(webhook_delivery, receiver):
+    alert_delivery_send(delivery_id=webhook_delivery.pk)
+    [request] = receiver.received
+    signing.verify(SECRET, request.body, timestamp=request.headers["X-Faultline-Timestamp"],
+                   signature_header=request.headers["X-Faultline-Signature"], now=time.time())
+    with pytest.raises(signing.SignatureError):
+        signing.verify(SECRET, request.body + b" ", now=time.time(),
+                       timestamp=request.headers["X-Faultline-Timestamp"],
+                       signature_header=request.headers["X-Faultline-Signature"])
+    json.loads(request.body)  # the raw bytes signed are the JSON document
+
+
+def test_a_receiver_slower_than_the_timeout_is_retried(webhook_delivery, receiver, settings):
+    settings.FAULTLINE = {**settings.FAULTLINE, "ALERT_HTTP_TIMEOUT_SECONDS": 0.3}
+    receiver.delay = 1.0
+    outcome = alert_delivery_send(delivery_id=webhook_delivery.pk)
+    assert outcome.status == DStatus.PENDING and "timed out" in outcome.error
+    [attempt] = webhook_delivery.tries.all()
+    assert attempt.outcome == "FAILED" and not attempt.permanent
+    receiver.delay = 0.0
+    time.sleep(0.8)  # let the slow handler finish before the retry
+    assert alert_delivery_send(delivery_id=webhook_delivery.pk,
+                               now=outcome.retry_at).status == DStatus.SENT

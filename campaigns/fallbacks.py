@@ -1,31 +1,27 @@
 """The seed's campaign fallbacks, run by the guard when these operations fail."""
 
-from datetime import timedelta
-
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTimer, OutboxEvent
 from resilience.fallbacks import FallbackContext, register_fallback
 
-TIMER_RETRY_DELAY = timedelta(minutes=5)
 # What a campaign update keeps when only the essentials can be written.
 ESSENTIAL_CAMPAIGN_FIELDS = ("status", "end_time")
 
 
 @register_fallback("timer.execute")
 def fail_timer_for_retry(ctx: FallbackContext) -> dict:
-    """Mark the timer FAILED with a retry in 5 minutes; recovery picks it up then."""
+    """Mark the timer FAILED with a retry in 5 minutes (one more failure counted in
+    retry_count); recovery picks it up then. An illegal lifecycle transition gets no retry
+    time: it would be just as illegal later."""
+    from campaigns.services import timer_mark_failed
+
     timer_id = ctx.context["timer_id"]
-    retry_at = timezone.now() + TIMER_RETRY_DELAY
-    updated = CampaignTimer.objects.filter(pk=timer_id).update(
-        status=CampaignTimer.Status.FAILED,
-        next_retry_at=retry_at,
-        error_message=f"{type(ctx.error).__name__}: {ctx.error}"[:2000],
-        updated_at=timezone.now(),
-    )
-    if not updated:
+    if not timer_mark_failed(timer_id, ctx.error):
         raise LookupError(f"timer {timer_id} does not exist")
-    return {"timer_id": timer_id, "next_retry_at": retry_at.isoformat()}
+    retry_at = CampaignTimer.objects.filter(pk=timer_id).values_list("next_retry_at",
+                                                                     flat=True).first()
+    return {"timer_id": timer_id, "next_retry_at": retry_at.isoformat() if retry_at else None}
 
 
 @register_fallback("campaign.update")
@@ -43,7 +39,14 @@ def update_essentials_only(ctx: FallbackContext) -> dict:
 
 @register_fallback("event.publish")
 def store_event_for_republishing(ctx: FallbackContext) -> dict:
-    """The event bus is down: keep the event locally; recovery republishes it in order."""
+    """The event bus is down: keep the event locally; recovery republishes it in order.
+
+    Lifecycle events are written to the outbox before they are published
+    (campaigns/services.py); for those (`outbox_event_id` in the context) the row already
+    exists and stays PENDING, so nothing is written twice.
+    """
+    if ctx.context.get("outbox_event_id"):
+        return {"outbox_event_id": ctx.context["outbox_event_id"], "kept": True}
     event = OutboxEvent.objects.create(
         topic=ctx.context["topic"],
         payload=ctx.payload if isinstance(ctx.payload, dict) else {"value": ctx.payload},

@@ -1,0 +1,62 @@
+"""The procedure registry: name → function, in the order a scheduled run calls them.
+
+A procedure takes `now` and returns a Result (or raises: the runner records FAILED). It
+manages its own transactions, so a failing one never undoes or hides another's work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+RECOVERY = "recovery"
+CLEANUP = "cleanup"
+IDS_SHOWN = 100  # ids kept per list in RecoveryRun.changed
+
+
+@dataclass
+class Result:
+    outcome: str = "SUCCEEDED"  # SUCCEEDED, FAILED, SKIPPED (RecoveryRun.Outcome)
+    changed: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Procedure:
+    name: str
+    group: str
+    description: str
+    func: Callable[[datetime], Result]
+
+
+PROCEDURES: dict[str, Procedure] = {}
+
+
+def procedure(name: str, *, group: str, description: str):
+    def register(func: Callable[[datetime], Result]) -> Callable[[datetime], Result]:
+        if name in PROCEDURES:
+            raise ValueError(f"procedure {name!r} is registered twice")
+        PROCEDURES[name] = Procedure(name, group, description, func)
+        return func
+
+    return register
+
+
+def in_group(group: str) -> list[Procedure]:
+    return [p for p in PROCEDURES.values() if p.group == group]
+
+
+def ordered() -> list[Procedure]:
+    """Recovery procedures first, then clean-up, each in registration order."""
+    return [*in_group(RECOVERY), *in_group(CLEANUP)]
+
+
+def ids(values: Iterable[int], key: str = "ids") -> dict[str, Any]:
+    """A list of ids for RecoveryRun.changed, bounded: the count, and at most IDS_SHOWN."""
+    values = list(values)
+    out: dict[str, Any] = {key: values[:IDS_SHOWN]}
+    if len(values) > IDS_SHOWN:
+        out[f"{key}_truncated"] = True
+    return out

@@ -1,0 +1,115 @@
+"""Running recovery and clean-up procedures, each recorded as one RecoveryRun.
+
+A procedure that raises is recorded FAILED with the error and the next one still runs;
+one procedure never runs twice at once (a PostgreSQL advisory lock per name, so a slow
+clean-up and the next day's run, or beat and an operator's "Run now", do not overlap).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import traceback
+import zlib
+from collections.abc import Iterable, Iterator
+
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.utils import timezone
+
+from recovery import cleanup, procedures  # noqa: F401 - registers the procedures
+from recovery.models import RecoveryRun
+from recovery.registry import PROCEDURES, Result, in_group
+
+log = logging.getLogger("faultline.recovery")
+
+RUN_PERMISSION = "recovery.run_recovery"
+_ERROR_MAX = 4000
+
+
+class UnknownProcedure(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown procedure {name!r}; known: {', '.join(PROCEDURES)}")
+
+
+@contextlib.contextmanager
+def _exclusive(name: str) -> Iterator[bool]:
+    """True when this process may run the procedure now (nobody else is running it)."""
+    if connection.vendor != "postgresql":
+        yield True  # SQLite: one worker (see docs), nothing to race with
+        return
+    key = zlib.crc32(f"faultline.recovery.{name}".encode())
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            acquired = cursor.fetchone()[0]
+    except Exception:  # noqa: BLE001 - the database is unreachable: nothing to race with,
+        # and health.database must still run (to reconnect and raise the alert).
+        yield True
+        return
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with contextlib.suppress(Exception), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def procedure_run(name: str, *, via: str = "beat", actor=None) -> RecoveryRun | None:
+    """Run one procedure and record it. None only when the run could not be recorded
+    (the database is down: that is logged CRITICAL)."""
+    proc = PROCEDURES.get(name)
+    if proc is None:
+        raise UnknownProcedure(name)
+    started = timezone.now()
+    try:
+        with _exclusive(name) as acquired:
+            if acquired:
+                result = proc.func(started)
+            else:
+                result = Result("SKIPPED", {"reason": "already running in another process"})
+    except Exception as exc:
+        log.exception("recovery procedure %s failed", name)
+        trace = "".join(traceback.format_exception(exc, limit=-8))
+        result = Result("FAILED", error=f"{type(exc).__name__}: {exc}\n\n{trace}")
+    finished = timezone.now()
+    if result.outcome == "FAILED":
+        log.error("recovery procedure %s: FAILED: %s", name, result.error.splitlines()[0]
+                  if result.error else "")
+    try:
+        return RecoveryRun.objects.create(
+            procedure=name, started_at=started, finished_at=finished, outcome=result.outcome,
+            changed=result.changed, error=result.error[:_ERROR_MAX], via=via, actor=actor,
+        )
+    except Exception:
+        log.critical("could not record recovery run %s (%s): %s", name, result.outcome,
+                     result.error or result.changed, exc_info=True)
+        return None
+
+
+def procedures_run(names: Iterable[str], *, via: str = "beat", actor=None) -> list[RecoveryRun]:
+    runs = []
+    for name in names:
+        run = procedure_run(name, via=via, actor=actor)
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def group_run(group: str, *, via: str = "beat") -> list[RecoveryRun]:
+    return procedures_run([p.name for p in in_group(group)], via=via)
+
+
+def procedure_run_request(*, name: str, actor, via: str = "admin") -> None:
+    """An operator's "Run now": checked, audited, queued on the maintenance queue."""
+    from recovery.tasks import procedure_run_now
+    from resilience.models import AuditEvent
+
+    if actor is not None and not actor.has_perm(RUN_PERMISSION):
+        raise PermissionDenied("needs the 'run recovery' permission")
+    if name not in PROCEDURES:
+        raise UnknownProcedure(name)
+    AuditEvent.objects.create(action="recovery.run_now", actor=actor, via=via,
+                              target_type="recovery_procedure", target_id=name)
+    procedure_run_now.apply_async(kwargs={"name": name, "actor_id": getattr(actor, "pk", None),
+                                          "via": via})

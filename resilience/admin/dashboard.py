@@ -1,0 +1,45 @@
+"""/admin/dashboard/: the metric dashboard for operators (Viewer and Triager).
+
+The page is rendered with the figures already in it (headline numbers and tables work
+without JavaScript); static/dashboard/dashboard.js draws the charts and refreshes
+everything from /api/v1/metrics/ with the admin session. Registered in config/urls.py
+before admin.site.urls, wrapped in admin.site.admin_view (staff login) and checked here
+for `view_errormetric`.
+"""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from resilience.models import Service
+from resilience.selectors import RANGES
+from resilience.selectors_metrics import Scope, metrics_summary_cached
+
+PERMISSION = "resilience.view_errormetric"
+DEFAULT_RANGE = "24h"
+REFRESH_SECONDS = 30
+
+
+def dashboard_view(request: HttpRequest) -> TemplateResponse:
+    if not request.user.has_perm(PERMISSION):
+        raise PermissionDenied
+    range_ = request.GET.get("range", DEFAULT_RANGE)
+    if range_ not in RANGES:
+        range_ = DEFAULT_RANGE
+    services = list(Service.objects.order_by("name").values("id", "slug", "name"))
+    service_id = None
+    if (value := request.GET.get("service", "")).isdigit():
+        service_id = next((s["id"] for s in services if s["id"] == int(value)), None)
+    summary = metrics_summary_cached(range_=range_, scope=Scope(service_id=service_id))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Dashboard",
+        "metrics": summary,
+        "ranges": list(RANGES),
+        "range": range_,
+        "services": services,
+        "service_id": service_id,
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+    return TemplateResponse(request, "admin/dashboard.html", context)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint migrate bench-ingest clean
+.PHONY: run test install lint migrate bench-ingest bench-dashboard clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: install
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
+bench-dashboard: install
+	$(BIN)/python bench/dashboard.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var/ .pytest_cache .ruff_cache

@@ -56,6 +56,14 @@ from _common import (
     report_templates,
     wait_until,
 )
+from _sentry import (
+    EnvelopeAsyncClient,
+    EnvelopeMaker,
+    EnvelopeThreadClient,
+    accepted_envelope,
+    envelope_templates,
+    sentry_target,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -70,6 +78,7 @@ class Scenario:
     batch: int = 0  # 0 = one report object per request, else a list of `batch` reports
     rate: float = 0.0  # requests/s in total (paced open loop); 0 = closed loop, flat out
     description: str = ""
+    envelope: bool = False  # Sentry gzip envelopes to /api/<project>/envelope/ (bench/_sentry.py)
 
 
 SCENARIOS = [
@@ -81,6 +90,8 @@ SCENARIOS = [
     Scenario("batch1000-c1", 1, batch=1000, description="batches of 1,000, 1 client"),
     Scenario("batch1000-c4", 4, batch=1000, description="batches of 1,000, 4 clients"),
     Scenario("rate300", 8, rate=300.0, description="300 single reports/s paced, 8 clients"),
+    Scenario("envelope-c8", 8, envelope=True, description="Sentry gzip envelopes, 8 clients"),
+    Scenario("envelope-c32", 32, envelope=True, description="Sentry gzip envelopes, 32 clients"),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -137,14 +148,19 @@ class Job:
     interval: float  # seconds between one client's sends when paced; 0 = closed loop
     first_offsets: tuple[float, ...]  # per client in this process (paced)
     timeout: float
+    envelope: bool = False
+    project: str = ""  # envelope mode: the service id and its key's public key
+    public_key: str = ""
 
 
-def _record(res: ClientResult, status: int, data: bytes, batch: int) -> None:
+def _record(res: ClientResult, status: int, data: bytes, batch: int,
+            envelope: bool = False) -> None:
     res.requests += 1
     res.statuses[status] = res.statuses.get(status, 0) + 1
     if 200 <= status < 300:
         res.ok += 1
-        res.events += accepted_events(status, data, batch)
+        res.events += (accepted_envelope(status, data) if envelope
+                       else accepted_events(status, data, batch))
     else:
         res.non2xx += 1
 
@@ -155,8 +171,13 @@ def _schedule(job: Job, i: int, k: int) -> float:
 
 def _thread_client(job: Job, i: int, templates, out: list[ClientResult]) -> None:
     res = ClientResult()
-    client = ThreadClient(job.host, job.port, PATH, job.key, job.timeout)
-    maker = BodyMaker(f"{job.tag}-{i}", job.batch, templates)
+    if job.envelope:
+        client = EnvelopeThreadClient(job.host, job.port, job.project, job.public_key,
+                                      job.timeout)
+        maker = EnvelopeMaker(f"{job.tag}-{i}", templates)
+    else:
+        client = ThreadClient(job.host, job.port, PATH, job.key, job.timeout)
+        maker = BodyMaker(f"{job.tag}-{i}", job.batch, templates)
     end = job.start_at + job.duration
     body = maker.next()
     wait_until(job.start_at)
@@ -185,7 +206,7 @@ def _thread_client(job: Job, i: int, templates, out: list[ClientResult]) -> None
         res.latencies.append((t1 - (scheduled if job.interval else t0)) * 1000)
         if job.interval:
             res.service.append((t1 - t0) * 1000)
-        _record(res, status, data, job.batch)
+        _record(res, status, data, job.batch, job.envelope)
         res.last = t1
         body = maker.next()
     client.close()
@@ -194,8 +215,13 @@ def _thread_client(job: Job, i: int, templates, out: list[ClientResult]) -> None
 
 async def _async_client(job: Job, i: int, templates) -> ClientResult:
     res = ClientResult()
-    client = AsyncClient(job.host, job.port, PATH, job.key, job.timeout)
-    maker = BodyMaker(f"{job.tag}-{i}", job.batch, templates)
+    if job.envelope:
+        client = EnvelopeAsyncClient(job.host, job.port, job.project, job.public_key,
+                                     job.timeout)
+        maker = EnvelopeMaker(f"{job.tag}-{i}", templates)
+    else:
+        client = AsyncClient(job.host, job.port, PATH, job.key, job.timeout)
+        maker = BodyMaker(f"{job.tag}-{i}", job.batch, templates)
     end = job.start_at + job.duration
     body = maker.next()
     await asyncio.sleep(max(0.0, job.start_at - time.time()))
@@ -226,7 +252,7 @@ async def _async_client(job: Job, i: int, templates) -> ClientResult:
         res.latencies.append((t1 - (scheduled if job.interval else t0)) * 1000)
         if job.interval:
             res.service.append((t1 - t0) * 1000)
-        _record(res, status, data, job.batch)
+        _record(res, status, data, job.batch, job.envelope)
         res.last = t1
         body = maker.next()
     client.close()
@@ -236,7 +262,7 @@ async def _async_client(job: Job, i: int, templates) -> ClientResult:
 def load_process(job: Job, clients: int, kind: str, queue) -> None:
     """One load-generator process: `clients` connections, as threads or asyncio tasks."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent cleans up
-    templates = report_templates()
+    templates = envelope_templates() if job.envelope else report_templates()
     total = ClientResult()
     if kind == "threads":
         results: list[ClientResult] = []
@@ -325,11 +351,50 @@ print(service_key_create(service=service, label="bench")[1])
 """
 
 
+# --alert-webhook-delay: an enabled webhook channel and a rule for every level, pointed at
+# a receiver that sleeps; ingest must not slow down (alerts run after the digest).
+ALERT_SNIPPET = """
+import sys, django
+django.setup()
+from alerts.models import AlertRule, Channel
+channel = Channel.objects.get(kind="WEBHOOK")
+channel.url, channel.secret, channel.enabled = sys.argv[1], "bench-secret", True
+channel.save()
+rule = AlertRule.objects.create(name="bench: everything", min_level="LOW")
+rule.channels.set([channel])
+"""
+
+
+def slow_receiver(delay: float) -> str:
+    """A webhook receiver that answers 200 after `delay` seconds; returns its URL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(delay)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/alerts"
+
+
 def prepare(args, env) -> str:
     subprocess.run(
         [str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT, env=env, check=True,
     )
+    if args.alert_webhook_delay:
+        url = slow_receiver(args.alert_webhook_delay)
+        subprocess.run([str(BIN / "python"), "-c", ALERT_SNIPPET, url], cwd=ROOT, env=env,
+                       check=True)
+        print(f"  alerts     enabled webhook channel + rule -> {url} "
+              f"(answers after {args.alert_webhook_delay:g} s)")
     done = subprocess.run(
         [str(BIN / "python"), "-c", KEY_SNIPPET],
         cwd=ROOT, env=env, capture_output=True, text=True,
@@ -426,6 +491,7 @@ def run_scenario(sc: Scenario, args, server: Server, key: str, db, *, tag: str,
     requests_per_client = 0
     if args.requests and not sc.rate:
         requests_per_client = max(1, args.requests // sc.concurrency)
+    project, public_key = sentry_target(db) if sc.envelope else ("", "")
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     procs = []
@@ -437,6 +503,7 @@ def run_scenario(sc: Scenario, args, server: Server, key: str, db, *, tag: str,
             host="127.0.0.1", port=port, key=key, tag=f"{tag}-p{p}", batch=sc.batch,
             start_at=start_at, duration=duration, requests_per_client=requests_per_client,
             interval=interval, first_offsets=offsets, timeout=args.timeout,
+            envelope=sc.envelope, project=project, public_key=public_key,
         )
         procs.append(ctx.Process(target=load_process, args=(job, n, args.client, queue),
                                  daemon=True))
@@ -581,6 +648,9 @@ def parse_args(argv=None):
                    help="before each scenario, wait up to this long for the machine to be "
                    "under 20%% busy (other people's jobs skew the figures)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    p.add_argument("--alert-webhook-delay", type=float, default=0.0, metavar="SECONDS",
+                   help="enable a webhook alert channel and a rule for every level, pointed "
+                   "at a local receiver that answers after SECONDS")
     args = p.parse_args(argv)
     unknown = [n for n in args.scenarios.split(",") if n and n not in BY_NAME]
     if unknown:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno as _errno
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -373,3 +373,20 @@ def classify(
         return result
     except Exception:  # noqa: BLE001 - defensive: a classification must always come back
         return _unknown()
+
+
+def with_severity_floor(classification: Classification, floor: Severity | str) -> Classification:
+    """The classification with its severity raised to at least `floor`, never lowered.
+
+    A reporter's own level (a Sentry event's "fatal") says how bad it is even when the
+    code is unknown. Raised to CRITICAL, the error is no longer recoverable: the same rule
+    the table follows, so the decision becomes IMMEDIATE_ALERT.
+    """
+    severity = max_severity(classification.severity, floor)
+    if severity == classification.severity:
+        return classification
+    return replace(
+        classification,
+        severity=severity,
+        recoverable=classification.recoverable and severity != Severity.CRITICAL,
+    )

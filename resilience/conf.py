@@ -12,6 +12,11 @@ from django.core.signals import setting_changed
 DEFAULTS: dict[str, Any] = {
     "INGEST_MAX_BATCH": 1000,
     "INGEST_MAX_BODY_BYTES": 10 * 1024 * 1024,
+    # Sentry SDK endpoints (resilience/sentry/): the body as sent, once decompressed, and
+    # one event item. Sentry itself allows 20 MB / 100 MB / 1 MB.
+    "SENTRY_MAX_COMPRESSED_BYTES": 20 * 1024 * 1024,
+    "SENTRY_MAX_DECOMPRESSED_BYTES": 50 * 1024 * 1024,
+    "SENTRY_MAX_EVENT_BYTES": 1024 * 1024,
     "INGEST_GROUP_COMMIT": False,
     "INGEST_GROUP_COMMIT_MAX_ROWS": 500,
     "RETRY_MAX_ATTEMPTS": 3,
@@ -37,6 +42,38 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_BATCH_SIZE": 50,
     "REPLAY_RUN_SECONDS": 20.0,
     "REPLAY_CLAIM_TIMEOUT_SECONDS": 300,
+    # Campaign lifecycle (campaigns/): the timer processor and the lifecycle event bus
+    # (a Redis stream at settings.EVENT_BUS_URL, which defaults to REDIS_URL).
+    "TIMER_PROCESSOR_BATCH_SIZE": 100,
+    "EVENT_BUS_STREAM_PREFIX": "faultline",
+    "EVENT_BUS_MAXLEN": 100_000,
+    # Recovery procedures (recovery/), run every 5 minutes by celery-beat.
+    "RECOVERY_TIMER_STUCK_SECONDS": 300,
+    "RECOVERY_TIMER_RETRY_DELAY_SECONDS": 120,
+    "RECOVERY_TIMER_MAX_RETRIES": 5,
+    "RECOVERY_TIMER_OVERDUE_SECONDS": 60,
+    "RECOVERY_OUTBOX_BATCH_SIZE": 500,
+    "RECOVERY_OUTBOX_MAX_ATTEMPTS": 10,
+    "RECOVERY_REPLAY_BATCH_SIZE": 500,
+    "RECOVERY_DEFERRED_WRITE_EXPIRE_DAYS": 7,
+    # Clean-up (recovery/cleanup.py), daily: ages in days; deletes in batches of this size.
+    "RETENTION_ENTRIES_DAYS": 30,
+    "RETENTION_METRICS_DAYS": 400,
+    "RETENTION_TIMERS_DAYS": 7,
+    "RETENTION_OUTBOX_DAYS": 7,
+    "RETENTION_DEAD_LETTERS_DAYS": 30,
+    "RETENTION_RECOVERY_RUNS_DAYS": 90,
+    "RETENTION_BATCH_SIZE": 5000,
+    # Alerts (alerts/): evaluation after the digest, delivery on the "alerts" queue.
+    "ALERT_ENABLED": True,
+    "ALERT_DIGEST_LAG_SECONDS": 300,
+    "ALERT_CRITICAL_LOG_PATH": "var/critical-alerts.log",
+    "ALERT_HTTP_TIMEOUT_SECONDS": 10.0,
+    "ALERT_MAX_ATTEMPTS": 5,
+    "ALERT_BACKOFF_BASE_SECONDS": 30,
+    "ALERT_BACKOFF_CAP_SECONDS": 1800,
+    "ALERT_CLAIM_TIMEOUT_SECONDS": 300,
+    "ALERT_THRESHOLD_MAX_COUNT": 10_000,
 }
 
 

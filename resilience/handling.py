@@ -99,11 +99,10 @@ def _record(report: dict[str, Any]):
 
 
 def _set_outcome(entry_id: int, succeeded: bool) -> None:
-    from resilience.models import ErrorLogEntry
+    # The same service as POST /api/v1/errors/{id}/outcome/, so the rollups count it too.
+    from resilience.services.outcomes import entry_outcome_record
 
-    ErrorLogEntry.objects.filter(pk=entry_id).update(
-        outcome="SUCCEEDED" if succeeded else "FAILED", outcome_at=timezone.now()
-    )
+    entry_outcome_record(entry_id=entry_id, succeeded=succeeded)
 
 
 def _run_fallback(

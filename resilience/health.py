@@ -46,14 +46,28 @@ def _check_broker() -> str | None:
     return None
 
 
+def _check_digest_lag() -> tuple[str | None, float | None]:
+    """Digestion keeps up: the oldest undigested entry is younger than the threshold."""
+    try:
+        oldest = oldest_pending_received_at()
+    except Exception as exc:  # noqa: BLE001
+        return f"digest: {exc.__class__.__name__}: {exc}", None
+    lag = max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0
+    limit = getattr(settings, "READYZ_MAX_DIGEST_LAG_SECONDS", 300)
+    if limit and lag > limit:
+        return f"digest: lag {lag:.0f}s over READYZ_MAX_DIGEST_LAG_SECONDS={limit}", lag
+    return None, lag
+
+
 @require_GET
 def readyz(request):
-    failures = [f for f in (_check_database(), _check_redis(), _check_broker()) if f]
+    checks = {"database": _check_database(), "redis": _check_redis(), "broker": _check_broker()}
     lag_seconds = None
-    if not failures:
-        oldest = oldest_pending_received_at()
-        lag_seconds = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+    if checks["database"] is None:
+        checks["digest"], lag_seconds = _check_digest_lag()
+    failures = [f for f in checks.values() if f]
     body = {"status": "fail" if failures else "ok", "failures": failures,
+            "checks": {name: problem or "ok" for name, problem in checks.items()},
             "digest_lag_seconds": lag_seconds}
     # Where this process keeps circuit state: "database" means Redis is not configured or
     # was unreachable on the last try (the breakers still work, on the rows).

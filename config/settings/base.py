@@ -88,6 +88,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# The lifecycle event bus (a Redis stream, campaigns/events.py). Empty: lifecycle events
+# stay in the outbox (campaigns.OutboxEvent) until a bus is configured.
+EVENT_BUS_URL = env.str("EVENT_BUS_URL", default=REDIS_URL)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -123,6 +126,16 @@ STORAGES = {
 LOGIN_URL = "admin:login"
 # Raw API keys are shown once through a message: keep messages server-side, not in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Observability (resilience/prometheus.py, resilience/health.py). /metrics answers a
+# request with `Authorization: Bearer <METRICS_TOKEN>` or from an address in
+# METRICS_ALLOWED_IPS (addresses or CIDR networks); with neither set, loopback only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+# /readyz fails when the oldest undigested entry is older than this.
+READYZ_MAX_DIGEST_LAG_SECONDS = env.int("READYZ_MAX_DIGEST_LAG_SECONDS", default=300)
+# /api/v1/metrics/ and the dashboard keep a range's figures this long (0: not at all).
+METRICS_CACHE_SECONDS = env.int("METRICS_CACHE_SECONDS", default=30)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -175,6 +188,9 @@ CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 CELERY_TASK_ROUTES = {
     "resilience.tasks.digest_*": {"queue": "digest"},
     "resilience.tasks.dead_letter_*": {"queue": "replay"},
+    "recovery.tasks.*": {"queue": "maintenance"},
+    "campaigns.tasks.*": {"queue": "maintenance"},
+    "alerts.tasks.*": {"queue": "alerts"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -182,11 +198,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="faultline@localhost")
+# Seconds an SMTP connection may block (alert emails); Django's default is no timeout.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # Faultline's own knobs; resilience/conf.py holds the defaults and rejects unknown keys.
 FAULTLINE = {
     "INGEST_MAX_BATCH": env.int("FAULTLINE_INGEST_MAX_BATCH", default=1000),
     "INGEST_MAX_BODY_BYTES": env.int("FAULTLINE_INGEST_MAX_BODY_BYTES", default=10 * 1024 * 1024),
+    "SENTRY_MAX_COMPRESSED_BYTES": env.int("FAULTLINE_SENTRY_MAX_COMPRESSED_BYTES",
+                                           default=20 * 1024 * 1024),
+    "SENTRY_MAX_DECOMPRESSED_BYTES": env.int("FAULTLINE_SENTRY_MAX_DECOMPRESSED_BYTES",
+                                             default=50 * 1024 * 1024),
+    "SENTRY_MAX_EVENT_BYTES": env.int("FAULTLINE_SENTRY_MAX_EVENT_BYTES", default=1024 * 1024),
     "INGEST_GROUP_COMMIT": env.bool("FAULTLINE_INGEST_GROUP_COMMIT", default=False),
     "RETRY_MAX_ATTEMPTS": env.int("FAULTLINE_RETRY_MAX_ATTEMPTS", default=3),
     "BACKOFF_BASE_MS": env.int("FAULTLINE_BACKOFF_BASE_MS", default=1000),
@@ -212,6 +235,39 @@ FAULTLINE = {
     "REPLAY_BATCH_SIZE": env.int("FAULTLINE_REPLAY_BATCH_SIZE", default=50),
     "REPLAY_CLAIM_TIMEOUT_SECONDS": env.int("FAULTLINE_REPLAY_CLAIM_TIMEOUT_SECONDS",
                                             default=300),
+    # Campaign lifecycle and recovery/clean-up (recovery/; defaults in resilience/conf.py).
+    "TIMER_PROCESSOR_BATCH_SIZE": env.int("FAULTLINE_TIMER_PROCESSOR_BATCH_SIZE", default=100),
+    "EVENT_BUS_STREAM_PREFIX": env.str("FAULTLINE_EVENT_BUS_STREAM_PREFIX", default="faultline"),
+    "EVENT_BUS_MAXLEN": env.int("FAULTLINE_EVENT_BUS_MAXLEN", default=100_000),
+    "RECOVERY_TIMER_STUCK_SECONDS": env.int("FAULTLINE_RECOVERY_TIMER_STUCK_SECONDS", default=300),
+    "RECOVERY_TIMER_RETRY_DELAY_SECONDS": env.int("FAULTLINE_RECOVERY_TIMER_RETRY_DELAY_SECONDS",
+                                                  default=120),
+    "RECOVERY_TIMER_MAX_RETRIES": env.int("FAULTLINE_RECOVERY_TIMER_MAX_RETRIES", default=5),
+    "RECOVERY_TIMER_OVERDUE_SECONDS": env.int("FAULTLINE_RECOVERY_TIMER_OVERDUE_SECONDS",
+                                              default=60),
+    "RECOVERY_OUTBOX_BATCH_SIZE": env.int("FAULTLINE_RECOVERY_OUTBOX_BATCH_SIZE", default=500),
+    "RECOVERY_OUTBOX_MAX_ATTEMPTS": env.int("FAULTLINE_RECOVERY_OUTBOX_MAX_ATTEMPTS", default=10),
+    "RECOVERY_REPLAY_BATCH_SIZE": env.int("FAULTLINE_RECOVERY_REPLAY_BATCH_SIZE", default=500),
+    "RECOVERY_DEFERRED_WRITE_EXPIRE_DAYS": env.int(
+        "FAULTLINE_RECOVERY_DEFERRED_WRITE_EXPIRE_DAYS", default=7
+    ),
+    "RETENTION_ENTRIES_DAYS": env.int("FAULTLINE_RETENTION_ENTRIES_DAYS", default=30),
+    "RETENTION_METRICS_DAYS": env.int("FAULTLINE_RETENTION_METRICS_DAYS", default=400),
+    "RETENTION_TIMERS_DAYS": env.int("FAULTLINE_RETENTION_TIMERS_DAYS", default=7),
+    "RETENTION_OUTBOX_DAYS": env.int("FAULTLINE_RETENTION_OUTBOX_DAYS", default=7),
+    "RETENTION_DEAD_LETTERS_DAYS": env.int("FAULTLINE_RETENTION_DEAD_LETTERS_DAYS", default=30),
+    "RETENTION_RECOVERY_RUNS_DAYS": env.int("FAULTLINE_RETENTION_RECOVERY_RUNS_DAYS", default=90),
+    "RETENTION_BATCH_SIZE": env.int("FAULTLINE_RETENTION_BATCH_SIZE", default=5000),
+    "ALERT_ENABLED": env.bool("FAULTLINE_ALERT_ENABLED", default=True),
+    "ALERT_DIGEST_LAG_SECONDS": env.int("FAULTLINE_ALERT_DIGEST_LAG_SECONDS", default=300),
+    "ALERT_CRITICAL_LOG_PATH": env.str("FAULTLINE_ALERT_CRITICAL_LOG_PATH",
+                                       default=str(VAR_DIR / "critical-alerts.log")),
+    "ALERT_HTTP_TIMEOUT_SECONDS": env.float("FAULTLINE_ALERT_HTTP_TIMEOUT_SECONDS", default=10.0),
+    "ALERT_MAX_ATTEMPTS": env.int("FAULTLINE_ALERT_MAX_ATTEMPTS", default=5),
+    "ALERT_BACKOFF_BASE_SECONDS": env.int("FAULTLINE_ALERT_BACKOFF_BASE_SECONDS", default=30),
+    "ALERT_BACKOFF_CAP_SECONDS": env.int("FAULTLINE_ALERT_BACKOFF_CAP_SECONDS", default=1800),
+    "ALERT_CLAIM_TIMEOUT_SECONDS": env.int("FAULTLINE_ALERT_CLAIM_TIMEOUT_SECONDS", default=300),
+    "ALERT_THRESHOLD_MAX_COUNT": env.int("FAULTLINE_ALERT_THRESHOLD_MAX_COUNT", default=10_000),
 }
 
 LOGGING = {

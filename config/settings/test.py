@@ -10,6 +10,10 @@ CELERY_BROKER_URL = "memory://"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 FAULTLINE["AUTH_CACHE_SECONDS"] = 0
 FAULTLINE["RULES_CACHE_SECONDS"] = 0
+# Undeliverable CRITICAL alerts from any test go to a temporary file, not var/.
+FAULTLINE["ALERT_CRITICAL_LOG_PATH"] = str(
+    __import__("pathlib").Path(__import__("tempfile").gettempdir()) / "faultline-test-critical.log"
+)
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Serve static files from the finders: tests never run collectstatic.
 WHITENOISE_AUTOREFRESH = True

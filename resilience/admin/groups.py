@@ -23,7 +23,8 @@ from resilience.services.groups import (
 
 from .base import ReadOnlyAdmin
 from .display import EMPTY, admin_link, pre, pretty_json
-from .filters import distinct_values_filter
+from .filters import TextInputFilter, distinct_values_filter
+from .sentry import sentry_summary
 
 TRIAGE_PERMISSION = "resilience.triage_errorgroup"
 RECENT_OCCURRENCES = 20
@@ -94,6 +95,21 @@ def _assign_to_me(group: ErrorGroup, request: HttpRequest) -> bool:
     return True
 
 
+class ReleaseFilter(TextInputFilter):
+    """Groups with an occurrence from this release (releases live on the entries)."""
+
+    title = "release"
+    parameter_name = "release"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            id__in=ErrorLogEntry.objects.filter(release=value).values("group_id")
+        )
+
+
 @admin.register(ErrorGroup)
 class ErrorGroupAdmin(admin.ModelAdmin):
     list_display = (
@@ -114,6 +130,7 @@ class ErrorGroupAdmin(admin.ModelAdmin):
         "category",
         "service",
         distinct_values_filter("environment", "environment"),
+        ReleaseFilter,
         distinct_values_filter("operation", "operation"),
         ("assignee", admin.RelatedOnlyFieldListFilter),
         "last_seen",
@@ -165,6 +182,7 @@ class ErrorGroupAdmin(admin.ModelAdmin):
                     "latest_stack_trace",
                     "latest_context",
                     "latest_payload",
+                    "latest_sentry",
                     "latest_extra",
                 )
             },
@@ -177,6 +195,7 @@ class ErrorGroupAdmin(admin.ModelAdmin):
         "latest_stack_trace",
         "latest_context",
         "latest_payload",
+        "latest_sentry",
         "latest_extra",
         "recent_occurrences",
     )
@@ -245,6 +264,11 @@ class ErrorGroupAdmin(admin.ModelAdmin):
     def latest_payload(self, obj: ErrorGroup) -> SafeString | str:
         entry = self._latest(obj)
         return pretty_json(entry.payload) if entry else EMPTY
+
+    @admin.display(description="Sentry SDK")
+    def latest_sentry(self, obj: ErrorGroup) -> SafeString | str:
+        entry = self._latest(obj)
+        return sentry_summary(entry.extra) if entry else EMPTY
 
     @admin.display(description="Extra (tags, user, request)")
     def latest_extra(self, obj: ErrorGroup) -> SafeString | str:

@@ -1,30 +1,18 @@
 """Services and their keys. A key is only ever made by service_key_create, so its raw API
 key is shown exactly once (in a success message) and only its hash is stored."""
 
-from urllib.parse import urlsplit
-
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from resilience.models import Service, ServiceKey
-from resilience.services.keys import service_key_create, service_key_revoke
+from resilience.services.keys import service_key_create, service_key_dsn, service_key_revoke
 
 from .display import EMPTY
 
 ADD_KEY_PERMISSION = "resilience.add_servicekey"
-
-
-def key_dsn(key: ServiceKey) -> str:
-    """The Sentry DSN for a key: {scheme}://{public_key}@{host}{path}/{project id}.
-
-    https://develop.sentry.dev/sdk/overview/#parsing-the-dsn
-    """
-    url = urlsplit(settings.EXTERNAL_URL)
-    return f"{url.scheme}://{key.public_key}@{url.netloc}{url.path.rstrip('/')}/{key.service_id}"
 
 
 def announce_new_key(request: HttpRequest, key: ServiceKey, raw_key: str) -> None:
@@ -36,7 +24,7 @@ def announce_new_key(request: HttpRequest, key: ServiceKey, raw_key: str) -> Non
             key.service.name,
             key.label,
             raw_key,
-            key_dsn(key),
+            service_key_dsn(key),
         ),
     )
 
@@ -59,7 +47,7 @@ class ServiceKeyInline(admin.TabularInline):
 
     @admin.display(description="DSN")
     def dsn(self, key: ServiceKey) -> str:
-        return key_dsn(key)
+        return service_key_dsn(key)
 
 
 @admin.register(Service)
@@ -146,7 +134,7 @@ class ServiceKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description="DSN")
     def dsn(self, key: ServiceKey) -> str:
-        return key_dsn(key) if key.pk else EMPTY
+        return service_key_dsn(key) if key.pk else EMPTY
 
     def get_fields(self, request: HttpRequest, obj=None):
         return self.add_fields if obj is None else self.fields

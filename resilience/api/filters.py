@@ -66,6 +66,8 @@ class GroupFilter(_TimeWindow):
     resolved = filters.BooleanFilter(method="filter_resolved")
     campaign_id = filters.CharFilter(method="filter_campaign", help_text="Groups with entries "
                                      "from this campaign")
+    release = filters.CharFilter(method="filter_release", help_text="Groups with entries "
+                                 "from this release")
 
     class Meta:
         model = ErrorGroup
@@ -78,4 +80,9 @@ class GroupFilter(_TimeWindow):
     def filter_campaign(self, queryset, name, value):
         return queryset.filter(
             id__in=ErrorLogEntry.objects.filter(campaign_id=value).values("group_id")
+        )
+
+    def filter_release(self, queryset, name, value):
+        return queryset.filter(
+            id__in=ErrorLogEntry.objects.filter(release=value).values("group_id")
         )

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from resilience.api import circuits, dead_letters, views
+from resilience.api import circuits, dead_letters, metrics, views
 
 app_name = "api"
 register_converter(circuits.OperationConverter, "operation")
@@ -8,6 +8,8 @@ register_converter(circuits.OperationConverter, "operation")
 urlpatterns = [
     path("errors/", views.ErrorsView.as_view(), name="errors"),
     path("errors/<int:pk>/", views.ErrorDetailView.as_view(), name="error-detail"),
+    path("errors/<int:pk>/outcome/", metrics.OutcomeView.as_view(), name="error-outcome"),
+    path("metrics/", metrics.MetricsView.as_view(), name="metrics"),
     path("groups/", views.GroupsView.as_view(), name="groups"),
     path("groups/<int:pk>/", views.GroupDetailView.as_view(), name="group-detail"),
     path("groups/<int:pk>/resolve/", views.ResolveGroupView.as_view(), name="group-resolve"),

@@ -6,6 +6,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -32,6 +33,7 @@ from resilience.services.groups import (
     error_group_resolve,
 )
 from resilience.services.ingest import ingest
+from resilience.services.rate_limits import rate_limit_consume
 
 AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, TokenAuthentication]
 
@@ -66,6 +68,8 @@ class ErrorsView(generics.ListAPIView):
             401: OpenApiResponse(description="No or unknown service key"),
             403: OpenApiResponse(description="The service key is revoked"),
             413: OpenApiResponse(description="Body over the configured limit"),
+            429: OpenApiResponse(description="The key's rate limit (reports per minute) is "
+                                 "used up; Retry-After says when to send again"),
         },
         description="Report one error (an object) or up to INGEST_MAX_BATCH errors (a list). "
         "Each is classified, given a strategy, and stored before the answer is sent. "
@@ -76,7 +80,15 @@ class ErrorsView(generics.ListAPIView):
         reports, is_batch = validate_body(
             body, max_batch=conf.get("INGEST_MAX_BATCH"), now=timezone.now()
         )
-        accepted = ingest(reports, service_id=service_key_of(request).service_id, source="api")
+        key = service_key_of(request)
+        # A batch counts as its number of reports; a refused one stores nothing.
+        retry_after = rate_limit_consume(
+            key_id=key.key_id, limit=key.rate_limit_per_minute, cost=len(reports)
+        )
+        if retry_after is not None:
+            raise Throttled(wait=retry_after, detail=f"Rate limit of {key.rate_limit_per_minute} "
+                            f"reports per minute exceeded for this key.")
+        accepted = ingest(reports, service_id=key.service_id, source="api")
         answers = [a.as_dict() for a in accepted]
         return Response(answers if is_batch else answers[0], status=status.HTTP_201_CREATED)
 

@@ -255,6 +255,10 @@ class ErrorMetric(models.Model):
     code = models.CharField(max_length=200, blank=True)
     strategy = models.CharField(max_length=16, choices=STRATEGY_CHOICES)
     count = models.BigIntegerField(default=0)
+    # Outcomes the callers reported for these entries (POST …/errors/{id}/outcome/, the
+    # guard's fallbacks); count - succeeded - failed is still unknown.
+    succeeded = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
     last_seen = models.DateTimeField()
 
     class Meta:
@@ -273,7 +277,11 @@ class ErrorMetric(models.Model):
                 name="metric_bucket_key",
             )
         ]
-        indexes = [models.Index(fields=["bucket"], name="metric_bucket")]
+        indexes = [
+            models.Index(fields=["bucket"], name="metric_bucket"),
+            # The dashboard scoped to one service (a service key's view, ?service=).
+            models.Index(fields=["service", "bucket"], name="metric_service_bucket"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.bucket:%Y-%m-%d %H:00} {self.category}/{self.severity}: {self.count}"

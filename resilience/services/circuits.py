@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import redis
 from django.conf import settings
@@ -236,6 +237,20 @@ def _transition_rows(row: CircuitState, outcome: Outcome, actor, via: str):
     ]
 
 
+def _record_transitions(row: CircuitState, outcome: Outcome, actor, via: str) -> None:
+    """The one place transitions are written (Redis mirror and database fallback alike);
+    an opening also queues an alert once the transaction commits."""
+    CircuitTransition.objects.bulk_create(_transition_rows(row, outcome, actor, via))
+    if any(t.to_state == State.OPEN for t in outcome.transitions):
+        transaction.on_commit(partial(_alert_opened, row.operation))
+
+
+def _alert_opened(operation: str) -> None:
+    from alerts.hooks import circuit_opened  # alerts builds on resilience, not the reverse
+
+    circuit_opened(operation)
+
+
 def _mirror(operation: str, outcome: Outcome, actor, via: str) -> None:
     """Write the transitions this process's script call made (it alone saw them)."""
     with transaction.atomic():
@@ -250,7 +265,7 @@ def _mirror(operation: str, outcome: Outcome, actor, via: str) -> None:
             version=outcome.version,
             live_state={},
         )
-        CircuitTransition.objects.bulk_create(_transition_rows(row, outcome, actor, via))
+        _record_transitions(row, outcome, actor, via)
 
 
 # --- running a command -------------------------------------------------------------------
@@ -306,7 +321,7 @@ def _run_on_database(command: str, operation: str, cfg: Config, actor, via: str,
             row.changed_via = via
             row.live_state = live.to_json()
             row.save()
-            CircuitTransition.objects.bulk_create(_transition_rows(row, outcome, actor, via))
+            _record_transitions(row, outcome, actor, via)
         elif live.to_json() != before and command != "view":
             row.live_state = live.to_json()
             row.failure_count = outcome.failure_count

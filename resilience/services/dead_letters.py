@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -79,6 +80,12 @@ def dead_letter_for_entry(entry: ErrorLogEntry, *, payload: Any) -> DeadLetter:
     )
 
 
+def _alert_created(dead_letter_id: int) -> None:
+    from alerts.hooks import dead_letter_created  # alerts builds on resilience, not the reverse
+
+    dead_letter_created(dead_letter_id)
+
+
 def dead_letter_create(
     *,
     service_id: int,
@@ -116,6 +123,8 @@ def dead_letter_create(
     )
     if entry is None:
         letter.save(force_insert=True)
+        # The digest alerts on the dead letters of entries; this one has none.
+        transaction.on_commit(partial(_alert_created, letter.pk))
         return letter
     # One dead letter per entry: the digest makes one for every DEAD_LETTER decision too,
     # and whichever of the two comes second gets the first one's row.

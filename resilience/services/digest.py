@@ -10,6 +10,7 @@ any) create the dead letters for entries whose strategy is DEAD_LETTER.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import Case, F, JSONField, Q, When
@@ -41,6 +42,7 @@ _CLAIM_FIELDS = (
     "environment",
     "fingerprint",
     "extra",
+    "outcome",  # outcomes reported before the digest are counted into the rollup here
 )
 
 
@@ -51,6 +53,12 @@ class DigestResult:
     regressions: list[int] = field(default_factory=list)
     new_groups: list[int] = field(default_factory=list)
     dead_letters: int = 0
+    # For alerting (alerts/hooks.py), one item per group or dead-lettered operation:
+    # group id → [entries added, newest entry id]; group id → first IMMEDIATE_ALERT entry
+    # id; (service id, operation) → [first DEAD_LETTER entry id, count].
+    group_entries: dict[int, list[int]] = field(default_factory=dict)
+    immediate_entries: dict[int, int] = field(default_factory=dict)
+    dead_letter_entries: dict[tuple[int, str], list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -179,9 +187,11 @@ def _upsert_metrics(entries: Sequence[ErrorLogEntry]) -> None:
     for e in entries:
         key = (_hour(e.timestamp), e.service_id, e.group_id, e.environment, e.category,
                e.severity, e.code, e.strategy)
-        row = rows.setdefault(key, [0, e.timestamp])
+        row = rows.setdefault(key, [0, e.timestamp, 0, 0])
         row[0] += 1
         row[1] = max(row[1], e.timestamp)
+        row[2] += e.outcome == ErrorLogEntry.Outcome.SUCCEEDED
+        row[3] += e.outcome == ErrorLogEntry.Outcome.FAILED
     table = ErrorMetric._meta.db_table
     columns = "bucket, service_id, group_id, environment, category, severity, code, strategy"
     # Sorted so concurrent digests take the same row locks in the same order.
@@ -189,14 +199,21 @@ def _upsert_metrics(entries: Sequence[ErrorLogEntry]) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"]
+                               * len(chunk))
             params: list = []
-            for key, (count, last_seen) in chunk:
-                params.extend([*key, count, last_seen])
+            # Adapted as the ORM would (SQLite stores naive UTC text), so that ORM filters
+            # and the outcome UPDATE compare buckets in the same format.
+            adapt = connection.ops.adapt_datetimefield_value
+            for (bucket, *key), (count, last_seen, succeeded, failed) in chunk:
+                params.extend([adapt(bucket), *key, count, adapt(last_seen), succeeded, failed])
             cursor.execute(
-                f"INSERT INTO {table} ({columns}, count, last_seen) VALUES {values} "
+                f"INSERT INTO {table} ({columns}, count, last_seen, succeeded, failed) "
+                f"VALUES {values} "
                 f"ON CONFLICT ({columns}) DO UPDATE SET "
                 f"count = {table}.count + excluded.count, "
+                f"succeeded = {table}.succeeded + excluded.succeeded, "
+                f"failed = {table}.failed + excluded.failed, "
                 f"last_seen = CASE WHEN excluded.last_seen > {table}.last_seen "
                 f"THEN excluded.last_seen ELSE {table}.last_seen END",
                 params,
@@ -248,6 +265,7 @@ def digest_batch(*, limit: int, now: datetime | None = None) -> DigestResult:
         for entry, key in zip(entries, keys, strict=True):
             entry.group_id = groups[key].pk
             entry.digested_at = now
+            _note_for_alerts(result, entry)
         ErrorLogEntry.objects.bulk_update(entries, ["group", "digested_at"])
         _upsert_metrics(entries)
         dead = [dead_letter_for_entry(e, payload=e.dead_letter_payload)
@@ -256,9 +274,28 @@ def digest_batch(*, limit: int, now: datetime | None = None) -> DigestResult:
             # One INSERT; the one-to-one on the entry makes a re-digest a no-op.
             DeadLetter.objects.bulk_create(dead, ignore_conflicts=True)
         result.dead_letters = len(dead)
+        transaction.on_commit(partial(_alerts_after_commit, result))
     result.entries = len(entries)
     result.groups_created = len(result.new_groups)
     return result
+
+
+def _note_for_alerts(result: DigestResult, entry: ErrorLogEntry) -> None:
+    seen = result.group_entries.setdefault(entry.group_id, [0, entry.pk])
+    seen[0] += 1
+    seen[1] = max(seen[1], entry.pk)
+    if entry.strategy == Strategy.IMMEDIATE_ALERT:
+        result.immediate_entries.setdefault(entry.group_id, entry.pk)
+    elif entry.strategy == Strategy.DEAD_LETTER:
+        result.dead_letter_entries.setdefault((entry.service_id, entry.operation), [entry.pk, 0])
+        result.dead_letter_entries[(entry.service_id, entry.operation)][1] += 1
+
+
+def _alerts_after_commit(result: DigestResult) -> None:
+    # Queues one alert evaluation on the "alerts" queue; nothing is sent from here.
+    from alerts.hooks import digest_committed  # alerts builds on resilience, not the reverse
+
+    digest_committed(result)
 
 
 def oldest_pending_received_at() -> datetime | None:

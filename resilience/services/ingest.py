@@ -16,7 +16,7 @@ from django.utils import timezone
 from resilience import conf
 from resilience.backoff import BackoffPolicy
 from resilience.circuits import NO_CIRCUIT, circuit_readings_for
-from resilience.classification import Classification, classify
+from resilience.classification import Classification, classify, with_severity_floor
 from resilience.models import ErrorLogEntry
 from resilience.report_schema import classification_input
 from resilience.selectors import classification_rules
@@ -78,7 +78,13 @@ def build_entry(
     classification: Classification,
     circuit: CircuitView,
 ) -> ErrorLogEntry:
-    """One validated, classified report → an unsaved entry with the decision made."""
+    """One validated, classified report → an unsaved entry with the decision made.
+
+    `severity_floor` (set by internal callers such as the Sentry endpoints, never by the
+    API's schema) raises the severity before the decision, so "fatal" alerts at once.
+    """
+    if report.get("severity_floor"):
+        classification = with_severity_floor(classification, report["severity_floor"])
     decision = decide(
         classification,
         attempt_count=report.get("attempt_count", 0),

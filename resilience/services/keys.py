@@ -4,7 +4,9 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,6 +37,16 @@ def service_key_create(
     return key, raw_key
 
 
+def service_key_dsn(key: ServiceKey) -> str:
+    """The Sentry DSN for a key: {scheme}://{public_key}@{host}{path}/{project id}.
+
+    The project id is the service's id; the host and path come from EXTERNAL_URL.
+    https://develop.sentry.dev/sdk/overview/#parsing-the-dsn
+    """
+    url = urlsplit(settings.EXTERNAL_URL)
+    return f"{url.scheme}://{key.public_key}@{url.netloc}{url.path.rstrip('/')}/{key.service_id}"
+
+
 @transaction.atomic
 def service_key_revoke(*, key: ServiceKey, actor) -> ServiceKey:
     if key.revoked_at is None:
@@ -50,6 +62,7 @@ class AuthenticatedKey:
     key_id: int
     service_id: int
     revoked: bool
+    rate_limit_per_minute: int | None = None
 
 
 # A short in-process cache keeps the key lookup off the database on the hot path. A
@@ -67,10 +80,10 @@ def _lookup(field: str, value: str) -> AuthenticatedKey | None:
         return hit[1]
     row = (
         ServiceKey.objects.filter(**{field: value})
-        .values_list("id", "service_id", "revoked_at")
+        .values_list("id", "service_id", "revoked_at", "rate_limit_per_minute")
         .first()
     )
-    found = AuthenticatedKey(row[0], row[1], row[2] is not None) if row else None
+    found = AuthenticatedKey(row[0], row[1], row[2] is not None, row[3]) if row else None
     if ttl:
         if len(_cache) >= _CACHE_LIMIT:
             _cache.clear()

@@ -222,3 +222,15 @@ def test_on_postgresql_a_small_or_unanalysed_table_is_counted_exactly(postgres):
     paginator = EstimatedCountPaginator(ErrorLogEntry.objects.all(), 50)
     assert paginator.count == 2
     assert not paginator.count_is_estimate
+
+
+def test_an_id_shaped_search_uses_the_event_id_alone(client, viewer):
+    wanted = ErrorLogEntryFactory()
+    ErrorLogEntryFactory(message=f"mentions {wanted.event_id}")
+    client.force_login(viewer)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("admin:resilience_errorlogentry_changelist"),
+                              {"q": wanted.event_id})
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [wanted]
+    assert not any("LIKE" in q["sql"].upper() for q in queries)

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
 from resilience.models import Service, ServiceKey
-from resilience.services.keys import hash_key, service_key_create
+from resilience.services.keys import hash_key, service_key_create, service_key_dsn
 
 DEMO_USER = "operator"
 DEMO_SERVICE = "demo"
@@ -53,8 +53,6 @@ class Command(BaseCommand):
 
     def _print(self, password: str, raw_key: str, key: ServiceKey) -> None:
         base = settings.EXTERNAL_URL
-        host = base.split("://", 1)[1]
-        scheme = base.split("://", 1)[0]
         report = json.dumps(
             {
                 "code": "ECONNREFUSED",
@@ -73,7 +71,7 @@ class Command(BaseCommand):
                     f"  API docs:  {base}/api/docs/",
                     f"  Service:   {key.service.name} (id {key.service_id})",
                     f"  API key:   {raw_key}",
-                    f"  DSN:       {scheme}://{key.public_key}@{host}/{key.service_id}",
+                    f"  DSN:       {service_key_dsn(key)}   (for Sentry SDKs)",
                     "",
                     "Report an error:",
                     f"  curl -s -X POST {base}/api/v1/errors/ \\",

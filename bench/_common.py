@@ -372,3 +372,26 @@ def busy_fraction(seconds: float = 1.0) -> float:
     time.sleep(seconds)
     b1, t1 = cpu_total()
     return (b1 - b0) / max(t1 - t0, 1e-9)
+
+
+def recreate_database(url: str) -> str:
+    """DROP and CREATE the benchmark database named in `url`; returns the server version."""
+    from urllib.parse import urlparse
+
+    import psycopg2
+
+    u = urlparse(url)
+    name = u.path.lstrip("/")
+    if not name.replace("_", "").isalnum():
+        raise SystemExit(f"refusing odd database name {name!r}")
+    conn = psycopg2.connect(host=u.hostname or "127.0.0.1", port=u.port or 5432,
+                            user=u.username or "postgres", password=u.password or None,
+                            dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+        cur.execute("SELECT version()")
+        version = cur.fetchone()[0].split(" on ")[0]
+    conn.close()
+    return version

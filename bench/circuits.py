@@ -35,7 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import free_port, machine_info, percentile  # noqa: E402
+from bench._common import (  # noqa: E402
+    free_port,
+    machine_info,
+    percentile,
+    recreate_database,
+)
 
 BIN = ROOT / ".venv" / "bin"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/faultline_bench_circuits"
@@ -57,27 +62,6 @@ def env_for(args, prefix: str) -> dict[str, str]:
         FAULTLINE_VAR_DIR=tempfile.gettempdir() + "/faultline-bench-var",
     )
     return env
-
-
-def recreate_database(url: str) -> str:
-    from urllib.parse import urlparse
-
-    import psycopg2
-
-    u = urlparse(url)
-    name = u.path.lstrip("/")
-    if not name.replace("_", "").isalnum():
-        raise SystemExit(f"refusing odd database name {name!r}")
-    conn = psycopg2.connect(host=u.hostname, port=u.port or 5432, user=u.username or "postgres",
-                            dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-        cur.execute("SELECT version()")
-        version = cur.fetchone()[0].split(" on ")[0]
-    conn.close()
-    return version
 
 
 KEY_SNIPPET = """

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import machine_info, percentile  # noqa: E402
+from _common import machine_info, percentile, recreate_database  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/faultline_bench_cleanup"
 GROUPS = 20
@@ -54,27 +54,6 @@ SELECT date_trunc('hour', timestamp), service_id, group_id, environment, categor
        code, strategy, count(*), 0, 0, max(timestamp)
 FROM resilience_errorlogentry GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 """
-
-
-def recreate_database(url: str) -> str:
-    from urllib.parse import urlparse
-
-    import psycopg2
-
-    u = urlparse(url)
-    name = u.path.lstrip("/")
-    if not name.replace("_", "").isalnum():
-        raise SystemExit(f"refusing odd database name {name!r}")
-    conn = psycopg2.connect(host=u.hostname, port=u.port or 5432, user=u.username or "postgres",
-                            dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-        cur.execute("SELECT version()")
-        version = cur.fetchone()[0].split(" on ")[0]
-    conn.close()
-    return version
 
 
 def main() -> None:

@@ -27,12 +27,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine_info, percentile  # noqa: E402
+from bench._common import machine_info, percentile, recreate_database  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/faultline_bench_dashboard"
 DAYS = 30
@@ -49,25 +48,6 @@ SEVERITIES = ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 STRATEGIES = ["RETRY", "FALLBACK", "CIRCUIT_BREAK", "DEAD_LETTER", "IMMEDIATE_ALERT"]
 CODES = ["ECONNREFUSED", "ETIMEDOUT", "ECONNRESET", "503", "502", "429", "ValidationError",
          "IntegrityError", "KeyError", "DeadlockDetected", "ENOTFOUND", "P2002"]
-
-
-def recreate_database(url: str) -> str:
-    import psycopg2
-
-    u = urlparse(url)
-    name = u.path.lstrip("/")
-    if not name.replace("_", "").isalnum():
-        raise SystemExit(f"refusing odd database name {name!r}")
-    conn = psycopg2.connect(host=u.hostname, port=u.port or 5432,
-                            user=u.username or "postgres", dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-        cur.execute("SELECT version()")
-        version = cur.fetchone()[0].split(" on ")[0]
-    conn.close()
-    return version
 
 
 def setup_django(url: str) -> None:

@@ -53,6 +53,7 @@ from _common import (
     free_port,
     machine_info,
     percentile,
+    recreate_database,
     report_templates,
     wait_until,
 )
@@ -322,23 +323,16 @@ def pg_connect(url: str, dbname: str | None = None):
     return conn
 
 
-def recreate_database(url: str) -> str:
-    name = urlparse(url).path.lstrip("/")
-    if not name.replace("_", "").isalnum():
-        raise SystemExit(f"refusing odd database name {name!r}")
+def recreate_database_with_settings(url: str) -> str:
+    version = recreate_database(url)
     conn = pg_connect(url, dbname="postgres")
+    settings = {}
     with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-        cur.execute("SELECT version()")
-        version = cur.fetchone()[0]
-        settings = {}
         for setting in ("synchronous_commit", "fsync", "shared_buffers", "wal_level"):
             cur.execute(f"SHOW {setting}")
             settings[setting] = cur.fetchone()[0]
     conn.close()
-    short = version.split(" on ")[0]
-    return short + " (" + ", ".join(f"{k}={v}" for k, v in settings.items()) + ")"
+    return version + " (" + ", ".join(f"{k}={v}" for k, v in settings.items()) + ")"
 
 
 KEY_SNIPPET = """
@@ -662,7 +656,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     scenarios = [BY_NAME[n] for n in args.scenarios.split(",") if n]
     env = server_env(args)
-    pg = recreate_database(args.database_url)
+    pg = recreate_database_with_settings(args.database_url)
     machine = machine_info(pg)
     machine["busy_before_start"] = f"{busy_fraction(1.0):.0%} of all CPUs (should be ~0%)"
     print("Faultline ingest benchmark")

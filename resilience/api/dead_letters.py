@@ -23,7 +23,7 @@ from resilience import conf
 from resilience.api.authentication import ServiceKeyAuthentication, service_key_of
 from resilience.api.body import read_json_body
 from resilience.api.filters import _TimeWindow
-from resilience.api.permissions import ReportingService, ServiceOrOperator
+from resilience.api.permissions import ReportsAndReads, ServiceOrOperator
 from resilience.models import CATEGORY_CHOICES, DeadLetter, DeadLetterAttempt
 from resilience.services.dead_letters import (
     PURGE_PERMISSION,
@@ -264,7 +264,7 @@ def _scoped(request):
 # --- views ------------------------------------------------------------------------------------
 
 
-class DeadLettersView(generics.ListAPIView):
+class DeadLettersView(ReportsAndReads, generics.ListAPIView):
     """GET lists dead letters, newest first; POST parks a service's failed work."""
 
     authentication_classes = AUTHENTICATION
@@ -272,11 +272,6 @@ class DeadLettersView(generics.ListAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = DeadLetterFilter
     view_permission = "resilience.view_deadletter"
-
-    def get_permissions(self):
-        if self.request.method == "POST":
-            return [ReportingService()]
-        return [ServiceOrOperator()]
 
     def get_queryset(self):
         return _scoped(self.request)

@@ -32,3 +32,13 @@ class Triager(permissions.BasePermission):
         return bool(
             user and user.is_authenticated and user.has_perm("resilience.triage_errorgroup")
         )
+
+
+class ReportsAndReads:
+    """View mixin: POST is a service reporting (service key only); reads are
+    ServiceOrOperator (a key sees its own service, an operator needs `view_permission`)."""
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [ReportingService()]
+        return [ServiceOrOperator()]

@@ -15,7 +15,7 @@ from resilience.api.authentication import ServiceKeyAuthentication, service_key_
 from resilience.api.body import read_json_body
 from resilience.api.filters import EntryFilter, GroupFilter
 from resilience.api.pagination import LastSeenCursorPagination
-from resilience.api.permissions import ReportingService, ServiceOrOperator, Triager
+from resilience.api.permissions import ReportsAndReads, ServiceOrOperator, Triager
 from resilience.api.serializers import (
     AcceptedSerializer,
     EntrySerializer,
@@ -43,7 +43,7 @@ def _scoped_service_id(request) -> int | None:
     return key.service_id if key else None
 
 
-class ErrorsView(generics.ListAPIView):
+class ErrorsView(ReportsAndReads, generics.ListAPIView):
     """POST reports one error or a batch; GET lists stored entries, newest first."""
 
     authentication_classes = AUTHENTICATION
@@ -51,11 +51,6 @@ class ErrorsView(generics.ListAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = EntryFilter
     view_permission = "resilience.view_errorlogentry"
-
-    def get_permissions(self):
-        if self.request.method == "POST":
-            return [ReportingService()]
-        return [ServiceOrOperator()]
 
     def get_queryset(self):
         return entries_filtered(service_id=_scoped_service_id(self.request))

@@ -16,7 +16,7 @@ class BackoffPolicy:
     full_jitter: bool = False  # AWS "full jitter": uniform(0, delay) instead
 
 
-def _base_delay_ms(policy: BackoffPolicy, attempt: int) -> int:
+def _capped_delay(policy: BackoffPolicy, attempt: int) -> float:
     cap = max(0, int(policy.cap_ms))
     base = max(0, int(policy.base_ms))
     factor = max(0.0, float(policy.factor))
@@ -26,21 +26,22 @@ def _base_delay_ms(policy: BackoffPolicy, attempt: int) -> int:
         return cap
     if math.isnan(raw) or raw >= cap:  # inf >= cap too
         return cap
-    return int(raw)  # floor: whole milliseconds
+    return raw
 
 
 def backoff_delay_ms(policy: BackoffPolicy, attempt: int, rng: random.Random | None = None) -> int:
     """Delay before the next retry, given ``attempt`` attempts already made (0 = first retry).
 
-    Without full jitter the result is in ``[d, d * (1 + jitter)]`` where
-    ``d = min(cap, base * factor**attempt)``; with full jitter it is in ``[0, d]``.
+    The seed's RetryHandler.calculateDelay: ``d = min(cap, base * factor**attempt)``, plus
+    up to ``jitter`` of it on top, floored to whole milliseconds: in ``[d, d * (1 + jitter)]``.
+    With full jitter (AWS) it is ``uniform(0, d)`` instead.
     """
-    d = _base_delay_ms(policy, max(0, attempt))
+    d = _capped_delay(policy, max(0, attempt))
     draw = rng.random() if rng is not None else random.random()  # in [0, 1)
     if policy.full_jitter:
-        return int(draw * d)
+        return math.floor(draw * d)
     jitter = max(0.0, float(policy.jitter))
     if math.isnan(jitter) or math.isinf(jitter):
         jitter = 0.0
     # Jitter spreads retries of many clients so they do not stampede the dependency.
-    return d + int(draw * jitter * d)
+    return math.floor(d + draw * d * jitter)

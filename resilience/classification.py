@@ -1,8 +1,23 @@
 """Error classification: map an incoming error report to a category and severity.
 
-Pure standard-library code (no Django) so it can be used from views, Celery tasks and
-tests alike. The code table is plain data (``DEFAULT_RULES``) so operators can override
-individual entries without touching the logic.
+The seed's ``ErrorClassifier`` (../shared/seed, "Error Classification System"), as pure
+standard-library code so views, Celery tasks and tests use it alike:
+
+- the code comes from ``code``, then ``name``, then ``status``, then ``errno``
+  (``extractErrorCode``); no code at all is ``UNKNOWN_ERROR``;
+- the code table maps a code to a *category* only (``errorPatterns``); an unknown code is
+  PERMANENT;
+- the severity follows the category (``determineSeverity``);
+- retryable: TRANSIENT or EXTERNAL_DEPENDENCY, and the status (else the code) is not
+  401/403/404/422 (``isRetryable`` / ``isNonRetryableError``);
+- recoverable: not DATA_CORRUPTION or SECURITY (``isRecoverable``);
+- the cause chain is classified too (``causedBy``).
+
+Beyond the seed (docs/seed-conformance.md): Python and Node names the seed lacks are
+added to the table with their category only; operators' rules may also set a severity;
+and when the outermost code is unknown (or only says "something wrapped an error", such
+as Node's ``fetch failed``) the nearest cause with a known code decides
+(``classified_by="cause"``, switch ``by_cause=False`` for the seed's verdict).
 """
 
 from __future__ import annotations
@@ -40,6 +55,8 @@ SEVERITY_RANK: dict[Severity, int] = {
     Severity.CRITICAL: 3,
 }
 
+UNKNOWN_CODE = "UNKNOWN_ERROR"  # the seed's extractErrorCode when nothing identifies the error
+
 
 def max_severity(*sevs: Severity | str) -> Severity:
     """Highest of the given severities; LOW when called with none."""
@@ -47,148 +64,212 @@ def max_severity(*sevs: Severity | str) -> Severity:
     return max((Severity(s) for s in sevs), key=SEVERITY_RANK.__getitem__, default=Severity.LOW)
 
 
-@dataclass(frozen=True)
-class Rule:
-    category: Category
-    severity: Severity
-
-
-# Short aliases keep the table below one readable line per code.
-_TRANSIENT = Rule(Category.TRANSIENT, Severity.MEDIUM)
-_EXTERNAL = Rule(Category.EXTERNAL_DEPENDENCY, Severity.HIGH)
-_PERMANENT_HIGH = Rule(Category.PERMANENT, Severity.HIGH)
-_PERMANENT_MEDIUM = Rule(Category.PERMANENT, Severity.MEDIUM)
-_BUSINESS_LOW = Rule(Category.BUSINESS_LOGIC, Severity.LOW)
-_BUSINESS_MEDIUM = Rule(Category.BUSINESS_LOGIC, Severity.MEDIUM)
-_CONFIG_HIGH = Rule(Category.CONFIGURATION, Severity.HIGH)
-_CONFIG_CRITICAL = Rule(Category.CONFIGURATION, Severity.CRITICAL)
-_SECURITY_HIGH = Rule(Category.SECURITY, Severity.HIGH)
-_CORRUPTION_HIGH = Rule(Category.DATA_CORRUPTION, Severity.HIGH)
-_CORRUPTION_MEDIUM = Rule(Category.DATA_CORRUPTION, Severity.MEDIUM)
-_RESOURCE_CRITICAL = Rule(Category.RESOURCE_EXHAUSTION, Severity.CRITICAL)
-_RESOURCE_HIGH = Rule(Category.RESOURCE_EXHAUSTION, Severity.HIGH)
-
-DEFAULT_RULES: Mapping[str, Rule] = MappingProxyType(
+# The seed's determineSeverity: the category alone decides.
+SEVERITY_BY_CATEGORY: Mapping[Category, Severity] = MappingProxyType(
     {
-        # --- Faultline's own: handling an error failed (the in-process guard escalates)
-        "FAULTLINE_HANDLER_FAILURE": Rule(Category.PERMANENT, Severity.CRITICAL),
-        # --- Network / Node errno ---------------------------------------------------
-        "ECONNREFUSED": _EXTERNAL,
-        "ENOTFOUND": _EXTERNAL,
-        "ECONNRESET": _TRANSIENT,
-        "ETIMEDOUT": _TRANSIENT,
-        "EPIPE": _TRANSIENT,
-        "EAI_AGAIN": _TRANSIENT,
-        "ECONNABORTED": _TRANSIENT,
-        "EHOSTUNREACH": _TRANSIENT,
-        "ENETUNREACH": _TRANSIENT,
-        # --- Sequelize ----------------------------------------------------------------
-        "SequelizeConnectionError": _EXTERNAL,
-        "SequelizeConnectionRefusedError": _EXTERNAL,
-        "SequelizeHostNotFoundError": _EXTERNAL,
-        "SequelizeHostNotReachableError": _EXTERNAL,
-        "SequelizeConnectionTimedOutError": _EXTERNAL,
-        "SequelizeTimeoutError": _TRANSIENT,
-        "SequelizeValidationError": _BUSINESS_LOW,
-        "SequelizeUniqueConstraintError": _BUSINESS_MEDIUM,
-        "SequelizeForeignKeyConstraintError": _CORRUPTION_HIGH,
-        "SequelizeDatabaseError": _PERMANENT_HIGH,
-        "SequelizeAccessDeniedError": _CONFIG_CRITICAL,
-        # --- Redis (ioredis / node-redis / redis-py) ----------------------------------
-        "ReplyError": _PERMANENT_MEDIUM,
-        "AbortError": _TRANSIENT,
-        "ConnectionTimeoutError": _TRANSIENT,
-        "RedisConnectionError": _EXTERNAL,
-        "redis.exceptions.ConnectionError": _EXTERNAL,
-        "redis.exceptions.TimeoutError": _TRANSIENT,
-        "NOAUTH": _CONFIG_HIGH,
-        "WRONGPASS": _CONFIG_HIGH,
-        "OOM": _RESOURCE_CRITICAL,  # "OOM command not allowed when used memory > maxmemory"
-        # --- Resources ----------------------------------------------------------------
-        "ENOMEM": _RESOURCE_CRITICAL,
-        "EMFILE": _RESOURCE_HIGH,
-        "ENOSPC": _RESOURCE_CRITICAL,
-        # --- JS runtime (ValidationError / TypeError are shared with Python below) -----
-        "ReferenceError": _PERMANENT_HIGH,
-        "SyntaxError": _PERMANENT_HIGH,
-        "RangeError": _PERMANENT_MEDIUM,
-        # --- HTTP status ----------------------------------------------------------------
-        "400": _BUSINESS_LOW,
-        "401": _SECURITY_HIGH,
-        "403": _SECURITY_HIGH,
-        "404": _BUSINESS_LOW,
-        "409": _BUSINESS_LOW,
-        "422": _BUSINESS_LOW,
-        "429": _TRANSIENT,  # rate limited: retry after a backoff, the limit will lift
-        "500": _EXTERNAL,
-        "502": _EXTERNAL,
-        "503": _EXTERNAL,
-        "504": _TRANSIENT,
-        # --- Python: connections and timeouts -----------------------------------------
-        "ConnectionError": _EXTERNAL,
-        "ConnectionRefusedError": _EXTERNAL,
-        "ConnectionAbortedError": _EXTERNAL,
-        "ConnectionResetError": _TRANSIENT,
-        "BrokenPipeError": _TRANSIENT,
-        "TimeoutError": _TRANSIENT,
-        "socket.timeout": _TRANSIENT,
-        "requests.exceptions.Timeout": _TRANSIENT,
-        "httpx.TimeoutException": _TRANSIENT,
-        "celery.exceptions.TimeoutError": _TRANSIENT,
-        "requests.exceptions.ConnectionError": _EXTERNAL,
-        "httpx.ConnectError": _EXTERNAL,
-        "urllib3.exceptions.MaxRetryError": _EXTERNAL,
-        # --- Python: databases ----------------------------------------------------------
-        "OperationalError": _EXTERNAL,
-        "django.db.utils.OperationalError": _EXTERNAL,
-        "psycopg2.OperationalError": _EXTERNAL,
-        "sqlalchemy.exc.OperationalError": _EXTERNAL,
-        "InterfaceError": _EXTERNAL,
-        "IntegrityError": _CORRUPTION_HIGH,
-        "DataError": _CORRUPTION_HIGH,
-        "DatabaseError": _PERMANENT_HIGH,
-        # --- Python: security -------------------------------------------------------------
-        "PermissionError": _SECURITY_HIGH,
-        "PermissionDenied": _SECURITY_HIGH,
-        "django.core.exceptions.PermissionDenied": _SECURITY_HIGH,
-        "SuspiciousOperation": _SECURITY_HIGH,
-        # --- Python: configuration ----------------------------------------------------------
-        "ImproperlyConfigured": _CONFIG_HIGH,
-        "ModuleNotFoundError": _CONFIG_HIGH,
-        "ImportError": _CONFIG_HIGH,
-        # --- Python (and JS) programming errors ---------------------------------------------
-        "KeyError": _PERMANENT_HIGH,
-        "IndexError": _PERMANENT_HIGH,
-        "AttributeError": _PERMANENT_HIGH,
-        "TypeError": _PERMANENT_HIGH,
-        "NameError": _PERMANENT_HIGH,
-        "AssertionError": _PERMANENT_HIGH,
-        "NotImplementedError": _PERMANENT_HIGH,
-        "ZeroDivisionError": _PERMANENT_HIGH,
-        # --- Python (and JS) validation / not found ------------------------------------------
-        "ValueError": _BUSINESS_LOW,
-        "ValidationError": _BUSINESS_LOW,
-        "django.core.exceptions.ValidationError": _BUSINESS_LOW,
-        "pydantic.ValidationError": _BUSINESS_LOW,
-        "ObjectDoesNotExist": _BUSINESS_LOW,
-        "DoesNotExist": _BUSINESS_LOW,
-        "Http404": _BUSINESS_LOW,
-        # --- Python: resources, OS, decoding --------------------------------------------------
-        "MemoryError": _RESOURCE_CRITICAL,
-        "RecursionError": _RESOURCE_HIGH,
-        "OSError": _PERMANENT_MEDIUM,
-        "UnicodeDecodeError": _CORRUPTION_MEDIUM,
-        "JSONDecodeError": _CORRUPTION_MEDIUM,
+        Category.RESOURCE_EXHAUSTION: Severity.CRITICAL,
+        Category.DATA_CORRUPTION: Severity.CRITICAL,
+        Category.SECURITY: Severity.HIGH,
+        Category.PERMANENT: Severity.HIGH,
+        Category.CONFIGURATION: Severity.HIGH,
+        Category.EXTERNAL_DEPENDENCY: Severity.MEDIUM,
+        Category.BUSINESS_LOGIC: Severity.MEDIUM,
+        Category.TRANSIENT: Severity.LOW,
     }
 )
 
-_RETRYABLE_CATEGORIES = frozenset({Category.TRANSIENT, Category.EXTERNAL_DEPENDENCY})
-_UNRECOVERABLE_CATEGORIES = frozenset(
-    {Category.SECURITY, Category.DATA_CORRUPTION, Category.CONFIGURATION}
+
+def severity_for(category: Category | str) -> Severity:
+    return SEVERITY_BY_CATEGORY[Category(category)]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A code's category; `severity` is set only by an operator's override (None: follows
+    the category)."""
+
+    category: Category
+    severity: Severity | None = None
+
+    @property
+    def effective_severity(self) -> Severity:
+        return Severity(self.severity) if self.severity else severity_for(self.category)
+
+
+_T = Category.TRANSIENT
+_P = Category.PERMANENT
+_C = Category.CONFIGURATION
+_B = Category.BUSINESS_LOGIC
+_E = Category.EXTERNAL_DEPENDENCY
+_R = Category.RESOURCE_EXHAUSTION
+_S = Category.SECURITY
+_D = Category.DATA_CORRUPTION
+
+# The seed's errorPatterns, every row, in its order. Nothing else may change these.
+SEED_CODE_TABLE: Mapping[str, Category] = MappingProxyType(
+    {
+        # Database errors
+        "ECONNREFUSED": _T,
+        "ENOTFOUND": _C,
+        "ECONNRESET": _T,
+        "ETIMEDOUT": _T,
+        "SequelizeConnectionError": _T,
+        "SequelizeValidationError": _B,
+        "SequelizeUniqueConstraintError": _B,
+        # Redis errors
+        "ConnectionError": _T,
+        "TimeoutError": _T,
+        "ReplyError": _P,
+        # System errors
+        "ENOMEM": _R,
+        "EMFILE": _R,
+        "ENOSPC": _R,
+        # Validation errors
+        "ValidationError": _B,
+        "TypeError": _B,
+        "ReferenceError": _B,
+        # HTTP errors
+        "401": _S,
+        "403": _S,
+        "404": _B,
+        "429": _E,
+        "500": _E,
+        "502": _E,
+        "503": _E,
+        "504": _E,
+    }
 )
-# Client errors that retrying can never fix, whatever the category says.
-_NON_RETRYABLE_STATUSES = frozenset({401, 403, 404, 422})
-_UNKNOWN_RULE = _PERMANENT_MEDIUM
+
+# Faultline's additions: names the seed lacks, each placed by the seed's own reasoning
+# (a refused or reset connection is TRANSIENT like ECONNREFUSED, a missing host or module
+# is CONFIGURATION like ENOTFOUND, ...). Severity follows the category, as in the seed.
+ADDED_CODE_TABLE: Mapping[str, Category] = MappingProxyType(
+    {
+        # Faultline's own: handling an error failed (the guard escalates it as CRITICAL).
+        "FAULTLINE_HANDLER_FAILURE": _P,
+        # Node / libuv errno names and undici
+        "EPIPE": _T,
+        "EAI_AGAIN": _T,
+        "ECONNABORTED": _T,
+        "EHOSTUNREACH": _T,
+        "ENETUNREACH": _T,
+        "ENETDOWN": _T,
+        "EHOSTDOWN": _T,
+        "ESOCKETTIMEDOUT": _T,
+        "EADDRINUSE": _C,
+        "EACCES": _S,
+        "EPERM": _S,
+        "ENFILE": _R,
+        "UND_ERR_CONNECT_TIMEOUT": _T,
+        "UND_ERR_HEADERS_TIMEOUT": _T,
+        "UND_ERR_BODY_TIMEOUT": _T,
+        "UND_ERR_SOCKET": _T,
+        "fetch failed": _E,  # Node's fetch(): the real reason is in `cause` (see WRAPPER_CODES)
+        "AbortError": _T,
+        "SyntaxError": _B,
+        "RangeError": _B,
+        # Sequelize's other errors
+        "SequelizeConnectionRefusedError": _T,
+        "SequelizeConnectionTimedOutError": _T,
+        "SequelizeConnectionAcquireTimeoutError": _T,
+        "SequelizeTimeoutError": _T,
+        "SequelizeHostNotFoundError": _C,
+        "SequelizeHostNotReachableError": _T,
+        "SequelizeAccessDeniedError": _C,
+        "SequelizeForeignKeyConstraintError": _B,
+        "SequelizeExclusionConstraintError": _B,
+        "SequelizeDatabaseError": _P,
+        # Redis (ioredis, node-redis, redis-py)
+        "MaxRetriesPerRequestError": _T,
+        "ConnectionTimeoutError": _T,
+        "redis.exceptions.ConnectionError": _T,
+        "redis.exceptions.TimeoutError": _T,
+        "redis.exceptions.BusyLoadingError": _T,
+        "redis.exceptions.ResponseError": _P,
+        "redis.exceptions.AuthenticationError": _C,
+        "NOAUTH": _C,
+        "WRONGPASS": _C,
+        "OOM": _R,  # "OOM command not allowed when used memory > maxmemory"
+        # HTTP statuses the seed does not list
+        "400": _B,
+        "408": _T,
+        "409": _B,
+        "422": _B,
+        # Python: connections and timeouts
+        "ConnectionRefusedError": _T,
+        "ConnectionResetError": _T,
+        "ConnectionAbortedError": _T,
+        "BrokenPipeError": _T,
+        "socket.timeout": _T,
+        "socket.gaierror": _C,
+        "requests.exceptions.ConnectionError": _T,
+        "requests.exceptions.Timeout": _T,
+        "requests.exceptions.ConnectTimeout": _T,
+        "requests.exceptions.ReadTimeout": _T,
+        "httpx.ConnectError": _T,
+        "httpx.TimeoutException": _T,
+        "httpx.ConnectTimeout": _T,
+        "httpx.ReadTimeout": _T,
+        "httpx.RemoteProtocolError": _T,
+        "urllib3.exceptions.NewConnectionError": _T,
+        "urllib3.exceptions.MaxRetryError": _E,  # a wrapper: its reason is the cause
+        "celery.exceptions.TimeoutError": _T,
+        # Python: databases (psycopg 2 and 3, Django, SQLAlchemy)
+        "OperationalError": _T,
+        "InterfaceError": _T,
+        "psycopg2.OperationalError": _T,
+        "psycopg.OperationalError": _T,
+        "django.db.utils.OperationalError": _T,
+        "sqlalchemy.exc.OperationalError": _T,
+        "IntegrityError": _B,  # a constraint said no, like SequelizeUniqueConstraintError
+        "DataError": _B,  # a value the column refuses, like SequelizeValidationError
+        "DatabaseError": _P,
+        "ProgrammingError": _P,
+        # Python: security
+        "PermissionError": _S,
+        "PermissionDenied": _S,
+        "SuspiciousOperation": _S,
+        # Python: configuration
+        "ImproperlyConfigured": _C,
+        "ModuleNotFoundError": _C,
+        "ImportError": _C,
+        # Python: programming errors
+        "KeyError": _P,
+        "IndexError": _P,
+        "AttributeError": _P,
+        "NameError": _P,
+        "AssertionError": _P,
+        "NotImplementedError": _P,
+        "ZeroDivisionError": _P,
+        # Python: validation, not found
+        "ValueError": _B,
+        "pydantic.ValidationError": _B,
+        "ObjectDoesNotExist": _B,
+        "DoesNotExist": _B,
+        "Http404": _B,
+        # Python: resources, decoding
+        "MemoryError": _R,
+        "RecursionError": _R,
+        "OSError": _P,
+        "UnicodeDecodeError": _D,
+        "JSONDecodeError": _D,
+    }
+)
+
+# The default table: the additions under the seed's rows (where a name is in both, the
+# seed's row is the one kept; a test checks there is no such name).
+DEFAULT_RULES: Mapping[str, Rule] = MappingProxyType(
+    {code: Rule(category) for code, category in {**ADDED_CODE_TABLE, **SEED_CODE_TABLE}.items()}
+)
+
+# Codes that say only that something was wrapped: with by_cause, a known cause decides
+# even though these are in the table; alone, their own row stands.
+WRAPPER_CODES = frozenset({"fetch failed", "MaxRetryError", "urllib3.exceptions.MaxRetryError"})
+
+_RETRYABLE_CATEGORIES = frozenset({Category.TRANSIENT, Category.EXTERNAL_DEPENDENCY})
+_UNRECOVERABLE_CATEGORIES = frozenset({Category.SECURITY, Category.DATA_CORRUPTION})
+# The seed's isNonRetryableError: client errors that retrying can never fix.
+NON_RETRYABLE_CODES = frozenset({"401", "403", "404", "422"})
 
 
 @dataclass(frozen=True)
@@ -197,9 +278,10 @@ class Classification:
     severity: Severity
     retryable: bool
     recoverable: bool
-    code: str | None
-    matched: bool
+    code: str
+    matched: bool  # some rule decided (by this level's code or a cause's)
     cause: Classification | None = None
+    classified_by: str = "default"  # "code", "cause" (a cause's code decided) or "default"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, nested causes included (built iteratively: no recursion limit)."""
@@ -213,6 +295,7 @@ class Classification:
                 recoverable=node.recoverable,
                 code=node.code,
                 matched=node.matched,
+                classified_by=node.classified_by,
                 cause=None,
             )
             if node.cause is None:
@@ -242,7 +325,8 @@ def _status_int(value: Any) -> int | None:
 
 
 def error_code(report: Mapping[str, Any]) -> str | None:
-    """The code to look up for one report level: code, else name, else status, else errno."""
+    """The code of one report level: code, else name, else status, else errno (the seed's
+    extractErrorCode); None when there is none."""
     try:
         return _error_code(report)
     except Exception:  # noqa: BLE001 - never let a malformed report break ingestion
@@ -261,6 +345,10 @@ def _error_code(report: Mapping[str, Any]) -> str | None:
             return as_text
     name = report.get("name")
     if isinstance(name, str) and name.strip():
+        # Node's fetch() throws TypeError("fetch failed") for every network failure; as a
+        # TypeError it would read as a programming error (the seed's BUSINESS_LOGIC).
+        if name.strip() == "TypeError" and report.get("message") == "fetch failed":
+            return "fetch failed"
         return name.strip()
     status = _status_int(report.get("status"))
     if status is not None:
@@ -275,10 +363,11 @@ def _error_code(report: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _lookup(code: str, table: Mapping[str, Rule]) -> Rule | None:
+def lookup(code: str, table: Mapping[str, Rule]) -> Rule | None:
+    """The rule for `code`: as given, upper-cased, then (for a dotted name such as
+    "psycopg2.OperationalError") the bare class name."""
     candidates = [code, code.upper()]
     if "." in code:
-        # "psycopg2.OperationalError": full dotted name first, then the bare class name.
         last = code.rsplit(".", 1)[1]
         if last:
             candidates += [last, last.upper()]
@@ -289,87 +378,108 @@ def _lookup(code: str, table: Mapping[str, Rule]) -> Rule | None:
     return None
 
 
-def _is_retryable(category: Category, code: str | None, report: Mapping[str, Any]) -> bool:
-    if category not in _RETRYABLE_CATEGORIES:
-        return False
-    status = _status_int(report.get("status"))
-    if status in _NON_RETRYABLE_STATUSES:
-        return False
-    return not (code is not None and _status_int(code) in _NON_RETRYABLE_STATUSES)
+def _is_wrapper(code: str | None) -> bool:
+    return code is not None and (code in WRAPPER_CODES or code.rsplit(".", 1)[-1] in WRAPPER_CODES)
 
 
-def _is_recoverable(category: Category, severity: Severity) -> bool:
-    return category not in _UNRECOVERABLE_CATEGORIES and severity != Severity.CRITICAL
+def _non_retryable(report: Mapping[str, Any]) -> bool:
+    """The seed's isNonRetryableError: the status if there is one, else the code."""
+    status = report.get("status")
+    if status is not None and not isinstance(status, bool):
+        as_int = _status_int(status)
+        value = str(as_int) if as_int is not None else str(status)
+    else:
+        value = report.get("code")
+        value = _int_to_code(value) if isinstance(value, int) else value
+    return isinstance(value, str) and value.strip() in NON_RETRYABLE_CODES
+
+
+def _verdict(
+    rule: Rule,
+    *,
+    code: str,
+    reports: list[Mapping[str, Any]],
+    cause: Classification | None,
+    classified_by: str,
+) -> Classification:
+    category = Category(rule.category)
+    return Classification(
+        category=category,
+        severity=rule.effective_severity,
+        # The level's own status/code counts, and so does the deciding cause's.
+        retryable=category in _RETRYABLE_CATEGORIES
+        and not any(_non_retryable(r) for r in reports),
+        recoverable=category not in _UNRECOVERABLE_CATEGORIES,
+        code=code,
+        matched=True,
+        cause=cause,
+        classified_by=classified_by,
+    )
 
 
 def _unknown(code: str | None = None, cause: Classification | None = None) -> Classification:
+    category = Category.PERMANENT
     return Classification(
-        category=_UNKNOWN_RULE.category,
-        severity=_UNKNOWN_RULE.severity,
+        category=category,
+        severity=severity_for(category),
         retryable=False,
-        recoverable=_is_recoverable(_UNKNOWN_RULE.category, _UNKNOWN_RULE.severity),
-        code=code,
+        recoverable=category not in _UNRECOVERABLE_CATEGORIES,
+        code=code or UNKNOWN_CODE,
         matched=False,
         cause=cause,
     )
 
 
-def _classify_one(
-    report: Any, table: Mapping[str, Rule], cause: Classification | None
-) -> Classification:
-    if not isinstance(report, Mapping):
-        return _unknown(cause=cause)
-    code = error_code(report)
-    if code is None and cause is not None:
-        # A bare wrapper ("Error: request failed") around ECONNREFUSED is really an
-        # external-dependency failure: inherit the cause's verdict, keep code=None.
-        return Classification(
-            category=cause.category,
-            severity=cause.severity,
-            retryable=cause.retryable,
-            recoverable=cause.recoverable,
-            code=None,
-            matched=cause.matched,
-            cause=cause,
-        )
-    rule = _lookup(code, table) if code is not None else None
-    if rule is None:
-        return _unknown(code=code, cause=cause)
-    category, severity = Category(rule.category), Severity(rule.severity)
-    return Classification(
-        category=category,
-        severity=severity,
-        retryable=_is_retryable(category, code, report),
-        recoverable=_is_recoverable(category, severity),
-        code=code,
-        matched=True,
-        cause=cause,
-    )
+def _chain(report: Any, max_depth: int) -> list[Mapping[str, Any]]:
+    """The report and its mapping-valued causes, outermost first (iterative: JSON depth
+    can exceed the recursion limit)."""
+    chain: list[Mapping[str, Any]] = []
+    node = report
+    while isinstance(node, Mapping) and len(chain) <= max(0, max_depth):
+        chain.append(node)
+        node = node.get("cause")
+    return chain
 
 
 def classify(
-    report: Any, rules: Mapping[str, Rule] | None = None, *, max_depth: int = 8
+    report: Any,
+    rules: Mapping[str, Rule] | None = None,
+    *,
+    max_depth: int = 8,
+    by_cause: bool = True,
 ) -> Classification:
     """Classify an error report (and up to ``max_depth`` nested causes). Never raises.
 
-    ``rules`` are operator overrides layered over ``DEFAULT_RULES``. Only mapping-valued
-    ``cause`` entries are followed; junk causes are ignored rather than classified.
+    ``rules`` are operator overrides layered over ``DEFAULT_RULES``. With ``by_cause``, a
+    level whose own code is unknown (or a wrapper) takes the verdict of the nearest cause
+    whose code is known; without it, every level stands on its own code as in the seed.
     """
     try:
-        # An override for a code replaces the default rule for that code.
         table: Mapping[str, Rule] = {**DEFAULT_RULES, **rules} if rules else DEFAULT_RULES
-        # Walk the chain iteratively: JSON depth can exceed the recursion limit.
-        chain = [report]
-        node = report
-        while len(chain) <= max(0, max_depth) and isinstance(node, Mapping):
-            nxt = node.get("cause")
-            if not isinstance(nxt, Mapping):
-                break
-            chain.append(nxt)
-            node = nxt
-        result = _classify_one(chain[-1], table, None)
-        for item in reversed(chain[:-1]):
-            result = _classify_one(item, table, result)
+        chain = _chain(report, max_depth)
+        if not chain:
+            return _unknown()
+        codes = [error_code(level) for level in chain]
+        own = [lookup(code, table) if code else None for code in codes]
+        decisive = [
+            rule is not None and not _is_wrapper(code)
+            for code, rule in zip(codes, own, strict=True)
+        ]
+        result: Classification | None = None
+        nearest: int | None = None  # index of the nearest decisive level below this one
+        for i in range(len(chain) - 1, -1, -1):
+            code, rule = codes[i], own[i]
+            if decisive[i] or (rule is not None and (not by_cause or nearest is None)):
+                result = _verdict(rule, code=code, reports=[chain[i]], cause=result,
+                                  classified_by="code")
+            elif by_cause and nearest is not None:
+                result = _verdict(own[nearest], code=code or UNKNOWN_CODE,
+                                  reports=[chain[i], chain[nearest]], cause=result,
+                                  classified_by="cause")
+            else:
+                result = _unknown(code=code, cause=result)
+            if decisive[i]:
+                nearest = i
         return result
     except Exception:  # noqa: BLE001 - defensive: a classification must always come back
         return _unknown()
@@ -379,14 +489,10 @@ def with_severity_floor(classification: Classification, floor: Severity | str) -
     """The classification with its severity raised to at least `floor`, never lowered.
 
     A reporter's own level (a Sentry event's "fatal") says how bad it is even when the
-    code is unknown. Raised to CRITICAL, the error is no longer recoverable: the same rule
-    the table follows, so the decision becomes IMMEDIATE_ALERT.
+    code is unknown. Only the severity moves: retryable and recoverable stay the
+    category's, as in the seed; a CRITICAL severity makes the decision IMMEDIATE_ALERT.
     """
     severity = max_severity(classification.severity, floor)
     if severity == classification.severity:
         return classification
-    return replace(
-        classification,
-        severity=severity,
-        recoverable=classification.recoverable and severity != Severity.CRITICAL,
-    )
+    return replace(classification, severity=severity)

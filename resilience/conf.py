@@ -25,7 +25,17 @@ DEFAULTS: dict[str, Any] = {
     "BACKOFF_CAP_MS": 30_000,
     "BACKOFF_JITTER": 0.1,
     "BACKOFF_FULL_JITTER": False,
+    # Beyond the seed: an unknown outer code takes the verdict of its nearest known cause.
+    "CLASSIFY_BY_CAUSE": True,
+    # The seed's RetryHandler.isRetryableErrorCode: what the in-process guard retries.
+    "GUARD_RETRYABLE_CODES": [
+        "ECONNREFUSED", "ETIMEDOUT", "ECONNRESET", "ConnectionError", "TimeoutError",
+        "500", "502", "503", "504",
+    ],
     "DIGEST_BATCH_SIZE": 1000,
+    # The seed's ErrorLogger.logToFile: CRITICAL entries, once digested, appended here as
+    # JSON lines ("" = no file; every entry is still logged on `faultline.errors`).
+    "ERROR_CRITICAL_LOG_PATH": "var/critical-errors.log",
     "AUTH_CACHE_SECONDS": 5.0,
     "RULES_CACHE_SECONDS": 10.0,
     # Circuit breakers (resilience/services/circuits.py); per-operation overrides live on
@@ -35,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "CIRCUIT_RECOVERY_TIMEOUT_SECONDS": 30,
     "CIRCUIT_HALF_OPEN_PROBES": 1,
     "CIRCUIT_PROBE_TIMEOUT_SECONDS": 10,
+    # Beyond the seed: failures age out of the window and a success in CLOSED changes
+    # nothing (True: a success clears the counted failures, the seed's recordSuccess).
+    "CIRCUIT_SUCCESS_RESETS_FAILURES": False,
     "CIRCUIT_KEY_PREFIX": "faultline",
     "CIRCUIT_SETTINGS_CACHE_SECONDS": 5.0,
     # Outbound calls (resilience/outbound.py) and dead-letter replay.
@@ -52,8 +65,24 @@ DEFAULTS: dict[str, Any] = {
     "RECOVERY_TIMER_RETRY_DELAY_SECONDS": 120,
     "RECOVERY_TIMER_MAX_RETRIES": 5,
     "RECOVERY_TIMER_OVERDUE_SECONDS": 60,
-    "RECOVERY_OUTBOX_BATCH_SIZE": 500,
+    # The seed's recoverStuckCampaigns: `end_time < NOW() - INTERVAL '5 minutes'`.
+    "RECOVERY_CAMPAIGN_END_GRACE_SECONDS": 300,
+    # Beyond the seed: an end timer FAILED with a retry still to come is left to finish
+    # the campaign (False: only PENDING/RUNNING end timers count, as in the seed).
+    "RECOVERY_CAMPAIGN_WAIT_FOR_END_RETRY": True,
+    "RECOVERY_OUTBOX_BATCH_SIZE": 100,  # the seed's recoverEventQueue limit
+    # Republish attempts before an outbox event is FAILED (the seed: 1, no retry).
     "RECOVERY_OUTBOX_MAX_ATTEMPTS": 10,
+    # Beyond the seed: stop at the first failure so events reach the bus in order (False:
+    # a failed event is passed over and the next one tried, as in the seed).
+    "RECOVERY_OUTBOX_KEEP_ORDER": True,
+    # The seed's `timer.execute` fallback: FAILED, retried after 5 minutes, with the
+    # message "Execution failed, scheduled for retry" (+ the error when DETAIL is True).
+    "TIMER_FALLBACK_RETRY_DELAY_SECONDS": 300,
+    "TIMER_FALLBACK_ERROR_DETAIL": False,
+    # Beyond the seed: an illegal lifecycle transition is not rescheduled (it would be
+    # just as illegal later). True: rescheduled like any other failure, as in the seed.
+    "TIMER_FALLBACK_RETRY_ILLEGAL_TRANSITIONS": False,
     "RECOVERY_REPLAY_BATCH_SIZE": 500,
     "RECOVERY_DEFERRED_WRITE_EXPIRE_DAYS": 7,
     # Clean-up (recovery/cleanup.py), daily: ages in days; deletes in batches of this size.
@@ -64,6 +93,10 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DEAD_LETTERS_DAYS": 30,
     "RETENTION_RECOVERY_RUNS_DAYS": 90,
     "RETENTION_BATCH_SIZE": 5000,
+    # Metrics (/api/v1/metrics/, the dashboard). False restores the seed's readings: a
+    # range it cannot read is 1 hour; a recovery rate with no outcome reported is 0.
+    "METRICS_REFUSE_BAD_RANGE": True,
+    "METRICS_NO_OUTCOMES_AS_NULL": True,
     # Alerts (alerts/): evaluation after the digest, delivery on the "alerts" queue.
     "ALERT_ENABLED": True,
     "ALERT_DIGEST_LAG_SECONDS": 300,
@@ -74,6 +107,11 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_BACKOFF_CAP_SECONDS": 1800,
     "ALERT_CLAIM_TIMEOUT_SECONDS": 300,
     "ALERT_THRESHOLD_MAX_COUNT": 10_000,
+    # The service name in alerts about Faultline itself and its in-process guard (the
+    # seed's email subject says "[HIGH] Campaign Lifecycle Service Alert").
+    "ALERT_PRODUCT_NAME": "Campaign Lifecycle Service",
+    # False: every alert is sent, as the seed's AlertSystem does (no throttle window).
+    "ALERT_THROTTLE_ENABLED": True,
 }
 
 

@@ -5,6 +5,7 @@ exception is turned into the same report shape: type, code, errno, status, messa
 stack trace and the cause chain (``raise … from …`` or the implicit context).
 """
 
+import errno as _errno
 import traceback
 from typing import Any
 
@@ -18,7 +19,10 @@ _MAX_TRACE = 262_144
 
 def exception_name(exc: BaseException) -> str:
     """`module.QualName` for library exceptions, the bare name for builtins."""
-    cls = type(exc)
+    return exception_name_of(type(exc))
+
+
+def exception_name_of(cls: type) -> str:
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
@@ -40,6 +44,23 @@ def _status_of(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     value = getattr(response, "status_code", None)
     return value if isinstance(value, int) and 100 <= value <= 599 else None
+
+
+def exception_codes(exc: BaseException) -> set[str]:
+    """Every code the exception answers to: its `code`, errno name and status, and the
+    names of its type and base types (ConnectionRefusedError is also a ConnectionError)."""
+    codes = {name for cls in type(exc).__mro__
+             for name in (cls.__qualname__, exception_name_of(cls))}
+    code = _code_of(exc)
+    if code:
+        codes.add(code)
+    errno = getattr(exc, "errno", None)
+    if isinstance(errno, int) and not isinstance(errno, bool):
+        codes.add(_errno.errorcode.get(abs(errno), str(errno)))
+    status = _status_of(exc)
+    if status:
+        codes.add(str(status))
+    return codes
 
 
 def _one(exc: BaseException) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from resilience.exception_report import report_from_exception
+from resilience.exception_report import exception_codes, report_from_exception
 from resilience.fallbacks import FallbackContext, fallback_for
 from resilience.report_schema import validate_report
 from resilience.strategy import Strategy
@@ -110,6 +110,9 @@ def _run_fallback(
 ) -> None:
     fallback = fallback_for(operation)
     if fallback is None:
+        # None to succeed: a FAILED outcome, which raises the seed's "Fallback failed".
+        if result.entry_id and result.strategy == Strategy.FALLBACK:
+            _set_outcome(result.entry_id, succeeded=False)
         return
     ctx = FallbackContext(operation=operation, error=exc, context=context,
                           payload=context.get("payload"))
@@ -117,18 +120,15 @@ def _run_fallback(
         with transaction.atomic():
             result.fallback_result = fallback(ctx)
     except Exception as fallback_exc:
+        # Not a failure of the handling (no escalation): the seed's {success: false}, so the
+        # FAILED outcome raises "Fallback failed for <op>" (HIGH) and the error propagates.
+        log.error("fallback for %r failed: %r", operation, fallback_exc, exc_info=fallback_exc)
         if result.entry_id:
             _set_outcome(result.entry_id, succeeded=False)
-        raise HandlingFailed(f"fallback for {operation!r} failed: {fallback_exc!r}") from (
-            fallback_exc
-        )
+        return
     result.fallback_ran = True
     if result.entry_id:
         _set_outcome(result.entry_id, succeeded=True)
-
-
-class HandlingFailed(RuntimeError):
-    """Raised inside handle_error when a step of the handling itself fails."""
 
 
 def _dead_letter(result: HandlingResult, exc: BaseException, operation: str,
@@ -159,6 +159,8 @@ def _escalate(result: HandlingResult, exc: BaseException, operation: str,
     try:
         _record({
             "code": "FAULTLINE_HANDLER_FAILURE",
+            # The seed's escalateError is a CRITICAL alert whatever the category says.
+            "severity_floor": "CRITICAL",
             "name": type(failure).__name__,
             "message": f"Handling {type(exc).__name__} for {operation} failed: {failure}"[:32_768],
             "operation": operation,
@@ -195,6 +197,8 @@ def handle_error(exc: BaseException, context: Mapping[str, Any] | None = None) -
         elif result.strategy == Strategy.IMMEDIATE_ALERT:
             log.critical("%s in %s needs attention now (entry %s)", type(exc).__name__,
                          operation, result.entry_id)
+            # The seed's handleWithImmediateAlert: "for critical errors, also try fallback".
+            _run_fallback(result, exc, operation, context)
     except Exception as failure:  # noqa: BLE001 - escalated, never swallowed
         _escalate(result, exc, operation, failure)
     return result
@@ -265,6 +269,7 @@ class guard:
             self.task is not None
             and self.result.strategy == Strategy.RETRY
             and not self.result.escalated
+            and retries_code(exc)
         ):
             countdown = (self.result.retry_after_ms or 0) / 1000
             raise self.task.retry(exc=exc, countdown=countdown)
@@ -294,13 +299,26 @@ class guard:
         return wrapper
 
 
+def retries_code(exc: BaseException) -> bool:
+    """The seed's RetryHandler.shouldRetry also asks isRetryableErrorCode: only errors
+    with a code in GUARD_RETRYABLE_CODES are retried in-process (by code, exception type
+    or any of its base types, errno name or status)."""
+    from resilience import conf
+
+    return not set(conf.get("GUARD_RETRYABLE_CODES")).isdisjoint(exception_codes(exc))
+
+
 def _refused(instance: guard, refused: CircuitOpenError):
     """An open circuit: the fallback if there is one, else a Celery retry or the error."""
     fallback = fallback_for(instance.operation)
     if fallback is not None:
-        return fallback(FallbackContext(operation=instance.operation, error=refused,
-                                        context=instance.context,
-                                        payload=instance.context.get("payload")))
+        try:
+            return fallback(FallbackContext(operation=instance.operation, error=refused,
+                                            context=instance.context,
+                                            payload=instance.context.get("payload")))
+        except Exception as fallback_exc:  # the seed's {success: false}
+            log.error("fallback for %r failed behind an open circuit: %r", instance.operation,
+                      fallback_exc, exc_info=fallback_exc)
     if instance.task is not None:
         raise instance.task.retry(exc=refused, countdown=(refused.retry_after_ms or 0) / 1000)
     raise refused

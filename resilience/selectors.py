@@ -7,32 +7,34 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from resilience import conf
+from resilience import conf, time_ranges
 from resilience.classification import Category, Rule, Severity
 from resilience.models import ClassificationRule, ErrorGroup, ErrorLogEntry
+from resilience.time_ranges import BadRange as BadRange  # re-exported for the callers
 
-# Ranges accepted wherever a time window is asked for (API `range=`, admin filters).
+# The one table of offered ranges (dashboard selector, admin list filters); any
+# well-formed Nm/Nh/Nd is accepted wherever a time window is asked for (resilience/time_ranges.py).
 RANGES: dict[str, timedelta] = {
-    "15m": timedelta(minutes=15),
-    "1h": timedelta(hours=1),
-    "6h": timedelta(hours=6),
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
+    value: time_ranges.parse(value, max_span=timedelta.max) for value in time_ranges.PRESETS
 }
 
 
-class BadRange(ValueError):
-    pass
+def range_max_span() -> timedelta:
+    # Longer ranges would only add empty hours: older rollups are deleted.
+    return timedelta(days=conf.get("RETENTION_METRICS_DAYS"))
 
 
 def parse_range(value: str) -> timedelta:
-    try:
-        return RANGES[value]
-    except KeyError:
-        raise BadRange(
-            f"unknown range {value!r}; use one of {', '.join(RANGES)}"
-        ) from None
+    """The span of a range; BadRange for anything malformed or too long."""
+    return time_ranges.parse(value, max_span=range_max_span())
+
+
+def parse_metrics_range(value: str) -> timedelta:
+    """The metrics' range: refused when malformed, or the seed's one hour when
+    METRICS_REFUSE_BAD_RANGE is off."""
+    if conf.get("METRICS_REFUSE_BAD_RANGE"):
+        return parse_range(value)
+    return time_ranges.parse_lenient(value, max_span=range_max_span())
 
 
 _rules_cache: tuple[float, Mapping[str, Rule]] | None = None
@@ -46,7 +48,7 @@ def classification_rules() -> Mapping[str, Rule]:
     if ttl and _rules_cache and _rules_cache[0] > now:
         return _rules_cache[1]
     rules = {
-        code: Rule(Category(category), Severity(severity))
+        code: Rule(Category(category), Severity(severity) if severity else None)
         for code, category, severity in ClassificationRule.objects.filter(enabled=True)
         .values_list("code", "category", "severity")
     }

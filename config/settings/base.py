@@ -217,7 +217,15 @@ FAULTLINE = {
     "BACKOFF_CAP_MS": env.int("FAULTLINE_BACKOFF_CAP_MS", default=30_000),
     "BACKOFF_JITTER": env.float("FAULTLINE_BACKOFF_JITTER", default=0.1),
     "BACKOFF_FULL_JITTER": env.bool("FAULTLINE_BACKOFF_FULL_JITTER", default=False),
+    "CLASSIFY_BY_CAUSE": env.bool("FAULTLINE_CLASSIFY_BY_CAUSE", default=True),
+    "GUARD_RETRYABLE_CODES": env.list(
+        "FAULTLINE_GUARD_RETRYABLE_CODES",
+        default=["ECONNREFUSED", "ETIMEDOUT", "ECONNRESET", "ConnectionError", "TimeoutError",
+                 "500", "502", "503", "504"],
+    ),
     "DIGEST_BATCH_SIZE": env.int("FAULTLINE_DIGEST_BATCH_SIZE", default=1000),
+    "ERROR_CRITICAL_LOG_PATH": env.str("FAULTLINE_ERROR_CRITICAL_LOG_PATH",
+                                       default=str(VAR_DIR / "critical-errors.log")),
     "AUTH_CACHE_SECONDS": env.float("FAULTLINE_AUTH_CACHE_SECONDS", default=5.0),
     "RULES_CACHE_SECONDS": env.float("FAULTLINE_RULES_CACHE_SECONDS", default=10.0),
     "CIRCUIT_FAILURE_THRESHOLD": env.int("FAULTLINE_CIRCUIT_FAILURE_THRESHOLD", default=5),
@@ -227,6 +235,8 @@ FAULTLINE = {
     ),
     "CIRCUIT_HALF_OPEN_PROBES": env.int("FAULTLINE_CIRCUIT_HALF_OPEN_PROBES", default=1),
     "CIRCUIT_PROBE_TIMEOUT_SECONDS": env.int("FAULTLINE_CIRCUIT_PROBE_TIMEOUT_SECONDS", default=10),
+    "CIRCUIT_SUCCESS_RESETS_FAILURES": env.bool("FAULTLINE_CIRCUIT_SUCCESS_RESETS_FAILURES",
+                                                default=False),
     "CIRCUIT_KEY_PREFIX": env.str("FAULTLINE_CIRCUIT_KEY_PREFIX", default="faultline"),
     "CIRCUIT_SETTINGS_CACHE_SECONDS": env.float(
         "FAULTLINE_CIRCUIT_SETTINGS_CACHE_SECONDS", default=5.0
@@ -245,8 +255,21 @@ FAULTLINE = {
     "RECOVERY_TIMER_MAX_RETRIES": env.int("FAULTLINE_RECOVERY_TIMER_MAX_RETRIES", default=5),
     "RECOVERY_TIMER_OVERDUE_SECONDS": env.int("FAULTLINE_RECOVERY_TIMER_OVERDUE_SECONDS",
                                               default=60),
-    "RECOVERY_OUTBOX_BATCH_SIZE": env.int("FAULTLINE_RECOVERY_OUTBOX_BATCH_SIZE", default=500),
+    "RECOVERY_CAMPAIGN_END_GRACE_SECONDS": env.int("FAULTLINE_RECOVERY_CAMPAIGN_END_GRACE_SECONDS",
+                                                   default=300),
+    "RECOVERY_CAMPAIGN_WAIT_FOR_END_RETRY": env.bool(
+        "FAULTLINE_RECOVERY_CAMPAIGN_WAIT_FOR_END_RETRY", default=True
+    ),
+    "RECOVERY_OUTBOX_BATCH_SIZE": env.int("FAULTLINE_RECOVERY_OUTBOX_BATCH_SIZE", default=100),
     "RECOVERY_OUTBOX_MAX_ATTEMPTS": env.int("FAULTLINE_RECOVERY_OUTBOX_MAX_ATTEMPTS", default=10),
+    "RECOVERY_OUTBOX_KEEP_ORDER": env.bool("FAULTLINE_RECOVERY_OUTBOX_KEEP_ORDER", default=True),
+    "TIMER_FALLBACK_RETRY_DELAY_SECONDS": env.int("FAULTLINE_TIMER_FALLBACK_RETRY_DELAY_SECONDS",
+                                                  default=300),
+    "TIMER_FALLBACK_ERROR_DETAIL": env.bool("FAULTLINE_TIMER_FALLBACK_ERROR_DETAIL",
+                                            default=False),
+    "TIMER_FALLBACK_RETRY_ILLEGAL_TRANSITIONS": env.bool(
+        "FAULTLINE_TIMER_FALLBACK_RETRY_ILLEGAL_TRANSITIONS", default=False
+    ),
     "RECOVERY_REPLAY_BATCH_SIZE": env.int("FAULTLINE_RECOVERY_REPLAY_BATCH_SIZE", default=500),
     "RECOVERY_DEFERRED_WRITE_EXPIRE_DAYS": env.int(
         "FAULTLINE_RECOVERY_DEFERRED_WRITE_EXPIRE_DAYS", default=7
@@ -258,6 +281,9 @@ FAULTLINE = {
     "RETENTION_DEAD_LETTERS_DAYS": env.int("FAULTLINE_RETENTION_DEAD_LETTERS_DAYS", default=30),
     "RETENTION_RECOVERY_RUNS_DAYS": env.int("FAULTLINE_RETENTION_RECOVERY_RUNS_DAYS", default=90),
     "RETENTION_BATCH_SIZE": env.int("FAULTLINE_RETENTION_BATCH_SIZE", default=5000),
+    "METRICS_REFUSE_BAD_RANGE": env.bool("FAULTLINE_METRICS_REFUSE_BAD_RANGE", default=True),
+    "METRICS_NO_OUTCOMES_AS_NULL": env.bool("FAULTLINE_METRICS_NO_OUTCOMES_AS_NULL",
+                                            default=True),
     "ALERT_ENABLED": env.bool("FAULTLINE_ALERT_ENABLED", default=True),
     "ALERT_DIGEST_LAG_SECONDS": env.int("FAULTLINE_ALERT_DIGEST_LAG_SECONDS", default=300),
     "ALERT_CRITICAL_LOG_PATH": env.str("FAULTLINE_ALERT_CRITICAL_LOG_PATH",
@@ -268,6 +294,9 @@ FAULTLINE = {
     "ALERT_BACKOFF_CAP_SECONDS": env.int("FAULTLINE_ALERT_BACKOFF_CAP_SECONDS", default=1800),
     "ALERT_CLAIM_TIMEOUT_SECONDS": env.int("FAULTLINE_ALERT_CLAIM_TIMEOUT_SECONDS", default=300),
     "ALERT_THRESHOLD_MAX_COUNT": env.int("FAULTLINE_ALERT_THRESHOLD_MAX_COUNT", default=10_000),
+    "ALERT_PRODUCT_NAME": env.str("FAULTLINE_ALERT_PRODUCT_NAME",
+                                  default="Campaign Lifecycle Service"),
+    "ALERT_THROTTLE_ENABLED": env.bool("FAULTLINE_ALERT_THROTTLE_ENABLED", default=True),
 }
 
 LOGGING = {
@@ -276,7 +305,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Every digested error, as the seed's ErrorLogger prints it (LOW entries at INFO):
+        # raise to WARNING to keep only MEDIUM and up.
+        "faultline.errors": {"level": env.str("ERRORS_LOG_LEVEL", default="INFO")},
+    },
 }
 
 # The ingest API enforces its own, larger body limit (FAULTLINE INGEST_MAX_BODY_BYTES) and

@@ -14,6 +14,10 @@ FAULTLINE["RULES_CACHE_SECONDS"] = 0
 FAULTLINE["ALERT_CRITICAL_LOG_PATH"] = str(
     __import__("pathlib").Path(__import__("tempfile").gettempdir()) / "faultline-test-critical.log"
 )
+# CRITICAL error entries logged by the digest, likewise.
+FAULTLINE["ERROR_CRITICAL_LOG_PATH"] = str(
+    __import__("pathlib").Path(__import__("tempfile").gettempdir()) / "faultline-test-errors.log"
+)
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Serve static files from the finders: tests never run collectstatic.
 WHITENOISE_AUTOREFRESH = True

@@ -74,7 +74,12 @@ class ClassificationRule(models.Model):
         "OperationalError, 503",
     )
     category = models.CharField(max_length=32, choices=CATEGORY_CHOICES)
-    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
+    severity = models.CharField(
+        max_length=16,
+        choices=SEVERITY_CHOICES,
+        blank=True,
+        help_text="Leave blank to follow the category, as the seed's determineSeverity does",
+    )
     enabled = models.BooleanField(default=True)
     note = models.CharField(max_length=255, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -83,7 +88,7 @@ class ClassificationRule(models.Model):
         ordering = ["code"]
 
     def __str__(self) -> str:
-        return f"{self.code} → {self.category}/{self.severity}"
+        return f"{self.code} → {self.category}/{self.severity or 'by category'}"
 
 
 class ErrorGroup(models.Model):

@@ -166,7 +166,8 @@ def render_stack_trace(values: list[dict[str, Any]]) -> str:
     return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 
 
-def _cause_chain(values: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _cause_chain(values: list[dict[str, Any]], *, platform: Any = None,
+                 nearest_code: str | None = None) -> dict[str, Any] | None:
     """exception.values (root cause first) → the report's nested `cause` (nearest first).
 
     The report schema allows MAX_CAUSE_DEPTH errors in all; a longer chain keeps the
@@ -176,8 +177,12 @@ def _cause_chain(values: list[dict[str, Any]]) -> dict[str, Any] | None:
     if len(causes) > MAX_CAUSE_DEPTH - 1:
         causes = causes[-(MAX_CAUSE_DEPTH - 1) :]
     chain: dict[str, Any] | None = None
-    for value in reversed(causes):  # build from the root outwards
+    for depth, value in reversed(list(enumerate(causes))):  # build from the root outwards
         cause: dict[str, Any] = {}
+        code = level_code(value, platform=platform,
+                          data_code=nearest_code if depth == 0 else None)
+        if code:
+            cause["code"] = code
         name = _exception_name(value)
         if name:
             cause["name"] = name
@@ -194,6 +199,47 @@ def _cause_chain(values: list[dict[str, Any]]) -> dict[str, Any] | None:
             cause["cause"] = chain
         chain = cause
     return chain
+
+
+# A Node system error's message names its code after the system call ("connect
+# ECONNREFUSED 127.0.0.1:5432", "getaddrinfo ENOTFOUND db.internal", "read ECONNRESET"), or
+# first with a colon for file system calls ("ENOENT: no such file or directory, open 'x'").
+_NODE_SYSTEM_MESSAGE = re.compile(
+    r"^(?:[a-z][A-Za-z]* (E[A-Z0-9_]{2,31})(?:\s|$)|(E[A-Z0-9_]{2,31}): )"
+)
+_CODE_TEXT = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_NODE_PLATFORMS = frozenset({"node", "javascript"})
+
+
+def _context_code(data: Any) -> str | None:
+    code = data.get("code") if isinstance(data, dict) else None
+    if isinstance(code, int) and not isinstance(code, bool):
+        code = str(code)
+    return code if isinstance(code, str) and _CODE_TEXT.match(code) else None
+
+
+def error_data_codes(event: Mapping[str, Any], raised_name: str) -> tuple[str | None, str | None]:
+    """The `code` of the raised error and of its cause where JavaScript SDKs put them:
+    extraErrorDataIntegration writes `contexts[<type>] = {code, …, cause: {<type>: {code}}}`."""
+    contexts = event.get("contexts")
+    data = contexts.get(raised_name) if isinstance(contexts, dict) else None
+    if not isinstance(data, dict):
+        return None, None
+    cause = data.get("cause")
+    cause_data = next(iter(cause.values()), None) if isinstance(cause, dict) and cause else None
+    return _context_code(data), _context_code(cause_data)
+
+
+def level_code(value: Mapping[str, Any], *, platform: Any, data_code: str | None) -> str | None:
+    """The error code of one exception: from the SDK's error data, else (on Node) the
+    system error's message."""
+    if data_code:
+        return data_code
+    if platform in _NODE_PLATFORMS:
+        match = _NODE_SYSTEM_MESSAGE.match(_cut(value.get("value"), 200))
+        if match:
+            return match.group(1) or match.group(2)
+    return None
 
 
 def _errno(value: Mapping[str, Any]) -> int | str | None:
@@ -302,7 +348,12 @@ def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
         if message:
             report["message"] = message
         report["stack_trace"] = render_stack_trace(values)
-        cause = _cause_chain(values)
+        platform = event.get("platform")
+        raised_code, nearest_code = error_data_codes(event, _cut(raised.get("type"), 200))
+        code = level_code(raised, platform=platform, data_code=raised_code)
+        if code:
+            report["code"] = code
+        cause = _cause_chain(values, platform=platform, nearest_code=nearest_code)
         if cause:
             report["cause"] = cause
         errno = _errno(raised)

@@ -16,7 +16,12 @@ from django.utils import timezone
 from resilience import conf
 from resilience.backoff import BackoffPolicy
 from resilience.circuits import NO_CIRCUIT, circuit_readings_for
-from resilience.classification import Classification, classify, with_severity_floor
+from resilience.classification import (
+    UNKNOWN_CODE,
+    Classification,
+    classify,
+    with_severity_floor,
+)
 from resilience.models import ErrorLogEntry
 from resilience.report_schema import classification_input
 from resilience.selectors import classification_rules
@@ -119,6 +124,10 @@ def build_entry(
     )
     for field in _TEXT_FIELDS:
         setattr(entry, field, report.get(field) or "")
+    if not entry.code and not entry.name and classification.code != UNKNOWN_CODE:
+        # The seed's ServiceError.code is the extracted one: a bare {"status": 503} is
+        # code "503" in the log, the rollups and the dashboard's top codes.
+        entry.code = classification.code[:200]
     # A server-made id cannot be stored already, so the writer skips looking it up.
     entry.generated_event_id = "event_id" not in report
     return entry
@@ -136,7 +145,10 @@ def ingest(
     rules = classification_rules()
     policy = backoff_policy()
     max_attempts = conf.get("RETRY_MAX_ATTEMPTS")
-    classifications = [classify(classification_input(report), rules) for report in reports]
+    by_cause = conf.get("CLASSIFY_BY_CAUSE")
+    classifications = [
+        classify(classification_input(report), rules, by_cause=by_cause) for report in reports
+    ]
     # Retryable failures count against their operation's circuit, atomically and before
     # the decision reads it: one call per distinct operation in the request.
     failures: dict[str, int] = {}

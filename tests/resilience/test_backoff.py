@@ -1,3 +1,4 @@
+import math
 import random
 
 import pytest
@@ -104,3 +105,27 @@ def test_bounds_property(policy: BackoffPolicy, attempt: int, seed: int) -> None
 def test_base_delay_is_monotone_in_attempt(policy: BackoffPolicy, attempt: int) -> None:
     fixed = BackoffPolicy(policy.base_ms, policy.factor, policy.cap_ms, 0.0, False)
     assert backoff_delay_ms(fixed, attempt) <= backoff_delay_ms(fixed, attempt + 1)
+
+
+def seed_calculate_delay(base: float, exponential_base: float, max_delay: float,
+                         jitter: bool, attempt: int, draw: float) -> int:
+    """The seed's RetryHandler.calculateDelay, line by line (Math.random() is `draw`)."""
+    delay = base * exponential_base**attempt
+    delay = min(delay, max_delay)
+    if jitter:
+        delay += draw * delay * 0.1
+    return math.floor(delay)
+
+
+@pytest.mark.parametrize("attempt", range(8))
+@pytest.mark.parametrize(("base", "factor", "cap"), [(1000, 2.0, 30_000), (250, 1.5, 5_000),
+                                                     (333, 3.0, 100_000)])
+@pytest.mark.parametrize("jitter", [True, False])
+def test_delay_is_the_seeds_calculate_delay(attempt: int, base: int, factor: float, cap: int,
+                                            jitter: bool) -> None:
+    policy = BackoffPolicy(base_ms=base, factor=factor, cap_ms=cap, jitter=0.1 if jitter else 0.0)
+    for seed in range(20):
+        draw = random.Random(seed).random()
+        assert backoff_delay_ms(policy, attempt, random.Random(seed)) == seed_calculate_delay(
+            base, factor, cap, jitter, attempt, draw
+        )

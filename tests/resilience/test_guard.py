@@ -12,7 +12,7 @@ import resilience
 from campaigns.models import Campaign, CampaignTimer, OutboxEvent
 from resilience.fallbacks import register_fallback
 from resilience.handling import CircuitOpenError, handle_error
-from resilience.models import DeadLetter, DeferredWrite, ErrorLogEntry
+from resilience.models import ClassificationRule, DeadLetter, DeferredWrite, ErrorLogEntry
 
 
 def _entry(result) -> ErrorLogEntry:
@@ -51,24 +51,24 @@ def test_timer_execute_marks_the_timer_failed_with_a_retry_in_five_minutes(db):
     with resilience.guard("timer.execute", timer_id=timer.pk, campaign_id=campaign.pk) as g:
         raise KeyError("start_time")  # PERMANENT, recoverable → FALLBACK
     timer.refresh_from_db()
-    assert g.result.handled
+    assert g.result.handled and g.result.fallback_result["result"] == "rescheduled"
     assert timer.status == "FAILED"
-    assert "KeyError" in timer.error_message
+    assert timer.error_message == "Execution failed, scheduled for retry"
     delay = timer.next_retry_at - timezone.now()
     assert timedelta(minutes=4) < delay <= timedelta(minutes=5)
     assert _entry(g.result).timer_id == str(timer.pk)
 
 
-@pytest.mark.parametrize(("priority", "skipped"), [("LOW", True), ("HIGH", False)])
-def test_campaign_update_skips_low_priority_else_writes_the_essentials(db, priority, skipped):
-    campaign = Campaign.objects.create(name="c", priority=priority, status="RUNNING")
-    updates = {"status": "PAUSED", "name": "renamed"}
+@pytest.mark.parametrize(("priority", "result"), [("low", "skipped"), ("high", "simplified")])
+def test_campaign_update_skips_low_priority_else_writes_the_essentials(db, priority, result):
+    campaign = Campaign.objects.create(name="c", status="RUNNING")
+    updates = {"status": "PAUSED", "name": "renamed", "priority": priority}
     with resilience.guard("campaign.update", campaign_id=campaign.pk, payload=updates) as g:
         raise ValueError("update rejected")
     campaign.refresh_from_db()
-    assert g.result.fallback_result["skipped"] is skipped
+    assert g.result.fallback_result["result"] == result
     assert campaign.name == "c"  # never an inessential field
-    assert campaign.status == ("RUNNING" if skipped else "PAUSED")
+    assert campaign.status == ("RUNNING" if result == "skipped" else "PAUSED")
 
 
 def test_event_publish_stores_the_event_once_retries_are_used_up(db):
@@ -115,7 +115,56 @@ def test_in_a_celery_task_a_retry_is_a_celery_retry_with_the_backoff(db):
     assert entries[1].retry_after_ms > entries[0].retry_after_ms  # exponential backoff
 
 
+class ShardMovedError(Exception):
+    """Retryable by category (an operator's rule), but not a code the seed retries."""
+
+
+@celery_app.task(bind=True, max_retries=5)
+@resilience.guard("shard.read", task=True)
+def read_moved_shard(self):
+    calls.append(self.request.retries)
+    raise ShardMovedError("shard moved")
+
+
+def test_a_retry_decision_for_a_code_off_the_seeds_list_is_not_retried_in_process(db):
+    # The seed's RetryHandler.shouldRetry: retryable, attempts left, and the code listed in
+    # isRetryableErrorCode (FAULTLINE_GUARD_RETRYABLE_CODES).
+    ClassificationRule.objects.create(code="ShardMovedError", category="TRANSIENT")
+    calls.clear()
+    with pytest.raises(ShardMovedError) as raised:
+        read_moved_shard.apply().get()
+    assert calls == [0]
+    assert raised.value.faultline.strategy == "RETRY"
+
+
+def test_the_retryable_codes_are_a_setting(db, settings):
+    ClassificationRule.objects.create(code="ShardMovedError", category="TRANSIENT")
+    settings.FAULTLINE = {**settings.FAULTLINE,
+                          "GUARD_RETRYABLE_CODES": ["ECONNREFUSED", "ShardMovedError"]}
+    calls.clear()
+    with pytest.raises(ShardMovedError):
+        read_moved_shard.apply().get()
+    assert calls == [0, 1, 2, 3]  # retried until the attempts ran out (RETRY_MAX_ATTEMPTS)
+
+
+@pytest.mark.parametrize(("error", "retried"), [
+    (ConnectionRefusedError(111, "refused"), True),  # a ConnectionError, errno ECONNREFUSED
+    (TimeoutError("slow"), True),
+    (ConnectionResetError(104, "reset"), True),
+    (OSError(110, "timed out"), True),  # ETIMEDOUT by errno
+    (ValueError("bad"), False),
+])
+def test_the_seeds_retryable_codes_match_python_exceptions(error, retried):
+    from resilience.handling import retries_code
+
+    assert retries_code(error) is retried
+
+
 def test_data_corruption_is_dead_lettered_and_still_raised(db):
+    # By default DATA_CORRUPTION is CRITICAL (an immediate alert, as in the seed); an
+    # operator's rule at HIGH is what lets the seed's DEAD_LETTER branch decide.
+    ClassificationRule.objects.create(code="IntegrityError", category="DATA_CORRUPTION",
+                                      severity="HIGH")
     with pytest.raises(Exception, match="duplicate key") as raised, resilience.guard(
         "ledger.post", payload={"amount": 5}, attempt_count=1
     ):
@@ -138,22 +187,34 @@ def test_a_security_error_asks_for_an_immediate_alert_and_propagates(db, caplog)
     assert "needs attention now" in caplog.text
 
 
-def test_a_failing_fallback_escalates_and_the_original_error_propagates(db, caplog):
+def test_a_critical_error_also_tries_the_fallback(db):
+    # The seed's handleWithImmediateAlert: alert, then "also try fallback if available".
+    @register_fallback("test.critical_with_fallback")
+    def cached(ctx):
+        return {"result": "cached"}
+
+    with resilience.guard("test.critical_with_fallback") as g:
+        raise MemoryError("out of memory")  # RESOURCE_EXHAUSTION → CRITICAL
+    assert g.result.strategy == "IMMEDIATE_ALERT"
+    assert g.result.fallback_ran and g.result.fallback_result == {"result": "cached"}
+    assert ErrorLogEntry.objects.get(pk=g.result.entry_id).outcome == "SUCCEEDED"
+
+
+def test_a_failing_fallback_is_a_failed_outcome_not_an_escalation(db, caplog):
+    # The seed's executeFallback catches the fallback's error ({success: false}); the
+    # FAILED outcome raises "Fallback failed for <op>" (tests/alerts/test_seed_alerts.py).
     @register_fallback("test.broken_fallback")
     def broken(ctx):
         raise RuntimeError("fallback exploded")
 
-    with caplog.at_level(logging.CRITICAL, logger="faultline.escalation"), pytest.raises(
+    with caplog.at_level(logging.ERROR, logger="faultline.guard"), pytest.raises(
         ValueError, match="original"
     ) as raised, resilience.guard("test.broken_fallback"):
         raise ValueError("original")
     result = raised.value.faultline
-    assert result.escalated and not result.handled
+    assert not result.escalated and not result.handled and not result.fallback_ran
     assert "fallback exploded" in caplog.text
-    escalation = ErrorLogEntry.objects.get(code="FAULTLINE_HANDLER_FAILURE")
-    assert escalation.severity == "CRITICAL"
-    assert escalation.strategy == "IMMEDIATE_ALERT"
-    assert escalation.cause["name"] == "ValueError"
+    assert not ErrorLogEntry.objects.filter(code="FAULTLINE_HANDLER_FAILURE").exists()
     assert _entry(result).outcome == "FAILED"
 
 
@@ -212,3 +273,22 @@ def test_an_open_circuit_runs_the_fallback_or_refuses(db, redis_url, triager):
     finally:
         circuit_reset(operation="database.write", actor=triager)
         circuit_reset(operation="search.query", actor=triager)
+
+
+def test_a_fallback_that_fails_behind_an_open_circuit_is_the_refusal(db, redis_url, triager):
+    from resilience.services.circuits import circuit_force, circuit_reset
+
+    @register_fallback("test.open_and_broken")
+    def broken(ctx):
+        raise RuntimeError("fallback exploded")
+
+    @resilience.guard("test.open_and_broken")
+    def call():
+        raise AssertionError("never runs behind an open circuit")
+
+    circuit_force(operation="test.open_and_broken", state="FORCED_OPEN", actor=triager)
+    try:
+        with pytest.raises(CircuitOpenError):
+            call()
+    finally:
+        circuit_reset(operation="test.open_and_broken", actor=triager)

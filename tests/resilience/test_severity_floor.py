@@ -19,10 +19,11 @@ def test_a_floor_raises_the_severity_but_never_lowers_it():
     assert with_severity_floor(high, "MEDIUM") is high
 
 
-def test_raised_to_critical_it_is_no_longer_recoverable():
+def test_raised_to_critical_only_the_severity_moves():
+    # The seed's isRecoverable reads the category alone.
     raised = with_severity_floor(classification(Severity.MEDIUM), Severity.CRITICAL)
     assert raised.severity == Severity.CRITICAL
-    assert raised.recoverable is False
+    assert raised.recoverable is True
     assert raised.category == Category.TRANSIENT and raised.retryable is True
 
 

@@ -136,11 +136,62 @@ def test_not_retryable_unrecoverable_dead_letters() -> None:
         ({"code": "ETIMEDOUT", "status": 404}, Strategy.FALLBACK),
         ({"code": "ENOMEM"}, Strategy.IMMEDIATE_ALERT),
         ({"status": 401}, Strategy.IMMEDIATE_ALERT),
-        ({"name": "IntegrityError"}, Strategy.DEAD_LETTER),
-        ({"name": "ImproperlyConfigured"}, Strategy.DEAD_LETTER),
+        ({"name": "IntegrityError"}, Strategy.FALLBACK),  # BUSINESS_LOGIC, as Sequelize's
+        ({"name": "ImproperlyConfigured"}, Strategy.FALLBACK),  # CONFIGURATION is recoverable
+        ({"name": "JSONDecodeError"}, Strategy.IMMEDIATE_ALERT),  # DATA_CORRUPTION is CRITICAL
         ({"name": "ValueError"}, Strategy.FALLBACK),
         ({"message": "wrapper", "cause": {"code": "ECONNRESET"}}, Strategy.RETRY),
     ],
 )
 def test_end_to_end_with_classify(report: dict, expected: Strategy) -> None:
     assert run(classify(report)).strategy is expected
+
+
+def seed_strategy(severity: str, category: str, retryable: bool, recoverable: bool,
+                  attempt_count: int, max_retries: int, allow_request: bool) -> str:
+    """The seed's determineHandlingStrategy, line by line."""
+    if severity == "CRITICAL":
+        return "IMMEDIATE_ALERT"
+    if category == "SECURITY":
+        return "IMMEDIATE_ALERT"
+    if category == "DATA_CORRUPTION":
+        return "DEAD_LETTER"
+    if retryable and attempt_count < max_retries:
+        return "RETRY" if allow_request else "CIRCUIT_BREAK"
+    if not retryable or attempt_count >= max_retries:
+        return "FALLBACK" if recoverable else "DEAD_LETTER"
+    return "FALLBACK"
+
+
+_SEED_ROWS = list(__import__("tests.resilience.test_classification",
+                             fromlist=["SEED_TABLE"]).SEED_TABLE)
+
+
+@pytest.mark.parametrize("code", _SEED_ROWS)
+@pytest.mark.parametrize(("attempt_count", "circuit_open"), [(0, False), (0, True), (3, False)])
+def test_every_seed_row_gets_the_seed_strategy(code: str, attempt_count: int,
+                                               circuit_open: bool) -> None:
+    report = {"status": int(code)} if code.isdigit() else {"code": code}
+    c = classify(report)
+    expected = seed_strategy(c.severity, c.category, c.retryable, c.recoverable,
+                             attempt_count, 3, allow_request=not circuit_open)
+    decision = run(c, attempt_count=attempt_count, circuit=CircuitView(is_open=circuit_open))
+    assert decision.strategy == expected
+
+
+@pytest.mark.parametrize(
+    ("category", "severity", "retryable", "recoverable"),
+    [(cat, sev, r, rec) for cat in C for sev in S for r in (True, False) for rec in (True, False)],
+)
+def test_decide_is_determine_handling_strategy_for_every_combination(
+    category: Category, severity: Severity, retryable: bool, recoverable: bool
+) -> None:
+    c = make(category, severity, retryable=retryable, recoverable=recoverable)
+    for attempt_count in (0, 2, 3, 5):
+        for circuit_open in (False, True):
+            decision = run(c, attempt_count=attempt_count,
+                           circuit=CircuitView(is_open=circuit_open))
+            assert decision.strategy == seed_strategy(
+                severity, category, retryable, recoverable, attempt_count, 3,
+                allow_request=not circuit_open,
+            )

@@ -72,7 +72,7 @@ def test_an_envelope_event_is_classified_and_stored(client, service, auth_header
     assert entry.source == "sentry"
     assert entry.event_id == event["event_id"]
     assert entry.name == "ConnectionRefusedError"
-    assert entry.category == "EXTERNAL_DEPENDENCY"
+    assert entry.category == "TRANSIENT"
     assert entry.strategy == "RETRY"
     assert entry.environment == "production" and entry.release == "shop@1.0"
     assert entry.user_id == "u-7"
@@ -167,7 +167,7 @@ def test_a_captured_info_message_keeps_its_classified_severity(client, service, 
     post(client, url(service), envelope(("event", event)), auth=auth_header)
     entry = ErrorLogEntry.objects.get()
     assert entry.message == "cache warmed"
-    assert entry.severity == "MEDIUM"  # unknown → PERMANENT/MEDIUM, no floor for info
+    assert entry.severity == "HIGH"  # unknown → PERMANENT/HIGH (the seed), no floor for info
 
 
 def test_events_with_one_fingerprint_make_one_group(client, service, auth_header):

@@ -8,6 +8,7 @@ REQUIRE_SERVICES=1, as CI runs it).
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -61,6 +62,10 @@ def test_an_exception_from_sentry_node_arrives_and_is_grouped(node_sdk, live_ser
     assert entry.name == "Error"
     assert entry.message == "charging the order failed"
     assert entry.cause["message"] == "connect ECONNREFUSED 127.0.0.1:6543"
+    # The system error's code comes from its message; the unknown wrapper takes its verdict.
+    assert entry.cause["code"] == "ECONNREFUSED"
+    assert (entry.category, entry.retryable, entry.strategy) == ("TRANSIENT", True, "RETRY")
+    assert entry.classification["classified_by"] == "cause"
     assert entry.environment == "js-test" and entry.release == "web@1.2.3"
     assert entry.user_id == "user-42"
     assert entry.extra["tags"]["run"] == "ci"
@@ -73,3 +78,39 @@ def test_an_exception_from_sentry_node_arrives_and_is_grouped(node_sdk, live_ser
     group = ErrorGroup.objects.get()
     assert group.culprit == "send in chargeOrder"
     assert entry.__class__.objects.get(pk=entry.pk).group_id == group.pk
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again on leaving: nothing listens there
+
+
+def _send(node_sdk, service, scenario: str) -> ErrorLogEntry:
+    key = factories.service_key(service)[0]
+    env = {**os.environ, "REFUSED_URL": f"http://127.0.0.1:{_closed_port()}/never"}
+    done = subprocess.run([node_sdk, "send.js", service_key_dsn(key), scenario, scenario],
+                          cwd=JS_DIR, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    return ErrorLogEntry.objects.get(event_id=done.stdout.strip().splitlines()[-1])
+
+
+def test_node_fetch_failed_is_classified_by_its_refused_connection(node_sdk, live_server,
+                                                                   service, settings):
+    settings.EXTERNAL_URL = live_server.url
+    entry = _send(node_sdk, service, "fetch")
+    assert (entry.name, entry.message) == ("TypeError", "fetch failed")
+    assert entry.cause["code"] == "ECONNREFUSED"
+    assert (entry.category, entry.retryable, entry.strategy) == ("TRANSIENT", True, "RETRY")
+    assert entry.classification["classified_by"] == "cause"
+
+
+def test_a_code_sent_as_error_data_classifies_the_event(node_sdk, live_server, service,
+                                                        settings):
+    settings.EXTERNAL_URL = live_server.url
+    entry = _send(node_sdk, service, "error-data")
+    assert entry.message == "the ledger did not answer"
+    assert entry.code == "ECONNREFUSED"  # from contexts.Error.code
+    assert (entry.category, entry.retryable, entry.classification["classified_by"]) == (
+        "TRANSIENT", True, "code"
+    )

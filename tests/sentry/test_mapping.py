@@ -232,3 +232,48 @@ def test_a_non_object_event_is_refused():
 def test_event_ids_are_normalised():
     assert normalise_event_id("9EC79C33EC9942AB8353589FCB2E04DC") == EID
     assert normalise_event_id("nope") is None
+
+
+# --- error codes where JavaScript SDKs put them ---------------------------------------
+
+
+def _node_event(values, **more):
+    return {"event_id": "a" * 32, "platform": "node", "exception": {"values": values}, **more}
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ("getaddrinfo ENOTFOUND db.x", "ENOTFOUND"),
+    ("connect ECONNREFUSED 127.0.0.1:5432", "ECONNREFUSED"),
+    ("read ECONNRESET", "ECONNRESET"),
+    ("ENOSPC: no space left on device, write", "ENOSPC"),
+])
+def test_a_node_system_error_message_gives_its_code(message, code):
+    mapped = map_event(_node_event([{"type": "Error", "value": message}]))
+    assert mapped.report["code"] == code
+
+
+def test_a_message_code_is_only_read_on_node():
+    event = _node_event([{"type": "Error", "value": "connect ECONNREFUSED 1.2.3.4:5"}],
+                        platform="python")
+    assert "code" not in map_event(event).report
+
+
+def test_ordinary_messages_give_no_code():
+    for text in ("Error connecting", "EOF reached", "connect to db failed", "read ETIMEDOUTx",
+                 "ECONNRESET"):
+        assert "code" not in map_event(_node_event([{"type": "Error", "value": text}])).report
+
+
+def test_extra_error_data_codes_for_the_error_and_its_cause():
+    values = [{"type": "Error", "value": "socket closed"},
+              {"type": "Error", "value": "charging failed"}]
+    contexts = {"Error": {"code": "E_CHARGE", "cause": {"Error": {"code": "ECONNRESET"}}}}
+    mapped = map_event(_node_event(values, contexts=contexts))
+    assert mapped.report["code"] == "E_CHARGE"
+    assert mapped.report["cause"]["code"] == "ECONNRESET"
+
+
+def test_odd_error_data_codes_are_ignored():
+    contexts = {"Error": {"code": "has spaces in it"}}
+    mapped = map_event(_node_event([{"type": "Error", "value": "x"}], contexts=contexts))
+    assert "code" not in mapped.report

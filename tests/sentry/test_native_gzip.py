@@ -12,7 +12,7 @@ def test_a_gzip_report_is_accepted(service_client):
     response = service_client.post("/api/v1/errors/", data=body, content_type="application/json",
                                    HTTP_CONTENT_ENCODING="gzip")
     assert response.status_code == 201, response.content
-    assert response.json()["category"] == "EXTERNAL_DEPENDENCY"
+    assert response.json()["category"] == "TRANSIENT"
 
 
 def test_a_gzip_bomb_is_a_413(service_client):

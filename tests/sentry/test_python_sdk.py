@@ -69,7 +69,7 @@ def test_a_chained_exception_is_stored_classified_and_grouped(sdk, keys, service
     assert entry.event_id == event_id
     assert entry.service == service and entry.source == "sentry"
     assert entry.name == "ConnectionRefusedError"
-    assert entry.category == "EXTERNAL_DEPENDENCY"
+    assert entry.category == "TRANSIENT"
     assert entry.strategy == "RETRY"
     assert entry.cause["name"] == "TimeoutError"
     assert "connect_upstream" in entry.stack_trace
@@ -88,7 +88,7 @@ def test_a_chained_exception_is_stored_classified_and_grouped(sdk, keys, service
 
     [listed] = api_entries(keys[1])
     assert listed["event_id"] == event_id
-    assert listed["category"] == "EXTERNAL_DEPENDENCY"
+    assert listed["category"] == "TRANSIENT"
 
 
 def test_a_captured_message_is_stored(sdk):
@@ -136,3 +136,35 @@ def test_after_a_429_the_sdk_backs_off(sdk, keys):
         sdk.flush(timeout=5)
         assert log.count("/envelope/") == 3  # the SDK did not send the fourth
     assert ErrorLogEntry.objects.count() == 2
+
+
+class ServiceError(Exception):
+    """An application's own wrapper, unknown to the code table."""
+
+
+def charge_with_a_wrapper():
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except ConnectionRefusedError as exc:
+        raise ServiceError("charging the card failed") from exc
+
+
+def test_a_wrapped_refused_connection_is_retryable(sdk):
+    event_id = capture(sdk, charge_with_a_wrapper)
+    sdk.flush(timeout=5)
+
+    entry = ErrorLogEntry.objects.get(event_id=event_id)
+    assert entry.name.endswith("ServiceError")
+    assert (entry.category, entry.retryable, entry.strategy) == ("TRANSIENT", True, "RETRY")
+    assert entry.classification["classified_by"] == "cause"
+    assert entry.classification["cause"]["code"] == "ConnectionRefusedError"
+
+
+def test_the_seed_mode_switch_keeps_the_wrapper_permanent(sdk, settings):
+    settings.FAULTLINE = {**settings.FAULTLINE, "CLASSIFY_BY_CAUSE": False}
+    event_id = capture(sdk, charge_with_a_wrapper)
+    sdk.flush(timeout=5)
+
+    entry = ErrorLogEntry.objects.get(event_id=event_id)
+    assert (entry.category, entry.retryable, entry.strategy) == ("PERMANENT", False, "FALLBACK")
+    assert entry.classification["classified_by"] == "default"

@@ -20,6 +20,16 @@ INTEGRITY = {"name": "IntegrityError", "operation": "database.write", "attempt_c
              "payload": {"order": 17, "lines": [{"sku": "A-1", "qty": 2}]}}
 
 
+@pytest.fixture(autouse=True)
+def integrity_is_data_corruption_at_high(db):
+    """Under the seed's defaults DATA_CORRUPTION is CRITICAL (an immediate alert) and an
+    IntegrityError is BUSINESS_LOGIC; an operator's rule is what makes DEAD_LETTER decide."""
+    from resilience.models import ClassificationRule
+
+    ClassificationRule.objects.create(code="IntegrityError", category="DATA_CORRUPTION",
+                                      severity="HIGH")
+
+
 def post(client, url, body):
     return client.post(url, data=json.dumps(body), content_type="application/json")
 

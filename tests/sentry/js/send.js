@@ -1,18 +1,26 @@
-// Sends one chained exception to the DSN given as the first argument with the real
-// @sentry/node SDK, then flushes. Run by tests/sentry/test_js_sdk.py.
+// Sends one exception to the DSN given as the first argument with the real @sentry/node
+// SDK, then flushes. Run by tests/sentry/test_js_sdk.py.
+//   node send.js <dsn> [tag] [scenario]
+// scenario: "chain" (default: an Error caused by a system error), "fetch" (fetch() to a
+// closed port: TypeError "fetch failed" caused by ECONNREFUSED), "error-data" (an error
+// whose code is only a property, sent with extraErrorDataIntegration).
 "use strict";
 
 const Sentry = require("@sentry/node");
 
 const dsn = process.argv[2];
 const tag = process.argv[3] || "js";
+const scenario = process.argv[4] || "chain";
+
+const integrations = [Sentry.linkedErrorsIntegration()];
+if (scenario === "error-data") integrations.push(Sentry.extraErrorDataIntegration());
 
 Sentry.init({
   dsn,
   release: "web@1.2.3",
   environment: "js-test",
   defaultIntegrations: false,
-  integrations: [Sentry.linkedErrorsIntegration()],
+  integrations,
   sendClientReports: false,
   tracesSampleRate: 0,
 });
@@ -31,11 +39,28 @@ function chargeOrder() {
   }
 }
 
+function lookUpLedger() {
+  const err = new Error("the ledger did not answer");
+  err.code = "ECONNREFUSED";
+  throw err;
+}
+
+async function failingCall() {
+  if (scenario === "fetch") {
+    // A loopback port the test found closed (REFUSED_URL): the connection is refused.
+    await fetch(process.env.REFUSED_URL);
+  } else if (scenario === "error-data") {
+    lookUpLedger();
+  } else {
+    chargeOrder();
+  }
+}
+
 async function main() {
   Sentry.setTag("run", tag);
   Sentry.setUser({ id: "user-42" });
   try {
-    chargeOrder();
+    await failingCall();
   } catch (err) {
     const eventId = Sentry.captureException(err);
     process.stdout.write(eventId + "\n");

@@ -73,6 +73,18 @@ def dead_letter_created(dead_letter_id: int) -> None:
         log.error("could not queue the alert for dead letter %s", dead_letter_id)
 
 
+def fallback_failed(entry_id: int) -> None:
+    """An entry's FALLBACK decision was reported FAILED (resilience/services/outcomes.py)."""
+    if not conf.get("ALERT_ENABLED"):
+        return
+    from alerts import tasks
+
+    try:
+        tasks.alerts_fallback_failed.apply_async(kwargs={"entry_id": entry_id}, retry=False)
+    except Exception:  # noqa: BLE001 - on a request path: log, never raise
+        log.error("could not queue the alert for entry %s's failed fallback", entry_id)
+
+
 def operational_alert(*, title: str, detail: str, source: str) -> None:
     """For the rest of Faultline (recovery/alerting.py): raise a CRITICAL operational alert.
     Raises when it could not be queued, so the caller knows to rely on its own log line."""

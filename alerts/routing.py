@@ -28,14 +28,17 @@ class Kind(StrEnum):
     ESCALATION = "escalation"  # an error inside Faultline's own handling
     THRESHOLD = "threshold"  # N events in M minutes
     DEAD_LETTER = "dead_letter"
+    FALLBACK_FAILED = "fallback_failed"  # a FALLBACK decision whose fallback did not succeed
     CIRCUIT_OPEN = "circuit_open"
     DIGEST_LAG = "digest_lag"
     OPERATIONAL = "operational"  # raised by another part of Faultline (recovery)
     TEST = "test"
 
 
-# Several reasons for one group in one digest batch make one alert, named by the first.
-GROUP_KIND_PRIORITY = (Kind.ESCALATION, Kind.REGRESSION, Kind.NEW_GROUP, Kind.IMMEDIATE)
+# Several reasons for one group in one digest batch make one alert, named by the first:
+# the seed's alerts (escalation, immediate) before Faultline's own (regression, new group),
+# so an IMMEDIATE_ALERT decision always says what the seed says.
+GROUP_KIND_PRIORITY = (Kind.ESCALATION, Kind.IMMEDIATE, Kind.REGRESSION, Kind.NEW_GROUP)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,12 @@ def alerts_dead_letter_created(*, dead_letter_id: int) -> int | None:
     return alert.pk if alert else None
 
 
+@shared_task(name="alerts.tasks.alerts_fallback_failed")
+def alerts_fallback_failed(*, entry_id: int) -> int | None:
+    alert = evaluate.alerts_evaluate_fallback_failed(entry_id=entry_id)
+    return alert.pk if alert else None
+
+
 @shared_task(name="alerts.tasks.alerts_operational")
 def alerts_operational(*, title: str, detail: str, source: str) -> int | None:
     alert = evaluate.alerts_evaluate_operational(title=title, detail=detail, source=source)

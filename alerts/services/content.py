@@ -1,5 +1,11 @@
 """From Faultline's records to what an alert says (AlertContent) and what rules match on
-(Candidate). One function per kind of alert."""
+(Candidate). One function per kind of alert.
+
+The seed's four alerts (alerts/messages.py) keep the seed's level and message whatever the
+error's own severity: an IMMEDIATE_ALERT decision is CRITICAL "Critical error in <op>" even
+for a HIGH security error, a dead letter is HIGH even for a LOW error. Faultline's own
+alerts (new group, regression, threshold) take the group's severity.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +15,24 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.text import slugify
 
 from alerts.formatting import AlertContent
+from alerts.messages import seed_alert
 from alerts.routing import Candidate, Kind
-from resilience.models import DeadLetter, ErrorGroup, ErrorLogEntry
+from resilience import conf
+from resilience.handling import GUARD_SERVICE_SLUG
+from resilience.models import DeadLetter, ErrorGroup, ErrorLogEntry, Service
 
 HANDLER_FAILURE_CODE = "FAULTLINE_HANDLER_FAILURE"
 # Alerts that are not about one group have no severity of their own.
 CIRCUIT_OPEN_LEVEL = "HIGH"
 DIGEST_LAG_LEVEL = "HIGH"
-DEAD_LETTER_DEFAULT_LEVEL = "HIGH"
 OPERATIONAL_LEVEL = "CRITICAL"  # Faultline itself cannot do its job
 
 _TITLES = {
     Kind.NEW_GROUP: "New error: {title}",
     Kind.REGRESSION: "Regression: {title}",
-    Kind.IMMEDIATE: "{title}",
-    Kind.ESCALATION: "Faultline's error handling failed: {title}",
     Kind.THRESHOLD: "Burst: {title}",
 }
 
@@ -53,6 +60,15 @@ def admin_url(obj: models.Model | None = None, *, changelist: type[models.Model]
     return settings.EXTERNAL_URL + path
 
 
+def service_labels(service: Service | None) -> dict[str, str]:
+    """The service as alerts name it: the reporting service's slug and name, or the
+    product's (ALERT_PRODUCT_NAME) for Faultline itself and its in-process guard."""
+    if service is None or service.slug == GUARD_SERVICE_SLUG:
+        name = conf.get("ALERT_PRODUCT_NAME")
+        return {"service": slugify(name) or GUARD_SERVICE_SLUG, "service_name": name}
+    return {"service": service.slug, "service_name": service.name}
+
+
 def _entry_fields(entry: ErrorLogEntry | None) -> dict:
     if entry is None:
         return {}
@@ -77,13 +93,20 @@ def group_signal(
         "operation": group.operation, "environment": group.environment,
         **{k: v for k, v in _entry_fields(entry).items() if v},
     }
+    if kind in (Kind.IMMEDIATE, Kind.ESCALATION):
+        level, message = seed_alert(kind, operation=fields["operation"])
+        title = title or f"{message}: {group.title}"
+    else:
+        level = group.severity
+        message = entry.message if entry and entry.message else group.title
+        title = title or _TITLES[kind].format(title=group.title)
     content = AlertContent(
         kind=kind,
-        level=group.severity,
-        title=(title or _TITLES[kind].format(title=group.title))[:255],
-        message=(entry.message if entry and entry.message else group.title)[:2000],
+        level=level,
+        title=title[:255],
+        message=message[:2000],
         timestamp=entry.timestamp if entry else group.last_seen,
-        service=service.slug,
+        **service_labels(service),
         category=group.category,
         occurrences=occurrences,
         link=admin_url(group),
@@ -93,7 +116,7 @@ def group_signal(
         **fields,
     )
     candidate = Candidate(
-        kind=kind, level=group.severity, subject_key=f"group:{group.pk}", group_id=group.pk,
+        kind=kind, level=level, subject_key=f"group:{group.pk}", group_id=group.pk,
         service_id=group.service_id, category=group.category, operation=group.operation,
         environment=group.environment, rule_id=rule_id,
     )
@@ -107,22 +130,22 @@ def dead_letter_signal(
     source = entry if entry is not None else letter
     service = source.service
     operation = (letter.operation if letter else entry.operation) or ""
-    level = entry.severity if entry is not None else DEAD_LETTER_DEFAULT_LEVEL
+    level, message = seed_alert(Kind.DEAD_LETTER, operation=operation)
     category = (entry.category if entry is not None else letter.category) or ""
     reason = letter.reason if letter else f"{entry.name or entry.code}: {entry.message}"
     content = AlertContent(
         kind=Kind.DEAD_LETTER,
         level=level,
-        title=f"Dead letter: {operation or 'unknown operation'} in {service.slug}"[:255],
-        message=reason[:2000],
+        title=f"{message} ({service.slug})"[:255],
+        message=message[:2000],
         timestamp=letter.created_at if letter else now,
-        service=service.slug,
+        **service_labels(service),
         category=category,
         occurrences=occurrences,
         link=admin_url(letter) if letter else admin_url(changelist=DeadLetter),
         group_key=f"faultline:dead_letter:{service.slug}:{operation}",
         extra={"dead_letter_id": letter.pk if letter else None},
-        **{**_entry_fields(entry), "operation": operation},
+        **{"error_message": reason[:2000], **_entry_fields(entry), "operation": operation},
     )
     candidate = Candidate(
         kind=Kind.DEAD_LETTER, level=level,
@@ -134,6 +157,35 @@ def dead_letter_signal(
     return Signal(candidate, content, occurrences)
 
 
+def fallback_failed_signal(*, entry: ErrorLogEntry, group: ErrorGroup | None,
+                           now: datetime) -> Signal:
+    """A FALLBACK decision whose fallback did not succeed (the guard's, or a reporting
+    service's outcome). One throttle subject per service and operation, like dead letters."""
+    service = entry.service
+    level, message = seed_alert(Kind.FALLBACK_FAILED, operation=entry.operation)
+    content = AlertContent(
+        kind=Kind.FALLBACK_FAILED,
+        level=level,
+        title=f"{message} ({service.slug})"[:255],
+        message=message[:2000],
+        timestamp=entry.outcome_at or now,
+        **service_labels(service),
+        category=entry.category,
+        link=admin_url(group) if group is not None else admin_url(entry),
+        group_key=f"faultline:fallback_failed:{service.slug}:{entry.operation}"[:255],
+        extra={"entry_id": entry.pk, "group_id": entry.group_id},
+        **_entry_fields(entry),
+    )
+    candidate = Candidate(
+        kind=Kind.FALLBACK_FAILED, level=level,
+        subject_key=f"fallback_failed:{service.pk}:{entry.operation}"[:200],
+        group_id=entry.group_id, service_id=service.pk, category=entry.category,
+        operation=entry.operation, environment=entry.environment,
+    )
+    return Signal(candidate, content,
+                  group_muted=group is not None and group.status == ErrorGroup.Status.MUTED)
+
+
 def circuit_signal(*, operation: str, failure_count: int, circuit: models.Model | None,
                    now: datetime) -> Signal:
     content = AlertContent(
@@ -143,6 +195,7 @@ def circuit_signal(*, operation: str, failure_count: int, circuit: models.Model 
         message=f"The circuit breaker for {operation} opened after {failure_count} failures; "
                 "calls are refused until a probe succeeds.",
         timestamp=now,
+        **service_labels(None),
         operation=operation,
         category="EXTERNAL_DEPENDENCY",
         link=admin_url(circuit),
@@ -164,6 +217,7 @@ def digest_lag_signal(*, lag_seconds: int, oldest_received_at: datetime, now: da
                 f" ({lag_seconds} s ago): grouping, counts and alerts are late. Check the "
                 "digest workers and the broker.",
         timestamp=now,
+        **service_labels(None),
         link=admin_url(changelist=ErrorLogEntry),
         group_key="faultline:digest_lag",
         extra={"lag_seconds": lag_seconds},
@@ -175,7 +229,7 @@ def digest_lag_signal(*, lag_seconds: int, oldest_received_at: datetime, now: da
 def operational_signal(*, title: str, detail: str, source: str, now: datetime) -> Signal:
     content = AlertContent(
         kind=Kind.OPERATIONAL, level=OPERATIONAL_LEVEL, title=title[:255],
-        message=detail[:2000], timestamp=now, component=source[:200],
+        message=detail[:2000], timestamp=now, component=source[:200], **service_labels(None),
         group_key=f"faultline:operational:{source}:{title}"[:255], extra={"source": source},
     )
     return Signal(Candidate(kind=Kind.OPERATIONAL, level=OPERATIONAL_LEVEL,
@@ -186,6 +240,6 @@ def test_content(*, channel_name: str, now: datetime) -> AlertContent:
     return AlertContent(
         kind=Kind.TEST, level="LOW", title=f"Test alert for {channel_name}",
         message="This is a test alert sent from the Faultline admin. No action is needed.",
-        timestamp=now, group_key="faultline:test", category="CONFIGURATION",
+        timestamp=now, **service_labels(None), group_key="faultline:test", category="CONFIGURATION",
         code="FAULTLINE_TEST", error_message="test alert", operation="alerts.test",
     )

@@ -97,7 +97,8 @@ def alert_delivery_send(*, delivery_id: int, now: datetime | None = None
 
     number = delivery.tries.count() + 1
     attempt = AlertAttempt.objects.create(delivery=delivery, number=number, started_at=now)
-    content = replace(AlertContent.from_json(alert.content), alert_id=alert.pk)
+    # The seed's "Timestamp" is when the message goes out; the stored content stays as is.
+    content = replace(AlertContent.from_json(alert.content), alert_id=alert.pk, sent_at=now)
     transport = transport_for(channel)
     started = time.monotonic()
     try:

@@ -2,8 +2,9 @@
 AlertDelivery per channel, before anything is sent.
 
 Runs on the "alerts" queue (alerts/tasks.py), after the digest batch that found the
-signals has committed, or when a circuit opens, a dead letter is made, or digestion lags.
-Nothing here contacts a receiver: deliveries are queued after the rows commit.
+signals has committed, or when a circuit opens, a dead letter is made, a fallback fails, or
+digestion lags. Nothing here contacts a receiver: deliveries are queued after the rows
+commit.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from alerts.services.content import (
     circuit_signal,
     dead_letter_signal,
     digest_lag_signal,
+    fallback_failed_signal,
     group_signal,
     operational_signal,
 )
@@ -46,6 +48,13 @@ from resilience.services.digest import oldest_pending_received_at
 log = logging.getLogger("faultline.alerts")
 Status = Alert.Status
 DStatus = AlertDelivery.Status
+
+
+def _throttle_window(rule: RuleSpec) -> timedelta:
+    # ALERT_THROTTLE_ENABLED=False is the seed's AlertSystem: every alert is sent.
+    if not conf.get("ALERT_THROTTLE_ENABLED"):
+        return timedelta(0)
+    return timedelta(minutes=rule.throttle_minutes)
 
 
 def _throttle_row(rule_id: int, key: str) -> AlertThrottle:
@@ -90,8 +99,7 @@ def alert_raise(
             row = _throttle_row(rule.id, candidate.subject_key)
             processed.add(row.pk)
             state = ThrottleState(row.last_alert_at, row.count, row.count_since)
-            decision = throttle_decide(state, now=now,
-                                       window=timedelta(minutes=rule.throttle_minutes))
+            decision = throttle_decide(state, now=now, window=_throttle_window(rule))
             after = throttle_after(state, decision, occurrences=signal.occurrences, now=now)
             if not decision.send:
                 row.count, row.count_since = after.count, after.count_since
@@ -272,8 +280,12 @@ def alerts_evaluate_digest(
         entry = entries.get(first_immediate.get(gid) or newest.get(gid))
         if gid in first_immediate and entry is not None and entry.code == HANDLER_FAILURE_CODE:
             kinds[gid].add(Kind.ESCALATION)
-        add(group_signal(kind=group_kind(kinds[gid]), group=group, entry=entry,
-                         occurrences=counts.get(gid, 1), now=now), rules)
+        kind = group_kind(kinds[gid])
+        # What the one alert also stands for: a new group or a regression (an escalation
+        # is an IMMEDIATE_ALERT decision already).
+        also = sorted(kinds[gid] - {kind, Kind.IMMEDIATE})
+        add(group_signal(kind=kind, group=group, entry=entry, occurrences=counts.get(gid, 1),
+                         now=now, extra={"also": also} if also else None), rules)
 
     for gid in sorted(counts) if threshold_rules else ():
         group = groups_by_id.get(gid)
@@ -331,6 +343,22 @@ def alerts_evaluate_dead_letter(*, dead_letter_id: int, now: datetime | None = N
     if letter is None:
         return None
     signal = dead_letter_signal(letter=letter, entry=letter.entry, occurrences=1, now=now)
+    return alert_raise(signal, rules=rule_specs(), silences=active_silences(now=now),
+                       now=now)[0]
+
+
+def alerts_evaluate_fallback_failed(*, entry_id: int, now: datetime | None = None
+                                    ) -> Alert | None:
+    """The seed's "Fallback failed for <op>": an entry whose FALLBACK decision was reported
+    FAILED (by the guard, or by the reporting service through the outcome API)."""
+    if not conf.get("ALERT_ENABLED"):
+        return None
+    now = now or timezone.now()
+    entry = ErrorLogEntry.objects.select_related("service", "group").filter(
+        pk=entry_id).first()
+    if entry is None:
+        return None
+    signal = fallback_failed_signal(entry=entry, group=entry.group, now=now)
     return alert_raise(signal, rules=rule_specs(), silences=active_silences(now=now),
                        now=now)[0]
 

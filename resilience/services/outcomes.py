@@ -23,12 +23,14 @@ success.
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from resilience.health_score import hour_floor
 from resilience.models import ErrorLogEntry, ErrorMetric
+from resilience.strategy import Strategy
 
 Outcome = ErrorLogEntry.Outcome
 
@@ -54,6 +56,12 @@ def _adjust_rollup(entry: ErrorLogEntry, *, succeeded: int, failed: int) -> None
              entry.service_id, entry.group_id,
              entry.environment, entry.category, entry.severity, entry.code, entry.strategy],
         )
+
+
+def _alert_fallback_failed(entry_id: int) -> None:
+    from alerts.hooks import fallback_failed  # alerts builds on resilience, not the reverse
+
+    fallback_failed(entry_id)
 
 
 def entry_outcome_record(
@@ -86,4 +94,7 @@ def entry_outcome_record(
                 delta[previous] -= 1
             _adjust_rollup(entry, succeeded=delta[Outcome.SUCCEEDED],
                            failed=delta[Outcome.FAILED])
+        if new == Outcome.FAILED and entry.strategy == Strategy.FALLBACK:
+            # The seed's handleWithFallback: "Fallback failed for <op>", once committed.
+            transaction.on_commit(partial(_alert_fallback_failed, entry.pk))
     return OutcomeRecorded(entry.pk, new, now, True, previous)

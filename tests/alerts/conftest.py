@@ -149,7 +149,8 @@ class TaskQueue:
     (with their on-commit callbacks), in order, as a worker on the alerts queue would."""
 
     TASKS = (tasks.alerts_evaluate_digest, tasks.alerts_circuit_opened,
-             tasks.alerts_dead_letter_created, tasks.alert_deliver, tasks.alerts_operational)
+             tasks.alerts_dead_letter_created, tasks.alert_deliver, tasks.alerts_operational,
+             tasks.alerts_fallback_failed)
 
     def __init__(self) -> None:
         self.messages: list[tuple[Any, dict, dict]] = []

@@ -96,7 +96,9 @@ def test_send_test_alert_queues_a_delivery_even_to_a_disabled_channel(
     assert receiver.received == []  # never sent on the request
     queue.run("alerts.tasks.alert_deliver")
     [request] = receiver.received
-    assert request.json["text"] == "[LOW] Faultline alert: Test alert for Slack"
+    assert request.json["text"] == ("*LOW Alert*: This is a test alert sent from the "
+                                    "Faultline admin. No action is needed.")
+    assert request.json["attachments"][0]["title"] == "Test alert for Slack"
     assert AuditEvent.objects.filter(action="alert_channel.test").exists()
     assert LogEntry.objects.filter(object_id=str(channel.pk)).exists()
 

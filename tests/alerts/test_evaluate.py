@@ -67,14 +67,16 @@ def test_rows_are_written_before_any_send(service, queue, configured, receiver):
 def test_an_immediate_alert_decision_raises_a_critical_alert(service, queue, configured):
     entries(service, **CRITICAL)
     [alert] = evaluate(digest())
-    assert alert.kind == "new_group" and alert.level == "CRITICAL"
+    assert alert.kind == "immediate" and alert.level == "CRITICAL"
+    assert AlertContent.from_json(alert.content).extra["also"] == ["new_group"]
     assert {d.channel_kind for d in alert.deliveries.all()} == {"EMAIL", "SLACK", "WEBHOOK"}
     entries(service, **CRITICAL)
     payload = digest()
     assert payload["immediate"] and not payload["new_groups"]
     later = timezone.now() + timedelta(minutes=11)
     [again] = evaluate(payload, now=later)
-    assert again.kind == "immediate"
+    assert again.kind == "immediate" and "also" not in AlertContent.from_json(
+        again.content).extra
 
 
 def test_an_escalation_is_named_as_such(service, queue, configured):
@@ -82,7 +84,8 @@ def test_an_escalation_is_named_as_such(service, queue, configured):
                         "message": "Handling KeyError for timer.execute failed"})
     [alert] = evaluate(digest())
     assert alert.kind == "escalation"
-    assert alert.title.startswith("Faultline's error handling failed")
+    assert alert.message == "Error handling system failure"
+    assert alert.title.startswith("Error handling system failure: ")
 
 
 def test_a_regression_raises_an_alert(service, queue, configured):
@@ -107,20 +110,18 @@ def test_low_goes_nowhere_but_is_recorded_as_logged(service, queue, configured):
 
 def test_a_group_raises_one_alert_per_window_and_the_next_one_says_how_many(
         service, queue, configured):
-    entries(service)
+    entries(service, **CRITICAL)
     t0 = timezone.now()
     [first] = evaluate(digest(), now=t0)
     for minute, n in ((2, 20), (6, 37)):
-        entries(service, n, severity="HIGH")
+        entries(service, n, **CRITICAL)
         payload = digest()
-        payload["immediate"] = [[g, e] for g, _, e in payload["groups"]]  # would alert
+        assert payload["immediate"]  # would alert
         assert evaluate(payload, now=t0 + timedelta(minutes=minute)) == []
     first.refresh_from_db()
     assert first.occurrences == 1 + 57  # later occurrences are counted into it
-    entries(service)
-    payload = digest()
-    payload["immediate"] = [[g, e] for g, _, e in payload["groups"]]
-    [second] = evaluate(payload, now=t0 + timedelta(minutes=10))
+    entries(service, **CRITICAL)
+    [second] = evaluate(digest(), now=t0 + timedelta(minutes=10))
     assert second.previous_count == 57
     assert second.previous_since == t0 + timedelta(minutes=2)
     assert summary(AlertContent.from_json(second.content)).endswith(

@@ -105,7 +105,8 @@ def test_threshold_rules_fire_only_on_their_own_threshold_alerts():
                                          category="SECURITY")], candidate()) == []
 
 
-def test_several_reasons_for_one_group_make_one_alert_named_by_the_first():
-    assert group_kind({Kind.IMMEDIATE, Kind.NEW_GROUP}) == Kind.NEW_GROUP
-    assert group_kind({Kind.IMMEDIATE, Kind.REGRESSION, Kind.NEW_GROUP}) == Kind.REGRESSION
+def test_several_reasons_for_one_group_make_one_alert_the_seeds_first():
+    assert group_kind({Kind.IMMEDIATE, Kind.NEW_GROUP}) == Kind.IMMEDIATE
+    assert group_kind({Kind.IMMEDIATE, Kind.REGRESSION, Kind.NEW_GROUP}) == Kind.IMMEDIATE
     assert group_kind({Kind.IMMEDIATE, Kind.ESCALATION}) == Kind.ESCALATION
+    assert group_kind({Kind.REGRESSION, Kind.NEW_GROUP}) == Kind.REGRESSION

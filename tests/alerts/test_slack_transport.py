@@ -27,19 +27,19 @@ def test_it_posts_the_seeds_message(slack_delivery, receiver):
     [request] = receiver.received
     assert request.headers["Content-Type"] == "application/json"
     body = request.json
-    assert body["text"].startswith("[HIGH] Faultline alert: New error: ConnectionError")
+    assert body["text"] == "*HIGH Alert*: connection refused"
     [attachment] = body["attachments"]
     assert attachment["color"] == "warning"
+    assert attachment["title"].startswith("New error: ConnectionError")
     fields = {f["title"]: f["value"] for f in attachment["fields"]}
     assert fields["Level"] == "HIGH"
-    assert fields["Category"] == "EXTERNAL_DEPENDENCY"
-    assert fields["Code"] == "ECONNREFUSED"
+    assert fields["Error Category"] == "EXTERNAL_DEPENDENCY"
+    assert fields["Error Code"] == "ECONNREFUSED"
     assert fields["Operation"] == "payment.charge"
-    assert fields["Campaign"] == "camp-7"
+    assert fields["Campaign ID"] == "camp-7"
     assert fields["Component"] == "billing"
     assert fields["Occurrences"] == "2"
     assert "/admin/resilience/errorgroup/" in fields["Link"]
-    assert attachment["text"] == "connection refused"
 
 
 def test_success_is_recorded_on_the_delivery_attempt_channel_and_alert(slack_delivery):

@@ -32,12 +32,14 @@ def test_the_payload_field_by_field(webhook_delivery, receiver, service):
     alert = webhook_delivery.alert
     group = alert.group
     assert body["version"] == "1"
-    assert body["kind"] == "new_group"
+    assert body["kind"] == "immediate"  # a new group, but the seed's alert comes first
+    assert body["context"]["also"] == ["new_group"]
     assert body["alert_id"] == alert.pk
     assert body["group_key"] == f"faultline:{service.slug}:{group.fingerprint}"
     assert body["level"] == "CRITICAL"
-    assert body["message"] == "token signature invalid"
+    assert body["message"] == "Critical error in auth.verify"
     assert body["service"] == service.slug
+    assert body["service_name"] == service.name
     assert body["environment"] == "prod"
     assert body["error"] == {"category": "SECURITY", "code": "EACCES",
                              "message": "token signature invalid", "name": "PermissionError"}

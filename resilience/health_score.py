@@ -2,15 +2,17 @@
 
 Standard library only, time passed in, tested without a database.
 
-The health score is the seed service's formula, read as follows (docs/architecture.md,
-"Dashboard and observability"):
+Both figures are the seed's ErrorMetricsCollector (getRecoveryRate, calculateHealthScore):
 
-    penalty = min(total_errors * 0.1, 50)
-    bonus   = recovery_rate * 0.5          (recovery_rate in percent, 0 when unknown)
-    score   = clamp(100 - penalty + bonus, 0, 100)
+    recovery_rate = recovered / results * 100   (0 when there are no results)
+    penalty       = min(total_errors * 0.1, 50)
+    bonus         = recovery_rate * 0.5
+    score         = clamp(100 - penalty + bonus, 0, 100)
 
-So a range with no errors scores 100, 500 or more errors cost the full 50 points, and a
-recovery rate of r % gives back up to r/2 points (never above 100).
+`results` is every decision in the range (the seed's COUNT(*) over its handling results)
+and `recovered` the RETRY and FALLBACK decisions whose outcome was reported a success. So
+a range with no errors scores 100, 500 or more errors cost the full 50 points, and a
+recovery rate of r % gives back r/2 points (never above 100).
 """
 
 from collections.abc import Iterable
@@ -57,17 +59,21 @@ def zero_filled_trend(
     return [(hour, by_hour.get(hour, 0)) for hour in hours_between(first, last)]
 
 
-def recovery_rate(*, succeeded: int, handled: int) -> float | None:
-    """Percent of handled decisions (RETRY + FALLBACK) whose outcome was a success.
+def recovery_rate(*, recovered: int, results: int) -> float:
+    """Percent of all decisions that were recovered (RETRY or FALLBACK, then a success).
 
-    Unknown outcomes count as not (yet) recovered. None when nothing was handled.
+    Decisions whose outcome was never reported count as not recovered, as the seed's
+    RETRY results do (`success: false` when the retry is only scheduled). 0 when there are
+    no decisions, as in the seed.
     """
-    if handled <= 0:
-        return None
-    return round(100.0 * succeeded / handled, 2)
+    if results <= 0:
+        return 0.0
+    return 100.0 * recovered / results
 
 
 def health_score(*, total: int, recovery_rate_percent: float | None) -> float:
+    """The seed's calculateHealthScore. A rate of None (no outcome reported) counts as 0,
+    which is the number the seed's getRecoveryRate gives in that case."""
     penalty = min(total * PENALTY_PER_ERROR, PENALTY_CAP)
     bonus = (recovery_rate_percent or 0.0) * BONUS_PER_RECOVERY_PERCENT
-    return round(max(0.0, min(100.0, 100.0 - penalty + bonus)), 1)
+    return max(0.0, min(100.0, 100.0 - penalty + bonus))

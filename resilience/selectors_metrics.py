@@ -1,13 +1,16 @@
 """The dashboard's figures, read from the hourly ErrorMetric rollups (never the entries).
 
 `metrics_summary()` answers everything `/api/v1/metrics/` and `/admin/dashboard/` show for
-one range: total, by category, by severity (CRITICAL, HIGH, MEDIUM, LOW), the hourly
-trend, the top groups and codes, the recovery rate and the health score, plus the live
-"system" figures (open groups, digestion lag, open circuits, pending dead letters).
+one range, the seed's ErrorMetricsCollector.collectErrorMetrics figure by figure: total,
+by category (most first), by severity (CRITICAL, HIGH, MEDIUM, LOW), the hourly trend, the
+top 10 codes with their last occurrence, the recovery rate and the health score; beyond
+the seed, the top groups, the decisions by strategy and the live "system" figures (open
+groups, digestion lag, open circuits, pending dead letters).
 
-Ranges (`resilience.selectors.RANGES`) are widened to whole hours: every hourly bucket that
-overlaps (now - range, now] counts in full (`health_score.range_buckets`), and the trend
-always has one point per hour, also for ranges under six hours (`"resolution": "hour"`).
+Ranges are Nm/Nh/Nd (`resilience.time_ranges`, default 1h as in the seed), widened to
+whole hours: every hourly bucket that overlaps (now - range, now] counts in full
+(`health_score.range_buckets`), and the trend always has one point per hour, also for
+ranges under six hours (`"resolution": "hour"`).
 
 On PostgreSQL the rollup rows of the range are read once, with GROUPING SETS (one pass
 over the rows, one hash table per breakdown); elsewhere one query per breakdown.
@@ -20,9 +23,10 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Max, QuerySet, Sum
+from django.db.models import Case, F, Max, QuerySet, Sum, When
 from django.utils import timezone
 
+from resilience import conf
 from resilience.classification import Category, Severity
 from resilience.health_score import (
     health_score,
@@ -31,7 +35,7 @@ from resilience.health_score import (
     zero_filled_trend,
 )
 from resilience.models import CircuitState, DeadLetter, ErrorGroup, ErrorMetric
-from resilience.selectors import parse_range
+from resilience.selectors import parse_metrics_range
 from resilience.services.digest import oldest_pending_received_at
 from resilience.strategy import Strategy
 
@@ -43,6 +47,10 @@ OPEN_CIRCUIT_STATES = (
     CircuitState.State.FORCED_OPEN,
 )
 TOP_N = 10
+NO_OUTCOMES = "no outcomes reported"
+# GROUPING(bucket, category, severity, strategy, group_id, code, codeless) of each set: a 1
+# bit for every column *not* grouped, first argument highest (bucket 64 … codeless 1).
+_BUCKETS, _BREAKDOWN, _GROUPS, _CODES = 0b0111111, 0b1000111, 0b1111011, 0b1111100
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,9 @@ class _Rows:
     breakdown: dict[tuple[str, str, str], list[int]]
     trend: list[tuple[datetime, int]]
     top_groups: list[tuple[int, int, datetime]]  # (group_id, count, last_seen)
-    top_codes: list[tuple[str, int, datetime]]  # (code, count, last_seen)
+    # (code, count, last_seen); the code as the seed extracts it: the reported code, else
+    # the exception type (the group's name), so code-less Sentry events show their type.
+    top_codes: list[tuple[str, int, datetime]]
 
 
 def _metric_rows(*, first: datetime, last: datetime, scope: Scope) -> QuerySet[ErrorMetric]:
@@ -90,14 +100,15 @@ def _read_portable(qs: QuerySet[ErrorMetric]) -> _Rows:
         .order_by("-n", "-last", "group_id")[:TOP_N]
     )
     codes = (
-        qs.values("code").annotate(n=Sum("count"), last=Max("last_seen"))
-        .order_by("-n", "-last", "code")[:TOP_N]
+        qs.annotate(label=Case(When(code="", then=F("group__name")), default=F("code")))
+        .values("label").annotate(n=Sum("count"), last=Max("last_seen"))
+        .order_by("-n", "-last", "label")[:TOP_N]
     )
     return _Rows(
         breakdown=breakdown,
         trend=trend,
         top_groups=[(r["group_id"], r["n"], r["last"]) for r in groups],
-        top_codes=[(r["code"], r["n"], r["last"]) for r in codes],
+        top_codes=[(r["label"], r["n"], r["last"]) for r in codes],
     )
 
 
@@ -105,28 +116,36 @@ def _read_grouping_sets(qs: QuerySet[ErrorMetric]) -> _Rows:
     """One pass over the range's rows (PostgreSQL): every breakdown from one scan."""
     where_sql, params = qs.query.get_compiler(connection=connection).compile(qs.query.where)
     table = ErrorMetric._meta.db_table
+    groups_table = ErrorGroup._meta.db_table
     # Only the top rows of the group and code sets leave the database: a 30-day range can
-    # touch tens of thousands of groups.
+    # touch tens of thousands of groups. Code-less rows are kept apart per group
+    # (`codeless`) and take the group's exception type as their code after the
+    # aggregation, so the join touches one row per such group, not one per rollup row.
     sql = (
-        "WITH sets AS (SELECT GROUPING(bucket, category, severity, strategy, group_id, code) "
-        "AS mask, bucket, category, severity, strategy, group_id, code, "
+        "WITH src AS (SELECT bucket, category, severity, strategy, group_id, code, "
+        "CASE WHEN code = '' THEN group_id END AS codeless, "
+        f"count, succeeded, failed, last_seen FROM {table} WHERE {where_sql}), "
+        "sets AS (SELECT GROUPING(bucket, category, severity, strategy, group_id, code, "
+        "codeless) AS mask, bucket, category, severity, strategy, group_id, code, codeless, "
         "SUM(count) AS n, SUM(succeeded) AS ok, SUM(failed) AS ko, MAX(last_seen) AS last "
-        f"FROM {table} WHERE {where_sql} "
-        "GROUP BY GROUPING SETS ((bucket), (category, severity, strategy), (group_id), (code))"
-        "), ranked AS (SELECT sets.*, row_number() OVER (PARTITION BY mask "
-        "ORDER BY n DESC, last DESC, group_id, code) AS rn FROM sets) "
+        "FROM src GROUP BY GROUPING SETS "
+        "((bucket), (category, severity, strategy), (group_id), (code, codeless))), "
+        "ranked AS (SELECT sets.*, row_number() OVER (PARTITION BY mask "
+        f"ORDER BY n DESC, last DESC, group_id) AS rn FROM sets WHERE mask <> {_CODES}), "
+        "codes AS (SELECT CASE WHEN sets.code <> '' THEN sets.code "
+        "ELSE COALESCE(g.name, '') END AS label, SUM(n) AS n, MAX(last) AS last "
+        f"FROM sets LEFT JOIN {groups_table} g ON g.id = sets.codeless "
+        f"WHERE mask = {_CODES} GROUP BY 1) "
         "SELECT mask, bucket, category, severity, strategy, group_id, code, n, ok, ko, last "
-        f"FROM ranked WHERE mask IN (31, 35) OR rn <= {TOP_N}"
+        f"FROM ranked WHERE mask IN ({_BUCKETS}, {_BREAKDOWN}) OR rn <= {TOP_N} "
+        f"UNION ALL (SELECT {_CODES}, NULL, NULL, NULL, NULL, NULL, label, n, 0, 0, last "
+        f'FROM codes ORDER BY n DESC, last DESC, label COLLATE "C" LIMIT {TOP_N})'
     )
     breakdown: dict[tuple[str, str, str], list[int]] = {}
     trend: list[tuple[datetime, int]] = []
     groups: list[tuple[Any, int, datetime]] = []
     codes: list[tuple[Any, int, datetime]] = []
-    # GROUPING() has a 1 bit for every column *not* grouped in the row's set, first
-    # argument highest: bucket 32, category 16, severity 8, strategy 4, group 2, code 1.
-    only = {
-        0b011111: "bucket", 0b100011: "breakdown", 0b111101: "group", 0b111110: "code"
-    }
+    only = {_BUCKETS: "bucket", _BREAKDOWN: "breakdown", _GROUPS: "group", _CODES: "code"}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for (mask, bucket, category, severity, strategy, group_id, code, n, ok, ko,
@@ -185,21 +204,54 @@ def metrics_summary_cached(*, range_: str, scope: Scope | None = None) -> dict[s
     now = timezone.now()
     if not seconds:
         return metrics_summary(range_=range_, scope=scope, now=now)
-    parse_range(range_)  # an unknown range is refused before the cache is asked
-    key = f"faultline:metrics:{range_}:{scope.service_id}:{scope.environment}"
+    # A bad range is refused before the cache is asked; keyed by span, so "24h" and "1d"
+    # (or, with the seed's reading, every unreadable range) share one entry.
+    span = parse_metrics_range(range_)
+    key = (f"faultline:metrics:{int(span.total_seconds())}:{scope.service_id}:"
+           f"{scope.environment}:{conf.get('METRICS_NO_OUTCOMES_AS_NULL')}")
     summary = cache.get(key)
     if summary is None:
         summary = metrics_summary(range_=range_, scope=scope, now=now, system=False)
         cache.set(key, summary, seconds)
-    return {**summary, "system": system_figures(scope=scope, now=now)}
+    return {**summary, "range": range_, "system": system_figures(scope=scope, now=now)}
+
+
+def _recovery(breakdown: dict[tuple[str, str, str], list[int]], total: int) -> dict[str, Any]:
+    """The seed's getRecoveryRate over the rollups' outcome counters.
+
+    Every decision is a handling result (the seed's COUNT(*)); recovered are RETRY and
+    FALLBACK decisions reported a success. With no outcome reported at all the rate is
+    None and `note` says so (METRICS_NO_OUTCOMES_AS_NULL; off, it is the seed's 0).
+    """
+    handled = succeeded = failed = reported = 0
+    for (_, _, strategy), (n, ok, ko) in breakdown.items():
+        reported += ok + ko
+        if strategy in HANDLED_STRATEGIES:
+            handled += n
+            succeeded += ok
+            failed += ko
+    rate: float | None = recovery_rate(recovered=succeeded, results=total)
+    if reported == 0 and conf.get("METRICS_NO_OUTCOMES_AS_NULL"):
+        rate = None
+    return {
+        "results": total,
+        "handled": handled,
+        "succeeded": succeeded,
+        "failed": failed,
+        "unknown": handled - succeeded - failed,
+        "reported": reported,
+        "rate": rate,
+        "note": NO_OUTCOMES if rate is None else "",
+    }
 
 
 def metrics_summary(
     *, range_: str, scope: Scope | None = None, now: datetime | None = None,
     system: bool = True,
 ) -> dict[str, Any]:
-    """Every dashboard figure for one range. Raises selectors.BadRange for an unknown one."""
-    span: timedelta = parse_range(range_)
+    """Every dashboard figure for one range. Raises selectors.BadRange for a bad one
+    (unless METRICS_REFUSE_BAD_RANGE is off: then it is the seed's one hour)."""
+    span: timedelta = parse_metrics_range(range_)
     scope = scope or Scope()
     now = now or timezone.now()
     first, last = range_buckets(now=now, span=span)
@@ -209,17 +261,14 @@ def metrics_summary(
     by_category = dict.fromkeys((c.value for c in Category), 0)
     by_severity = dict.fromkeys((s.value for s in SEVERITY_ORDER), 0)
     by_strategy = dict.fromkeys((s.value for s in Strategy), 0)
-    handled = succeeded = failed = 0
-    for (category, severity, strategy), (n, ok, ko) in rows.breakdown.items():
+    for (category, severity, strategy), (n, _, _) in rows.breakdown.items():
         by_category[category] = by_category.get(category, 0) + n
         by_severity[severity] = by_severity.get(severity, 0) + n
         by_strategy[strategy] = by_strategy.get(strategy, 0) + n
-        if strategy in HANDLED_STRATEGIES:
-            handled += n
-            succeeded += ok
-            failed += ko
     total = sum(by_category.values())
-    rate = recovery_rate(succeeded=succeeded, handled=handled)
+    recovery = _recovery(rows.breakdown, total)
+    # The score takes the rate unrounded, and 0 for "no outcomes reported" (the seed's).
+    rate_used = recovery["rate"] or 0.0
     details = _group_details([g for g, _, _ in rows.top_groups])
 
     return {
@@ -231,7 +280,11 @@ def metrics_summary(
         "service": scope.service_id,
         "environment": scope.environment,
         "total": total,
-        "by_category": [{"category": k, "count": v} for k, v in by_category.items()],
+        # The seed's ORDER BY count DESC; ties (and empty categories) in the seed's order.
+        "by_category": [
+            {"category": k, "count": v}
+            for k, v in sorted(by_category.items(), key=lambda item: -item[1])
+        ],
         "by_severity": [{"severity": k, "count": v} for k, v in by_severity.items()],
         "by_strategy": [{"strategy": k, "count": v} for k, v in by_strategy.items()],
         "trend": [
@@ -251,16 +304,16 @@ def metrics_summary(
             for group_id, n, last_seen in rows.top_groups
         ],
         "top_codes": [
-            {"code": code, "count": n, "last_seen": last_seen.isoformat()}
+            {"code": code or "", "count": n, "last_seen": last_seen.isoformat()}
             for code, n, last_seen in rows.top_codes
         ],
-        "recovery": {
-            "handled": handled,
-            "succeeded": succeeded,
-            "failed": failed,
-            "unknown": handled - succeeded - failed,
-            "rate": rate,
-        },
-        "health_score": health_score(total=total, recovery_rate_percent=rate),
+        "recovery": {**recovery, "rate": _rounded(recovery["rate"])},
+        "recovery_rate": _rounded(recovery["rate"]),
+        "health_score": round(health_score(total=total, recovery_rate_percent=rate_used), 2),
+        "health_score_inputs": {"total_errors": total, "recovery_rate": _rounded(rate_used)},
         "system": system_figures(scope=scope, now=now) if system else None,
     }
+
+
+def _rounded(rate: float | None) -> float | None:
+    return None if rate is None else round(rate, 2)

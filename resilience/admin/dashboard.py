@@ -5,6 +5,10 @@ without JavaScript); static/dashboard/dashboard.js draws the charts and refreshe
 everything from /api/v1/metrics/ with the admin session. Registered in config/urls.py
 before admin.site.urls, wrapped in admin.site.admin_view (staff login) and checked here
 for `view_errormetric`.
+
+The default range is the seed's 1h; the selector offers the presets (time_ranges.PRESETS)
+and any other well-formed range given in the URL. A page does not answer 400: a range it
+cannot read shows the seed's 1h with a note saying so.
 """
 
 from django.contrib import admin
@@ -13,11 +17,12 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from resilience.models import Service
-from resilience.selectors import RANGES
+from resilience.selectors import BadRange, parse_range
 from resilience.selectors_metrics import Scope, metrics_summary_cached
+from resilience.time_ranges import DEFAULT as DEFAULT_RANGE
+from resilience.time_ranges import PRESETS
 
 PERMISSION = "resilience.view_errormetric"
-DEFAULT_RANGE = "24h"
 REFRESH_SECONDS = 30
 
 
@@ -25,7 +30,11 @@ def dashboard_view(request: HttpRequest) -> TemplateResponse:
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
     range_ = request.GET.get("range", DEFAULT_RANGE)
-    if range_ not in RANGES:
+    range_note = ""
+    try:
+        parse_range(range_)
+    except BadRange as exc:
+        range_note = f"{exc}; showing {DEFAULT_RANGE}"
         range_ = DEFAULT_RANGE
     services = list(Service.objects.order_by("name").values("id", "slug", "name"))
     service_id = None
@@ -36,8 +45,9 @@ def dashboard_view(request: HttpRequest) -> TemplateResponse:
         **admin.site.each_context(request),
         "title": "Dashboard",
         "metrics": summary,
-        "ranges": list(RANGES),
+        "ranges": sorted({*PRESETS, range_}, key=parse_range),
         "range": range_,
+        "range_note": range_note,
         "services": services,
         "service_id": service_id,
         "refresh_seconds": REFRESH_SECONDS,

@@ -8,6 +8,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from resilience.selectors import RANGES
+from resilience.time_ranges import label as range_label
+
 # Distinct-value filters list at most this many values, so a field with thousands of
 # distinct operations does not turn the sidebar into a wall (or the query into a scan).
 DISTINCT_VALUES_CAP = 50
@@ -41,13 +44,9 @@ def distinct_values_filter(field_name: str, title: str) -> type[DistinctValuesFi
     )
 
 
-# Each choice is (parameter value, label, look-back span).
+# Each choice is (parameter value, label, look-back span), from the one table of ranges.
 TIME_RANGES: list[tuple[str, str, timedelta]] = [
-    ("15m", "Last 15 minutes", timedelta(minutes=15)),
-    ("1h", "Last hour", timedelta(hours=1)),
-    ("24h", "Last 24 hours", timedelta(hours=24)),
-    ("7d", "Last 7 days", timedelta(days=7)),
-    ("30d", "Last 30 days", timedelta(days=30)),
+    (value, range_label(value), span) for value, span in RANGES.items()
 ]
 
 

@@ -14,12 +14,13 @@ from resilience.selectors import BadRange, parse_range
 
 
 class _TimeWindow(filters.FilterSet):
-    """since/until (RFC 3339) or range=15m|1h|6h|24h|7d|30d, on `time_field`."""
+    """since/until (RFC 3339) or range=Nm|Nh|Nd (e.g. 15m, 6h, 7d), on `time_field`."""
 
     time_field = "timestamp"
     since = filters.IsoDateTimeFilter(method="filter_since")
     until = filters.IsoDateTimeFilter(method="filter_until")
-    range = filters.CharFilter(method="filter_range", help_text="15m, 1h, 6h, 24h, 7d or 30d")
+    range = filters.CharFilter(method="filter_range",
+                               help_text="A whole number and m, h or d: 15m, 6h, 7d, …")
 
     def filter_since(self, queryset, name, value):
         return queryset.filter(**{f"{self.time_field}__gte": value})

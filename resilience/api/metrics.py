@@ -1,6 +1,6 @@
 """The dashboard's figures over HTTP, and callers reporting what happened after a decision.
 
-GET  /api/v1/metrics/?range=24h[&service=…][&environment=…]   (operators, service keys)
+GET  /api/v1/metrics/?range=1h[&service=…][&environment=…]    (operators, service keys)
 POST /api/v1/errors/{id}/outcome/  {"success": true|false}    (the entry's service key)
 
 Reads are in resilience/selectors_metrics.py, the write in resilience/services/outcomes.py.
@@ -22,9 +22,11 @@ from resilience.models import (
     ErrorLogEntry,
     Service,
 )
-from resilience.selectors import RANGES, BadRange
+from resilience.selectors import BadRange
 from resilience.selectors_metrics import Scope, metrics_summary_cached
 from resilience.services.outcomes import entry_outcome_record
+from resilience.time_ranges import DEFAULT as DEFAULT_RANGE
+from resilience.time_ranges import PRESETS
 
 AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, TokenAuthentication]
 
@@ -62,18 +64,36 @@ class TopGroupSerializer(serializers.Serializer):
 
 
 class TopCodeSerializer(serializers.Serializer):
-    code = serializers.CharField()
+    code = serializers.CharField(
+        allow_blank=True,
+        help_text="The reported code, else the exception type (as the seed's "
+        "extractErrorCode); empty when the error had neither",
+    )
     count = serializers.IntegerField()
     last_seen = serializers.DateTimeField()
 
 
 class RecoverySerializer(serializers.Serializer):
+    results = serializers.IntegerField(help_text="Every decision in the range (= total)")
     handled = serializers.IntegerField(help_text="RETRY and FALLBACK decisions in the range")
-    succeeded = serializers.IntegerField()
-    failed = serializers.IntegerField()
+    succeeded = serializers.IntegerField(help_text="Handled, reported a success (recovered)")
+    failed = serializers.IntegerField(help_text="Handled, reported a failure")
     unknown = serializers.IntegerField(help_text="Handled, no outcome reported (yet)")
+    reported = serializers.IntegerField(help_text="Outcomes reported, any strategy")
     rate = serializers.FloatField(
-        allow_null=True, help_text="succeeded / handled, in percent; null when none handled"
+        allow_null=True,
+        help_text="succeeded / results, in percent (the seed's recoveryRate); null when no "
+        "outcome was reported in the range",
+    )
+    note = serializers.CharField(
+        allow_blank=True, help_text='"no outcomes reported" when rate is null, else empty'
+    )
+
+
+class HealthInputsSerializer(serializers.Serializer):
+    total_errors = serializers.IntegerField()
+    recovery_rate = serializers.FloatField(
+        help_text="The rate the score used: 0 when no outcome was reported (the seed's)"
     )
 
 
@@ -85,7 +105,7 @@ class SystemSerializer(serializers.Serializer):
 
 
 class MetricsSerializer(serializers.Serializer):
-    range = serializers.ChoiceField(choices=list(RANGES))
+    range = serializers.CharField(help_text="The range asked for (the seed's timeRange)")
     resolution = serializers.ChoiceField(
         choices=["hour"], help_text="Rollups are hourly: every range has one point per hour"
     )
@@ -95,16 +115,18 @@ class MetricsSerializer(serializers.Serializer):
     service = serializers.IntegerField(allow_null=True)
     environment = serializers.CharField(allow_null=True)
     total = serializers.IntegerField()
-    by_category = CategoryCountSerializer(many=True)
+    by_category = CategoryCountSerializer(many=True, help_text="Most errors first")
     by_severity = SeverityCountSerializer(many=True, help_text="CRITICAL, HIGH, MEDIUM, LOW")
     by_strategy = StrategyCountSerializer(many=True)
     trend = TrendPointSerializer(many=True)
     top_groups = TopGroupSerializer(many=True)
     top_codes = TopCodeSerializer(many=True)
     recovery = RecoverySerializer()
+    recovery_rate = serializers.FloatField(allow_null=True, help_text="= recovery.rate")
     health_score = serializers.FloatField(
         help_text="clamp(100 - min(total * 0.1, 50) + recovery rate * 0.5, 0, 100)"
     )
+    health_score_inputs = HealthInputsSerializer()
     system = SystemSerializer()
 
 
@@ -137,23 +159,26 @@ class MetricsView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("range", OpenApiTypes.STR, enum=list(RANGES), default="24h",
-                             description="Look-back window; widened to whole hours"),
+            OpenApiParameter(
+                "range", OpenApiTypes.STR, default=DEFAULT_RANGE,
+                description="Look-back window: a whole number and m, h or d (e.g. "
+                f"{', '.join(PRESETS)}), up to RETENTION_METRICS_DAYS; widened to whole hours",
+            ),
             OpenApiParameter("service", OpenApiTypes.STR,
                              description="Service id or slug (a service key sees only its own)"),
             OpenApiParameter("environment", OpenApiTypes.STR),
         ],
         responses={
             200: MetricsSerializer,
-            400: OpenApiResponse(description="Unknown range (the message lists the accepted "
-                                 "ones) or unknown service"),
+            400: OpenApiResponse(description="A range that is not Nm/Nh/Nd or too long "
+                                 "(`field: \"range\"`), or an unknown service"),
             403: OpenApiResponse(description="No view permission, or another service's figures"),
         },
         description="Totals, breakdowns, the hourly trend, top groups and codes, the "
         "recovery rate and the health score for a range, from the hourly rollups.",
     )
     def get(self, request):
-        range_ = request.query_params.get("range", "24h")
+        range_ = request.query_params.get("range", DEFAULT_RANGE)
         key = service_key_of(request)
         service_id = key.service_id if key else None
         if value := request.query_params.get("service"):
@@ -166,10 +191,8 @@ class MetricsView(APIView):
             summary = metrics_summary_cached(
                 range_=range_, scope=Scope(service_id=service_id, environment=environment)
             )
-        except BadRange:
-            raise exceptions.ValidationError(
-                {"range": f"unknown range {range_!r}; use one of {', '.join(RANGES)}"}
-            ) from None
+        except BadRange as exc:
+            raise exceptions.ValidationError({"range": str(exc)}) from None
         return Response(summary)
 
 

@@ -108,8 +108,11 @@
     setText("total", n(m.total));
     setText("open_groups", n(m.system.open_groups));
     setText("health_score", m.health_score.toFixed(1));
-    setText("recovery_rate", m.recovery.rate === null ? "—" : `${m.recovery.rate.toFixed(1)} %`);
-    setText("recovery_detail", `${n(m.recovery.succeeded)} of ${n(m.recovery.handled)} handled succeeded; ${n(m.recovery.unknown)} unknown`);
+    // No outcome reported is not 0 % recovered; the health score still counts it as 0.
+    const none = m.recovery.rate === null;
+    setText("recovery_rate", none ? "No outcomes reported" : `${m.recovery.rate.toFixed(1)} %`);
+    setText("recovery_detail", none ? "The health score counts it as 0 %"
+      : `${n(m.recovery.succeeded)} of ${n(m.recovery.results)} errors recovered; ${n(m.recovery.unknown)} handled without an outcome`);
     setText("digest_lag", lag(m.system.digest_lag_seconds));
     setText("open_circuits", n(m.system.open_circuits));
     setText("pending_dead_letters", n(m.system.pending_dead_letters));
@@ -166,7 +169,10 @@
     if (serviceSelect.value) { params.set("service", serviceSelect.value); }
     history.replaceState(null, "", `?${params}`);
   }
-  [rangeSelect, serviceSelect].forEach((el) => el.addEventListener("change", () => { syncUrl(); refresh(); schedule(); }));
+  [rangeSelect, serviceSelect].forEach((el) => el.addEventListener("change", () => {
+    document.getElementById("fl-range-note")?.remove();
+    syncUrl(); refresh(); schedule();
+  }));
   pauseButton.addEventListener("click", () => {
     paused = !paused;
     pauseButton.setAttribute("aria-pressed", String(paused));

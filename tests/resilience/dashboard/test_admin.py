@@ -37,8 +37,32 @@ def test_a_triager_sees_it_too_and_the_range_and_service_select(triager):
     assert response.context["metrics"]["range"] == "7d"
 
 
-def test_an_unknown_range_falls_back_to_24h(viewer):
-    assert logged_in(viewer).get(URL, {"range": "nope"}).context["range"] == "24h"
+def test_the_default_range_is_the_seeds_1h_and_the_presets_are_offered(viewer):
+    response = logged_in(viewer).get(URL)
+    assert response.context["range"] == "1h"
+    assert response.context["ranges"] == ["15m", "1h", "6h", "24h", "7d", "30d"]
+    assert '<option value="1h" selected>' in response.content.decode()
+
+
+def test_an_unreadable_range_shows_the_seeds_1h_and_says_so(viewer):
+    response = logged_in(viewer).get(URL, {"range": "nope"})
+    assert response.context["range"] == "1h"
+    assert "&#x27;nope&#x27; is not a time range" in response.content.decode()
+
+
+def test_any_other_range_is_shown_and_offered_in_its_place(viewer):
+    response = logged_in(viewer).get(URL, {"range": "2h"})
+    assert response.context["metrics"]["range"] == "2h"
+    assert response.context["ranges"] == ["15m", "1h", "2h", "6h", "24h", "7d", "30d"]
+
+
+def test_without_outcomes_the_page_says_so_instead_of_zero(viewer):
+    factories.ErrorLogEntryFactory()
+    digest_batch(limit=10)
+    html = logged_in(viewer).get(URL).content.decode()
+    assert 'data-figure="recovery_rate">No outcomes reported<' in html
+    assert "The health score counts it as 0 %" in html
+    assert 'data-figure="health_score">99.9<' in html
 
 
 def test_staff_without_the_view_permission_get_403(db):

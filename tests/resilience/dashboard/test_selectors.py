@@ -5,13 +5,14 @@ from datetime import timedelta
 
 import pytest
 
-from resilience.health_score import health_score, hour_floor
-from resilience.models import ErrorMetric
+from resilience.health_score import hour_floor
+from resilience.models import ErrorGroup, ErrorMetric
 from resilience.selectors import RANGES, BadRange, parse_range
 from resilience.selectors_metrics import Scope, metrics_summary
 from resilience.services.digest import digest_batch
 from resilience.services.outcomes import entry_outcome_record
 from tests import factories
+from tests.resilience.dashboard.test_health_score import seed_health_score, seed_recovery_rate
 
 
 def in_range(entries, now, range_, service_id=None, environment=None):
@@ -25,14 +26,13 @@ def in_range(entries, now, range_, service_id=None, environment=None):
     ]
 
 
-def check_top(returned, entries, key):
-    counts = Counter(getattr(e, key) for e in entries)
+def check_top(returned, entries, key, name):
+    counts = Counter(key(e) for e in entries)
     last_seen = {}
     for e in entries:
-        k = getattr(e, key)
+        k = key(e)
         last_seen[k] = max(last_seen.get(k, e.timestamp), e.timestamp)
     assert len(returned) == min(10, len(counts))
-    name = "group" if key == "group_id" else "code"
     for row in returned:
         assert row["count"] == counts[row[name]]
         assert row["last_seen"] == last_seen[row[name]].isoformat()
@@ -58,6 +58,8 @@ def test_every_figure_equals_a_direct_computation_over_the_entries(generated, ra
         ["TRANSIENT", "PERMANENT", "CONFIGURATION", "BUSINESS_LOGIC", "EXTERNAL_DEPENDENCY",
          "RESOURCE_EXHAUSTION", "SECURITY", "DATA_CORRUPTION"]
     }
+    counts = [r["count"] for r in summary["by_category"]]
+    assert counts == sorted(counts, reverse=True)
     by_severity = Counter(e.severity for e in entries)
     assert [(r["severity"], r["count"]) for r in summary["by_severity"]] == [
         (s, by_severity.get(s, 0)) for s in ("CRITICAL", "HIGH", "MEDIUM", "LOW")
@@ -67,8 +69,10 @@ def test_every_figure_equals_a_direct_computation_over_the_entries(generated, ra
     assert {p["hour"]: p["count"] for p in summary["trend"] if p["count"]} == dict(by_hour)
     hours = parse_range(range_) // timedelta(hours=1)
     assert len(summary["trend"]) in (hours + 1, max(hours, 1) + 1)
-    check_top(summary["top_groups"], entries, "group_id")
-    check_top(summary["top_codes"], entries, "code")
+    check_top(summary["top_groups"], entries, lambda e: e.group_id, "group")
+    # The seed's code: the reported one, else the exception type (the group's name).
+    type_of = dict(ErrorGroup.objects.values_list("id", "name"))
+    check_top(summary["top_codes"], entries, lambda e: e.code or type_of[e.group_id], "code")
 
     handled = [e for e in entries if e.strategy in ("RETRY", "FALLBACK")]
     succeeded = sum(e.outcome == "SUCCEEDED" for e in handled)
@@ -77,10 +81,15 @@ def test_every_figure_equals_a_direct_computation_over_the_entries(generated, ra
     assert (recovery["handled"], recovery["succeeded"], recovery["failed"]) == (
         len(handled), succeeded, failed)
     assert recovery["unknown"] == len(handled) - succeeded - failed
-    rate = round(100 * succeeded / len(handled), 2) if handled else None
-    assert recovery["rate"] == rate
-    assert summary["health_score"] == health_score(total=len(entries),
-                                                   recovery_rate_percent=rate)
+    assert recovery["results"] == len(entries)
+    assert recovery["reported"] == sum(e.outcome != "" for e in entries)
+    # Every entry is a handling result: (strategy, reported a success).
+    seed_rate = seed_recovery_rate([(e.strategy, e.outcome == "SUCCEEDED") for e in entries])
+    reported = recovery["reported"] > 0
+    assert recovery["rate"] == (round(seed_rate, 2) if reported else None)
+    assert summary["recovery_rate"] == recovery["rate"]
+    assert summary["health_score"] == pytest.approx(
+        seed_health_score(len(entries), seed_rate), abs=0.005)
 
 
 def test_the_generated_data_covers_what_it_claims(generated):
@@ -100,9 +109,12 @@ def test_an_empty_range_is_all_zeros_with_a_full_trend(db):
     assert [r["severity"] for r in summary["by_severity"]] == ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
     assert len(summary["trend"]) == 7 and all(p["count"] == 0 for p in summary["trend"])
     assert summary["top_groups"] == [] and summary["top_codes"] == []
-    assert summary["recovery"] == {"handled": 0, "succeeded": 0, "failed": 0, "unknown": 0,
-                                   "rate": None}
+    assert summary["recovery"] == {"results": 0, "handled": 0, "succeeded": 0, "failed": 0,
+                                   "unknown": 0, "reported": 0, "rate": None,
+                                   "note": "no outcomes reported"}
+    assert summary["recovery_rate"] is None
     assert summary["health_score"] == 100.0
+    assert summary["health_score_inputs"] == {"total_errors": 0, "recovery_rate": 0.0}
 
 
 def test_entries_outside_the_range_do_not_count(db):
@@ -116,16 +128,48 @@ def test_entries_outside_the_range_do_not_count(db):
     assert metrics_summary(range_="7d", now=now)["total"] == 2
 
 
-@pytest.mark.parametrize("value", ["", "2h", "1w", "24H", "30", "-1h", "all"])
-def test_anything_but_the_listed_ranges_is_refused_with_the_list(value):
+@pytest.mark.parametrize("value", ["", "1w", "24H", "30", "-1h", "all", "401d"])
+def test_a_bad_range_is_refused_saying_what_is_accepted(db, value):
     with pytest.raises(BadRange) as raised:
-        parse_range(value)
-    for accepted in ("15m", "1h", "24h", "7d", "30d"):
-        assert accepted in str(raised.value)
+        metrics_summary(range_=value)
+    assert "15m, 1h, 6h, 24h, 7d, 30d" in str(raised.value) or "400d" in str(raised.value)
 
 
-def test_the_accepted_ranges():
-    assert {"15m", "1h", "24h", "7d", "30d"} <= set(RANGES)
+@pytest.mark.parametrize("value", ["", "1w", "24H", "all"])
+def test_with_the_seeds_reading_a_bad_range_is_one_hour(db, settings, value):
+    settings.FAULTLINE = {**settings.FAULTLINE, "METRICS_REFUSE_BAD_RANGE": False}
+    from django.utils import timezone
+
+    now = timezone.now()
+    factories.ErrorLogEntryFactory(timestamp=now - timedelta(hours=3))
+    factories.ErrorLogEntryFactory(timestamp=now - timedelta(minutes=1))
+    digest_batch(limit=10)
+    summary = metrics_summary(range_=value, now=now)
+    assert summary["range"] == value  # the seed's timeRange is echoed as asked
+    assert summary["total"] == 1
+    assert summary["since"] == metrics_summary(range_="1h", now=now)["since"]
+
+
+def test_any_number_of_minutes_hours_or_days_is_a_range(db):
+    from django.utils import timezone
+
+    now = timezone.now()
+    for ago in (timedelta(minutes=1), timedelta(hours=3), timedelta(hours=50)):
+        factories.ErrorLogEntryFactory(timestamp=now - ago)
+    digest_batch(limit=10)
+    assert metrics_summary(range_="1h", now=now)["total"] == 1
+    assert metrics_summary(range_="5h", now=now)["total"] == 2
+    assert metrics_summary(range_="3d", now=now)["total"] == 3
+    assert metrics_summary(range_="300m", now=now)["since"] == metrics_summary(
+        range_="5h", now=now)["since"]
+
+
+def test_the_presets_are_the_one_table_the_admin_filters_use_too():
+    from resilience.admin.filters import TIME_RANGES
+
+    assert list(RANGES) == ["15m", "1h", "6h", "24h", "7d", "30d"]
+    assert [(v, s) for v, _, s in TIME_RANGES] == list(RANGES.items())
+    assert all(parse_range(v) == s for v, s in RANGES.items())
 
 
 def rollup(entry):

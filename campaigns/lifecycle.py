@@ -53,11 +53,12 @@ class IllegalTransition(Exception):
 
     code = "ILLEGAL_CAMPAIGN_TRANSITION"
 
-    def __init__(self, status: str, trigger: str) -> None:
+    def __init__(self, status: str, trigger: str, *, target: str | None = None) -> None:
         allowed = sorted(t for (s, t) in TRANSITIONS if s == status)
+        what = (f"a {status} campaign cannot move to {target}" if target
+                else f"cannot {trigger} a {status} campaign")
         super().__init__(
-            f"cannot {trigger} a {status} campaign"
-            + (f" (allowed: {', '.join(allowed)})" if allowed else f" ({status} is final)")
+            what + (f" (allowed: {', '.join(allowed)})" if allowed else f" ({status} is final)")
         )
         self.status = status
         self.trigger = trigger
@@ -73,3 +74,12 @@ def transition(status: str, trigger: str) -> str:
 
 def is_allowed(status: str, trigger: str) -> bool:
     return (status, trigger) in TRANSITIONS
+
+
+def trigger_to(status: str, target: str) -> str:
+    """The trigger that moves `status` to `target` (one at most per pair), or
+    IllegalTransition naming the move."""
+    for (source, trigger), reached in TRANSITIONS.items():
+        if source == status and reached == target:
+            return trigger
+    raise IllegalTransition(status, "move", target=target)

@@ -39,8 +39,11 @@ from resilience.handling import CircuitOpenError, guard
 log = logging.getLogger(__name__)
 
 TimerStatus = CampaignTimer.Status
-# A failed timer is retried after this long (the seed's `timer.execute` fallback).
-TIMER_RETRY_DELAY = timedelta(minutes=5)
+# The seed's messages (AutoRecoveryManager.recoverFailedTimers, fallbackTimerExecution).
+STUCK_TIMER_MESSAGE = "Timer stuck in RUNNING state - recovered"
+TIMER_FALLBACK_MESSAGE = "Execution failed, scheduled for retry"
+# The seed's recoverStuckCampaigns, as the completion's reason.
+STUCK_CAMPAIGN_REASON = "campaign_stuck_past_end_time"
 DEAD_LETTERED_PREFIX = "[dead-lettered] "
 _ERROR_MAX = 2000
 
@@ -64,7 +67,9 @@ def lifecycle_event_record(topic: str, payload: dict[str, Any]) -> OutboxEvent:
 
 
 def _campaign_payload(campaign: Campaign, *, previous: str, trigger: str,
-                      timer: CampaignTimer | None, now: datetime) -> dict[str, Any]:
+                      timer: CampaignTimer | None, now: datetime,
+                      reason: str | None = None) -> dict[str, Any]:
+    # The seed's event is {campaignId, trigger, timestamp}: campaign_id, trigger, at here.
     return {
         "campaign_id": campaign.pk,
         "name": campaign.name,
@@ -72,12 +77,28 @@ def _campaign_payload(campaign: Campaign, *, previous: str, trigger: str,
         "previous_status": previous,
         "at": now.isoformat(),
         "trigger": trigger,
+        "reason": reason,
         "timer_id": timer.pk if timer else None,
     }
 
 
-def _publish_locked(event: OutboxEvent) -> tuple[bool, str]:
-    """Publish one outbox row the caller holds locked; record the outcome on the row."""
+@dataclass
+class Published:
+    outcome: str  # "published", "failed", "refused" (the circuit is open: not an attempt)
+    error: str = ""
+    given_up: bool = False  # failed, and FAILED now (RECOVERY_OUTBOX_MAX_ATTEMPTS)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "published"
+
+
+def _publish_locked(event: OutboxEvent, *, may_give_up: bool) -> Published:
+    """Publish one outbox row the caller holds locked; record the outcome on the row.
+
+    Only the republisher (`may_give_up`) turns a row FAILED at RECOVERY_OUTBOX_MAX_ATTEMPTS:
+    every event gets at least one republish, as in the seed's recoverEventQueue.
+    """
     failure: BaseException | None = None
     try:
         with guard("event.publish", topic=event.topic, payload=event.payload,
@@ -89,7 +110,11 @@ def _publish_locked(event: OutboxEvent) -> tuple[bool, str]:
                 failure = exc
                 raise
     except CircuitOpenError as exc:
-        failure = exc
+        # Nothing was tried, so no attempt is counted; the error still marks the row as
+        # held up, so newer events queue behind it (outbox_publish).
+        error = f"{type(exc).__name__}: {exc}"[:_ERROR_MAX]
+        OutboxEvent.objects.filter(pk=event.pk).update(last_error=error)
+        return Published("refused", error)
     except Exception as exc:  # noqa: BLE001 - recorded by the guard; the row keeps it
         failure = failure or exc
     now = timezone.now()
@@ -98,14 +123,15 @@ def _publish_locked(event: OutboxEvent) -> tuple[bool, str]:
             status=OutboxEvent.Status.PUBLISHED, published_at=now,
             attempts=F("attempts") + 1, last_error="",
         )
-        return True, ""
+        return Published("published")
     error = f"{type(failure).__name__}: {failure}"[:_ERROR_MAX]
     attempts = event.attempts + 1
-    status = (OutboxEvent.Status.FAILED if attempts >= conf.get("RECOVERY_OUTBOX_MAX_ATTEMPTS")
-              else OutboxEvent.Status.PENDING)
-    OutboxEvent.objects.filter(pk=event.pk).update(attempts=attempts, last_error=error,
-                                                   status=status)
-    return False, error
+    give_up = may_give_up and attempts >= conf.get("RECOVERY_OUTBOX_MAX_ATTEMPTS")
+    OutboxEvent.objects.filter(pk=event.pk).update(
+        attempts=attempts, last_error=error,
+        status=OutboxEvent.Status.FAILED if give_up else OutboxEvent.Status.PENDING,
+    )
+    return Published("failed", error, given_up=give_up)
 
 
 def outbox_publish(event_id: int) -> str:
@@ -119,17 +145,18 @@ def outbox_publish(event_id: int) -> str:
         return "no_bus"
     try:
         with transaction.atomic():
-            # Older events that already failed wait for the republisher: go after them.
-            # (Older rows never tried yet are other workers' events in flight.)
-            if OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING, id__lt=event_id,
-                                          attempts__gt=0).exists():
+            # Older events that already failed (or were refused) wait for the republisher:
+            # go after them. (Older rows never tried yet are other workers' events in flight.)
+            if OutboxEvent.objects.filter(
+                Q(attempts__gt=0) | ~Q(last_error=""),
+                status=OutboxEvent.Status.PENDING, id__lt=event_id,
+            ).exists():
                 return "queued"
             qs = OutboxEvent.objects.filter(pk=event_id, status=OutboxEvent.Status.PENDING)
             event = qs.select_for_update(skip_locked=_skip_locked()).first()
             if event is None:
                 return "skipped"
-            published, _ = _publish_locked(event)
-            return "published" if published else "failed"
+            return "published" if _publish_locked(event, may_give_up=False).ok else "failed"
     except Exception:
         log.exception("publishing outbox event %s failed", event_id)
         return "failed"
@@ -137,38 +164,64 @@ def outbox_publish(event_id: int) -> str:
 
 @dataclass
 class RepublishResult:
-    outcome: str  # "done", "stopped" (a failure), "busy", "no_bus", "circuit_open"
+    # "done", "stopped" (a failure, in order), "busy", "no_bus", "circuit_open"
+    outcome: str
     published: list[int] = field(default_factory=list)
-    failed_id: int | None = None
+    failed: list[int] = field(default_factory=list)  # tried and not published this run
+    given_up: list[int] = field(default_factory=list)  # of those, FAILED now
+    failed_id: int | None = None  # where an in-order run stopped
     error: str = ""
     pending: int = 0
 
 
 def outbox_republish(*, limit: int | None = None) -> RepublishResult:
-    """Republish PENDING outbox events in id order; stop at the first failure (order)."""
+    """Republish PENDING outbox events in id order, at most RECOVERY_OUTBOX_BATCH_SIZE
+    (the seed's recoverEventQueue: 100 per run).
+
+    The seed's statuses are the row's: pending_republish = PENDING, republished =
+    PUBLISHED, failed = FAILED (after RECOVERY_OUTBOX_MAX_ATTEMPTS). With
+    RECOVERY_OUTBOX_KEEP_ORDER (the default) the run stops at the first failure, so no
+    event reaches the bus before an older one; without it a failed event is passed over
+    and the next one tried, as in the seed.
+    """
     from resilience.services.circuits import circuit_view
 
     limit = limit or conf.get("RECOVERY_OUTBOX_BATCH_SIZE")
+    keep_order = conf.get("RECOVERY_OUTBOX_KEEP_ORDER")
     pending = OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING)
     if not events.is_configured():
         return RepublishResult("no_bus", pending=pending.count())
     if circuit_view(operation="event.publish").is_open:
         return RepublishResult("circuit_open", pending=pending.count())
     result = RepublishResult("done")
+    after = 0  # passing over: each event is tried at most once a run
     for _ in range(limit):
         with transaction.atomic():
-            head = pending.order_by("id").values_list("id", flat=True).first()
+            head = (pending.filter(id__gt=after).order_by("id")
+                    .values_list("id", flat=True).first())
             if head is None:
                 break
+            after = head
             event = (OutboxEvent.objects.filter(pk=head, status=OutboxEvent.Status.PENDING)
                      .select_for_update(skip_locked=_skip_locked()).first())
-            if event is None:  # someone is publishing the head right now: keep the order
-                result.outcome = "busy"
-                break
-            ok, error = _publish_locked(event)
-        if not ok:
-            result.outcome, result.failed_id, result.error = "stopped", event.pk, error
+            if event is None:  # someone is publishing it right now
+                if keep_order:
+                    result.outcome = "busy"
+                    break
+                continue
+            published = _publish_locked(event, may_give_up=True)
+        if published.outcome == "refused":  # the circuit opened during the run
+            result.outcome = "circuit_open"
             break
+        if not published.ok:
+            result.failed.append(event.pk)
+            result.error = published.error
+            if published.given_up:
+                result.given_up.append(event.pk)
+            if keep_order:
+                result.outcome, result.failed_id = "stopped", event.pk
+                break
+            continue
         result.published.append(event.pk)
     result.pending = pending.count()
     return result
@@ -225,12 +278,13 @@ def timers_claim_due(*, now: datetime | None = None, limit: int | None = None,
 
 def timer_mark_failed(timer_id: int, error: BaseException | str, *,
                       now: datetime | None = None) -> int:
-    """FAILED, one more failure counted, retried after TIMER_RETRY_DELAY, except for an
-    illegal transition (it would be just as illegal later: no retry time, so recovery
-    leaves it alone)."""
+    """FAILED, one more failure counted, retried after TIMER_FALLBACK_RETRY_DELAY_SECONDS,
+    except for an illegal transition (it would be just as illegal later: no retry time, so
+    recovery leaves it alone). For failures no fallback took; see campaigns/fallbacks.py."""
     now = now or timezone.now()
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    retry_at = None if isinstance(error, lifecycle.IllegalTransition) else now + TIMER_RETRY_DELAY
+    retry_at = (None if isinstance(error, lifecycle.IllegalTransition)
+                else now + timedelta(seconds=conf.get("TIMER_FALLBACK_RETRY_DELAY_SECONDS")))
     return CampaignTimer.objects.filter(pk=timer_id).update(
         status=TimerStatus.FAILED, retry_count=F("retry_count") + 1, next_retry_at=retry_at,
         error_message=text[:_ERROR_MAX], updated_at=now,
@@ -263,15 +317,19 @@ def _apply_timer(timer_id: int, *, now: datetime) -> bool:
 def timer_execute(timer_id: int) -> str:
     """Run one claimed (RUNNING) timer. The processor and recovery both come here.
 
-    Returns "completed", "failed" (the timer is FAILED, see timer_mark_failed), "deferred"
-    (the `timer.execute` circuit is open: back to PENDING, not counted as a failure) or
-    "skipped" (not RUNNING any more: someone else settled it).
+    Returns "completed", "failed" (the timer is FAILED: the `timer.execute` fallback, or
+    timer_mark_failed), "deferred" (the `timer.execute` circuit is open: back to PENDING,
+    not counted as a failure) or "skipped" (not RUNNING any more: someone else settled it).
     """
-    timer = CampaignTimer.objects.filter(pk=timer_id).values("campaign_id").first()
+    timer = CampaignTimer.objects.filter(pk=timer_id).values("campaign_id",
+                                                             "retry_count").first()
     if timer is None:
         return "skipped"
     try:
-        with guard("timer.execute", timer_id=timer_id, campaign_id=timer["campaign_id"]) as g:
+        # attempt_count: the failures so far, so the seed's decision (retries left?) and
+        # its fallback (retryCount = attemptCount + 1) see this timer's history.
+        with guard("timer.execute", timer_id=timer_id, campaign_id=timer["campaign_id"],
+                   attempt_count=timer["retry_count"]) as g:
             applied = _apply_timer(timer_id, now=timezone.now())
     except CircuitOpenError:
         CampaignTimer.objects.filter(pk=timer_id, status=TimerStatus.RUNNING).update(
@@ -331,9 +389,7 @@ def timers_reclaim_stuck(*, now: datetime | None = None) -> list[int]:
         )
         CampaignTimer.objects.filter(id__in=ids).update(
             status=TimerStatus.FAILED, retry_count=F("retry_count") + 1, next_retry_at=retry_at,
-            error_message=f"stuck: RUNNING for more than "
-                          f"{conf.get('RECOVERY_TIMER_STUCK_SECONDS')} s (worker lost?)",
-            updated_at=now,
+            error_message=STUCK_TIMER_MESSAGE, updated_at=now,
         )
     return ids
 
@@ -406,17 +462,23 @@ def timer_requeue(*, timer_id: int) -> bool:
 
 def campaigns_complete_overdue(*, now: datetime | None = None,
                                limit: int = 500) -> list[int]:
-    """RUNNING campaigns past their end time whose end timer will not do it (none PENDING
-    or RUNNING, and none FAILED with a retry still to come): COMPLETED, with a
-    `lifecycle.campaign.completed` event whose trigger is "auto_recovery"."""
+    """RUNNING campaigns more than RECOVERY_CAMPAIGN_END_GRACE_SECONDS past their end time
+    whose end timer will not do it (none PENDING or RUNNING, and, with
+    RECOVERY_CAMPAIGN_WAIT_FOR_END_RETRY, none FAILED with a retry still to come):
+    COMPLETED, with a `lifecycle.campaign.completed` event whose trigger is
+    "auto_recovery" and reason "campaign_stuck_past_end_time" (the seed's
+    recoverStuckCampaigns)."""
     now = now or timezone.now()
+    to_come = Q(status__in=[TimerStatus.PENDING, TimerStatus.RUNNING])
+    if conf.get("RECOVERY_CAMPAIGN_WAIT_FOR_END_RETRY"):
+        # Completing it now would make that retry fail as an illegal transition.
+        to_come |= Q(status=TimerStatus.FAILED, next_retry_at__isnull=False)
     end_timer_active = CampaignTimer.objects.filter(
-        Q(status__in=[TimerStatus.PENDING, TimerStatus.RUNNING])
-        | Q(status=TimerStatus.FAILED, next_retry_at__isnull=False),
-        campaign_id=OuterRef("pk"), type=CampaignTimer.Type.END,
+        to_come, campaign_id=OuterRef("pk"), type=CampaignTimer.Type.END,
     )
+    cut = now - timedelta(seconds=conf.get("RECOVERY_CAMPAIGN_END_GRACE_SECONDS"))
     candidates = list(
-        Campaign.objects.filter(status=Campaign.Status.RUNNING, end_time__lt=now)
+        Campaign.objects.filter(status=Campaign.Status.RUNNING, end_time__lt=cut)
         .exclude(Exists(end_timer_active)).order_by("id").values_list("id", flat=True)[:limit]
     )
     completed = []
@@ -432,7 +494,37 @@ def campaigns_complete_overdue(*, now: datetime | None = None,
             lifecycle_event_record(
                 lifecycle.TRIGGER_TOPICS["end"],
                 _campaign_payload(campaign, previous=previous, trigger="auto_recovery",
-                                  timer=None, now=now),
+                                  timer=None, now=now, reason=STUCK_CAMPAIGN_REASON),
             )
             completed.append(campaign_id)
     return completed
+
+
+# --- the campaign.update fallback ------------------------------------------------------------
+
+
+@transaction.atomic
+def campaign_update_essentials(*, campaign_id: int, status: str | None = None,
+                               now: datetime | None = None) -> Campaign:
+    """The seed's simplified campaign update: only the status (and the last-updated time).
+
+    Unlike the seed's blind write, the status still moves only through the lifecycle, with
+    its lifecycle event (trigger "fallback"): a move the lifecycle forbids raises
+    IllegalTransition, and the fallback reports that it did not succeed.
+    """
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+    if status is None or status == campaign.status:
+        Campaign.objects.filter(pk=campaign.pk).update(updated_at=now)
+        return campaign
+    trigger = lifecycle.trigger_to(campaign.status, status)
+    if trigger == "schedule":
+        return campaign_schedule(campaign=campaign)  # the timers come with it
+    previous = campaign.status
+    campaign.status = status
+    campaign.save(update_fields=["status", "updated_at"])
+    lifecycle_event_record(
+        lifecycle.TRIGGER_TOPICS[trigger],
+        _campaign_payload(campaign, previous=previous, trigger="fallback", timer=None, now=now),
+    )
+    return campaign

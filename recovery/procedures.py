@@ -100,7 +100,7 @@ def check_broker(now: datetime) -> Result:
 
 
 @procedure("timers.reclaim_stuck", group=RECOVERY,
-           description="Timers RUNNING too long → FAILED, retried after a delay.")
+           description="Timers RUNNING too long (5 min) → FAILED, retried later (2 min).")
 def reclaim_stuck_timers(now: datetime) -> Result:
     return Result(changed={**ids(campaigns.timers_reclaim_stuck(now=now)),
                            "stuck_seconds": conf.get("RECOVERY_TIMER_STUCK_SECONDS")})
@@ -133,10 +133,12 @@ def run_overdue_timers(now: datetime) -> Result:
 
 
 @procedure("campaigns.complete_overdue", group=RECOVERY,
-           description="RUNNING campaigns past their end with no end timer to come → COMPLETED.")
+           description="RUNNING campaigns past their end (+5 min) with no end timer to come "
+                       "→ COMPLETED.")
 def complete_overdue_campaigns(now: datetime) -> Result:
     completed = campaigns.campaigns_complete_overdue(now=now)
-    return Result(changed={"completed": len(completed), **ids(completed)})
+    return Result(changed={"completed": len(completed), **ids(completed),
+                           "grace_seconds": conf.get("RECOVERY_CAMPAIGN_END_GRACE_SECONDS")})
 
 
 # --- events, dead letters, deferred writes ----------------------------------------------------
@@ -147,6 +149,8 @@ def complete_overdue_campaigns(now: datetime) -> Result:
 def republish_outbox(now: datetime) -> Result:
     result = campaigns.outbox_republish()
     changed = {"published": len(result.published), **ids(result.published),
+               "failed": len(result.failed), **ids(result.failed, "failed_ids"),
+               "given_up": len(result.given_up), **ids(result.given_up, "given_up_ids"),
                "pending": result.pending}
     if result.outcome == "no_bus":
         return Result("SKIPPED", {**changed, "reason": "no event bus configured"})
@@ -157,6 +161,8 @@ def republish_outbox(now: datetime) -> Result:
     if result.outcome == "stopped":
         # The event stays (PENDING, or FAILED at the attempt limit); the next run goes on.
         return Result("FAILED", {**changed, "failed_id": result.failed_id}, error=result.error)
+    # Not in order (RECOVERY_OUTBOX_KEEP_ORDER off): like the seed's recoverEventQueue, a
+    # failed event is counted and passed over; the run itself succeeds.
     return Result(changed=changed)
 
 

@@ -53,6 +53,25 @@ def ordered() -> list[Procedure]:
     return [*in_group(RECOVERY), *in_group(CLEANUP)]
 
 
+def summarize(outcomes: Iterable[str], *, timestamp: datetime) -> dict[str, Any]:
+    """The seed's summarizeRecoveryResults over one run of every procedure.
+
+    A FAILED procedure is the seed's rejected promise; SUCCEEDED and SKIPPED (nothing to do,
+    or not possible now: no bus, an open circuit) are fulfilled. "UNRECORDED" (the run could
+    not be written: the database is down) counts as failed. `skipped` is Faultline's own.
+    """
+    outcomes = list(outcomes)
+    failed = sum(1 for o in outcomes if o not in ("SUCCEEDED", "SKIPPED"))
+    return {
+        "successful": len(outcomes) - failed,
+        "failed": failed,
+        "total": len(outcomes),
+        "success": failed == 0,
+        "timestamp": timestamp.isoformat(),
+        "skipped": outcomes.count("SKIPPED"),
+    }
+
+
 def ids(values: Iterable[int], key: str = "ids") -> dict[str, Any]:
     """A list of ids for RecoveryRun.changed, bounded: the count, and at most IDS_SHOWN."""
     values = list(values)

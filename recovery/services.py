@@ -12,6 +12,8 @@ import logging
 import traceback
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -19,7 +21,7 @@ from django.utils import timezone
 
 from recovery import cleanup, procedures  # noqa: F401 - registers the procedures
 from recovery.models import RecoveryRun
-from recovery.registry import PROCEDURES, Result, in_group
+from recovery.registry import PROCEDURES, RECOVERY, Result, in_group, summarize
 
 log = logging.getLogger("faultline.recovery")
 
@@ -87,17 +89,35 @@ def procedure_run(name: str, *, via: str = "beat", actor=None) -> RecoveryRun | 
         return None
 
 
-def procedures_run(names: Iterable[str], *, via: str = "beat", actor=None) -> list[RecoveryRun]:
-    runs = []
+@dataclass
+class Performed:
+    runs: list[RecoveryRun]  # the recorded ones
+    summary: dict[str, Any]  # the seed's {successful, failed, total, success, timestamp}
+
+
+def recovery_perform(*, names: Iterable[str] | None = None, group: str = RECOVERY,
+                     via: str = "beat", actor=None) -> Performed:
+    """The seed's performAutoRecovery: run the procedures (`names`, else every one of
+    `group`), one after the other, each recorded, and summarize them."""
+    names = list(names) if names is not None else [p.name for p in in_group(group)]
+    runs, outcomes = [], []
     for name in names:
         run = procedure_run(name, via=via, actor=actor)
+        outcomes.append(run.outcome if run is not None else "UNRECORDED")
         if run is not None:
             runs.append(run)
-    return runs
+    summary = summarize(outcomes, timestamp=timezone.now())
+    log.log(logging.INFO if summary["success"] else logging.ERROR,
+            "recovery procedures completed: %s", summary)
+    return Performed(runs, summary)
+
+
+def procedures_run(names: Iterable[str], *, via: str = "beat", actor=None) -> list[RecoveryRun]:
+    return recovery_perform(names=names, via=via, actor=actor).runs
 
 
 def group_run(group: str, *, via: str = "beat") -> list[RecoveryRun]:
-    return procedures_run([p.name for p in in_group(group)], via=via)
+    return recovery_perform(group=group, via=via).runs
 
 
 def procedure_run_request(*, name: str, actor, via: str = "admin") -> None:

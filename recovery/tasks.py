@@ -4,19 +4,26 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from recovery.registry import CLEANUP, RECOVERY
-from recovery.services import group_run, procedure_run
+from recovery.services import procedure_run, recovery_perform
+
+
+def _result(group: str) -> dict:
+    """The seed's summary, and each procedure's outcome."""
+    performed = recovery_perform(group=group)
+    return {**performed.summary,
+            "procedures": {run.procedure: run.outcome for run in performed.runs}}
 
 
 @shared_task(name="recovery.tasks.recovery_run")
-def recovery_run() -> dict[str, str]:
+def recovery_run() -> dict:
     """celery-beat, every 5 minutes: every recovery procedure, each recorded."""
-    return {run.procedure: run.outcome for run in group_run(RECOVERY)}
+    return _result(RECOVERY)
 
 
 @shared_task(name="recovery.tasks.cleanup_run")
-def cleanup_run() -> dict[str, str]:
+def cleanup_run() -> dict:
     """celery-beat, daily: every clean-up procedure, each recorded."""
-    return {run.procedure: run.outcome for run in group_run(CLEANUP)}
+    return _result(CLEANUP)
 
 
 @shared_task(name="recovery.tasks.procedure_run_now")

@@ -48,7 +48,7 @@ def test_with_the_bus_down_the_event_stays_in_the_outbox_once(
     assert event.status == "PENDING" and event.attempts == 1
     assert "ConnectionError" in event.last_error
     entry = ErrorLogEntry.objects.get(operation="event.publish")  # the guard recorded it
-    assert entry.category == "EXTERNAL_DEPENDENCY"
+    assert entry.category == "TRANSIENT"  # the seed's ConnectionError
     assert entry.context["outbox_event_id"] == event.pk
 
 
@@ -141,3 +141,88 @@ def test_the_event_publish_fallback_still_stores_other_events(db):
                           attempt_count=3) as g:
         raise ConnectionError("bus down")
     assert g.result.fallback_result["outbox_event_id"] == OutboxEvent.objects.get().pk
+
+
+def test_at_most_a_hundred_events_are_republished_a_run(fake_bus):
+    # The seed's recoverEventQueue: `limit: 100` (RECOVERY_OUTBOX_BATCH_SIZE).
+    OutboxEvent.objects.bulk_create(
+        OutboxEvent(topic="lifecycle.x", payload={"n": n}) for n in range(101))
+    result = outbox_republish()
+    assert len(result.published) == 100 and result.pending == 1
+    assert [p["n"] for _, p, _ in fake_bus] == list(range(100))
+
+
+def _flaky_bus(fake_bus, monkeypatch, failing: set[int]):
+    original = fake_bus.publish
+
+    def publish(topic, payload, **kwargs):
+        if payload["n"] in failing:
+            raise ConnectionResetError(104, "reset")
+        return original(topic, payload, **kwargs)
+
+    from campaigns import events as bus
+
+    monkeypatch.setattr(bus, "event_publish", publish)
+
+
+def test_without_keeping_order_a_failed_event_is_passed_over_as_in_the_seed(
+    fake_bus, monkeypatch, settings
+):
+    # The seed: publish → 'republished', failure → 'failed', next event. Its statuses are
+    # PUBLISHED and FAILED here; one attempt, then FAILED, is RECOVERY_OUTBOX_MAX_ATTEMPTS=1.
+    settings.FAULTLINE = {**settings.FAULTLINE, "RECOVERY_OUTBOX_KEEP_ORDER": False,
+                          "RECOVERY_OUTBOX_MAX_ATTEMPTS": 1}
+    events = [OutboxEvent.objects.create(topic="lifecycle.x", payload={"n": n})
+              for n in range(4)]
+    _flaky_bus(fake_bus, monkeypatch, failing={1})
+    result = outbox_republish()
+    assert result.outcome == "done"
+    assert result.published == [events[0].pk, events[2].pk, events[3].pk]
+    assert result.failed == result.given_up == [events[1].pk]
+    statuses = dict(OutboxEvent.objects.values_list("id", "status"))
+    assert [statuses[e.pk] for e in events] == ["PUBLISHED", "FAILED", "PUBLISHED", "PUBLISHED"]
+    assert OutboxEvent.Status.PUBLISHED.label == "Republished"
+
+
+def test_passing_over_still_retries_until_the_attempt_limit(fake_bus, monkeypatch, settings):
+    settings.FAULTLINE = {**settings.FAULTLINE, "RECOVERY_OUTBOX_KEEP_ORDER": False}
+    stuck = OutboxEvent.objects.create(topic="lifecycle.x", payload={"n": 0})
+    later = OutboxEvent.objects.create(topic="lifecycle.x", payload={"n": 1})
+    _flaky_bus(fake_bus, monkeypatch, failing={0})
+    result = outbox_republish()
+    assert (result.failed, result.given_up, result.published) == ([stuck.pk], [], [later.pk])
+    stuck.refresh_from_db()
+    assert stuck.status == "PENDING" and stuck.attempts == 1  # tried once a run
+
+
+def test_every_event_gets_a_republish_even_with_a_single_attempt(
+    bus_down, settings, django_capture_on_commit_callbacks
+):
+    settings.FAULTLINE = {**settings.FAULTLINE, "RECOVERY_OUTBOX_MAX_ATTEMPTS": 1}
+    event = record(django_capture_on_commit_callbacks)
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("PENDING", 1)  # the first publish gives up nothing
+    result = outbox_republish()
+    event.refresh_from_db()
+    assert result.given_up == [event.pk] and event.status == "FAILED"
+
+
+def test_a_circuit_opening_during_the_run_costs_no_attempt(fake_bus, monkeypatch):
+    first = OutboxEvent.objects.create(topic="lifecycle.x", payload={"n": 0})
+    second = OutboxEvent.objects.create(topic="lifecycle.x", payload={"n": 1})
+    original = fake_bus.publish
+
+    def then_open(topic, payload, **kwargs):
+        circuit_force(operation="event.publish", state="FORCED_OPEN", actor=None)
+        return original(topic, payload, **kwargs)
+
+    from campaigns import events as bus
+
+    monkeypatch.setattr(bus, "event_publish", then_open)
+    result = outbox_republish()
+    assert result.outcome == "circuit_open" and result.published == [first.pk]
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == ("PENDING", 0)
+    assert second.last_error.startswith("CircuitOpenError")
+    newer = OutboxEvent.objects.create(topic="lifecycle.x", payload={"n": 2})
+    assert outbox_publish(newer.pk) == "queued"  # still behind the held-up one

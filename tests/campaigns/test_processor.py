@@ -108,12 +108,19 @@ def test_a_failing_execution_is_rolled_back_and_retried_in_five_minutes(
         raise KeyError("payload")  # PERMANENT, recoverable → the timer.execute fallback
 
     monkeypatch.setattr(services, "lifecycle_event_record", broken)
+    CampaignTimer.objects.filter(type="campaign.start").update(retry_count=2)
+    before = timezone.now()
     result = process(django_capture_on_commit_callbacks)
+    after = timezone.now()
     timer = CampaignTimer.objects.get(type="campaign.start")
     assert result.outcomes == {"failed": [timer.pk]}
-    assert timer.status == "FAILED" and timer.retry_count == 1
-    assert "KeyError" in timer.error_message
-    assert timedelta(minutes=4) < timer.next_retry_at - timezone.now() <= timedelta(minutes=5)
+    # The seed's fallback: retryCount = attemptCount + 1 (the guard is told the failures
+    # so far), the seed's message, a retry in five minutes.
+    assert timer.status == "FAILED" and timer.retry_count == 3
+    assert timer.error_message == "Execution failed, scheduled for retry"
+    assert before + timedelta(minutes=5) <= timer.next_retry_at <= after + timedelta(minutes=5)
+    entry = ErrorLogEntry.objects.get(operation="timer.execute")
+    assert entry.attempt_count == 2 and entry.outcome == "SUCCEEDED"
     # The status change and the event were one transaction: neither happened.
     assert Campaign.objects.get(pk=due_campaign.pk).status == "SCHEDULED"
     assert not OutboxEvent.objects.exists()

@@ -95,6 +95,37 @@ def test_completed_timers_published_events_and_old_runs_go(db):
     assert not OutboxEvent.objects.filter(pk=published.pk).exists()
 
 
+def test_an_orphaned_timer_cannot_exist(postgres):
+    # The seed's recoverOrphanedData deletes timers whose campaign is gone. Here the
+    # foreign key rules them out: a campaign's timers go with it, and PostgreSQL refuses
+    # a timer that points at no campaign. There is nothing for a procedure to collect.
+    from django.db import IntegrityError, transaction
+
+    campaign = Campaign.objects.create(name="c")
+    CampaignTimer.objects.create(campaign=campaign, type="campaign.start",
+                                 scheduled_at=timezone.now())
+    campaign.delete()
+    assert not CampaignTimer.objects.exists()
+    table = CampaignTimer._meta.db_table
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"INSERT INTO {table} (campaign_id, type, scheduled_at, status, "
+                       "retry_count, error_message, updated_at) "
+                       "VALUES (999999, 'campaign.start', now(), 'PENDING', 0, '', now())")
+
+
+def test_completed_timers_are_kept_for_seven_days(db):
+    now = timezone.now()
+    campaign = Campaign.objects.create(name="c")
+    recent = CampaignTimer.objects.create(campaign=campaign, type="campaign.start",
+                                          scheduled_at=now, status="COMPLETED",
+                                          executed_at=now - 6 * DAY)
+    run = procedure_run("cleanup.timers")
+    assert run.changed["deleted"] == 0
+    assert run.changed["before"] == (run.started_at - 7 * DAY).isoformat()
+    assert CampaignTimer.objects.filter(pk=recent.pk).exists()
+
+
 def test_settled_dead_letters_are_purged_through_the_audited_purge(db):
     now = timezone.now()
     replayed = DeadLetterFactory(status="REPLAYED", replayed_at=now - 31 * DAY)

@@ -150,6 +150,33 @@ def test_redis_that_stays_down_raises_an_alert_and_fails(db, settings, caplog):
                for r in caplog.records)
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("restore_migrated_data")
+def test_a_dropped_database_connection_is_reconnected(postgres):
+    # The seed's recoverDatabaseConnections: SELECT 1; on failure reconnect. Here the
+    # server really drops this process's connection.
+    import psycopg2
+    from django.db import connection
+
+    connection.ensure_connection()
+    pid = connection.connection.get_backend_pid()
+    params = connection.settings_dict
+    other = psycopg2.connect(dbname=params["NAME"], **{
+        key: params[name] for key, name in (("host", "HOST"), ("user", "USER"),
+                                             ("port", "PORT"), ("password", "PASSWORD"))
+        if params[name]})
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])  # waits for it
+            assert cursor.fetchone()[0] is True
+    finally:
+        other.close()
+    run = procedure_run("health.database")
+    assert run.outcome == "SUCCEEDED", run.error
+    assert run.changed["reconnected"] is True and "database:" in run.changed["first_error"]
+    assert connection.connection.get_backend_pid() != pid
+
+
 def test_a_database_that_comes_back_after_a_reconnect_is_up(db):
     from resilience import health
 
@@ -191,3 +218,25 @@ def test_a_database_that_stays_down_is_alerted_even_when_the_run_cannot_be_recor
     assert alerts and alerts[0]["title"] == "Database is down"
     assert any(r.levelname == "CRITICAL" and "could not record" in r.message
                for r in caplog.records)
+
+
+def test_the_republisher_run_lists_what_failed(fake_bus, settings, monkeypatch):
+    settings.FAULTLINE = {**settings.FAULTLINE, "RECOVERY_OUTBOX_KEEP_ORDER": False,
+                          "RECOVERY_OUTBOX_MAX_ATTEMPTS": 1}
+    ok = OutboxEvent.objects.create(topic="lifecycle.x", payload={"n": 0})
+    bad = OutboxEvent.objects.create(topic="lifecycle.x", payload={"n": 1})
+    original = fake_bus.publish
+
+    def publish(topic, payload, **kwargs):
+        if payload["n"] == 1:
+            raise ConnectionResetError(104, "reset")
+        return original(topic, payload, **kwargs)
+
+    from campaigns import events as bus
+
+    monkeypatch.setattr(bus, "event_publish", publish)
+    run = procedure_run("outbox.republish")
+    # The seed's recoverEventQueue catches each failure: the procedure itself succeeds.
+    assert run.outcome == "SUCCEEDED"
+    assert (run.changed["ids"], run.changed["failed_ids"]) == ([ok.pk], [bad.pk])
+    assert run.changed["given_up_ids"] == [bad.pk] and run.changed["pending"] == 0

@@ -78,8 +78,8 @@ def test_the_tasks_run_their_group(no_bus, monkeypatch):
     from recovery import tasks
 
     outcomes = tasks.recovery_run()
-    assert set(outcomes) == {p.name for p in in_group(RECOVERY)}
-    assert set(tasks.cleanup_run()) == {p.name for p in in_group("cleanup")}
+    assert set(outcomes["procedures"]) == {p.name for p in in_group(RECOVERY)}
+    assert set(tasks.cleanup_run()["procedures"]) == {p.name for p in in_group("cleanup")}
 
 
 def test_the_admin_shows_the_history_with_filters(no_bus, client, viewer):
@@ -145,11 +145,54 @@ def test_a_procedure_already_running_elsewhere_is_skipped(postgres, no_bus):
     try:
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-        run = procedure_run("timers.reclaim_stuck")
-        assert run.outcome == "SKIPPED" and "already running" in run.changed["reason"]
+            run = procedure_run("timers.reclaim_stuck")
+            assert run.outcome == "SKIPPED" and "already running" in run.changed["reason"]
+            # Released here: closing the connection frees it only once the server's
+            # backend has exited, which may be after the next line.
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
     finally:
         other.close()
     assert procedure_run("timers.reclaim_stuck").outcome == "SUCCEEDED"
+
+
+def test_the_summary_is_the_seeds():
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert registry.summarize(["SUCCEEDED", "SKIPPED", "FAILED", "UNRECORDED"], timestamp=at) == {
+        "successful": 2, "failed": 2, "total": 4, "success": False,
+        "timestamp": "2026-11-30T12:00:00+00:00", "skipped": 1}
+    assert registry.summarize(["SUCCEEDED", "SKIPPED"], timestamp=at)["success"] is True
+
+
+def test_a_run_of_every_procedure_is_summarized(broken_procedure, no_bus):
+    from datetime import datetime
+
+    from recovery.services import recovery_perform
+
+    performed = recovery_perform()
+    assert len(performed.runs) == 10
+    summary = performed.summary
+    assert (summary["total"], summary["failed"], summary["successful"]) == (10, 1, 9)
+    assert summary["success"] is False
+    assert summary["skipped"] == sum(r.outcome == "SKIPPED" for r in performed.runs)
+    assert datetime.fromisoformat(summary["timestamp"]) >= performed.runs[-1].finished_at
+
+
+def test_the_task_and_the_command_give_the_summary(no_bus):
+    import json
+
+    from recovery import tasks
+
+    result = tasks.recovery_run()
+    assert {"successful", "failed", "total", "success", "timestamp"} <= set(result)
+    assert (result["total"], result["failed"], result["success"]) == (10, 0, True)
+    out = io.StringIO()
+    call_command("recover", stdout=out)
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith("summary ")
+    summary = json.loads(last.removeprefix("summary "))
+    assert (summary["total"], summary["successful"], summary["success"]) == (10, 10, True)
 
 
 def test_results_default_to_succeeded():

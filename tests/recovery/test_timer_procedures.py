@@ -26,17 +26,28 @@ def set_timer(**fields):
 
 def test_a_timer_running_too_long_is_failed_with_a_retry_in_two_minutes(scheduled, settings):
     now = timezone.now()
-    set_timer(status="RUNNING", updated_at=now - timedelta(minutes=6))
+    set_timer(status="RUNNING", updated_at=now - timedelta(minutes=6), retry_count=2)
     fresh = CampaignTimer.objects.get(type="campaign.end")
     CampaignTimer.objects.filter(pk=fresh.pk).update(status="RUNNING",
                                                      updated_at=now - timedelta(minutes=4))
     run = procedure_run("timers.reclaim_stuck")
     timer = start_timer()
     assert run.outcome == "SUCCEEDED" and run.changed["ids"] == [timer.pk]
-    assert timer.status == "FAILED" and timer.retry_count == 1
-    assert timedelta(seconds=110) < timer.next_retry_at - now <= timedelta(seconds=125)
-    assert "stuck" in timer.error_message
+    assert run.changed["stuck_seconds"] == 300  # the seed's 5 minutes
+    assert timer.status == "FAILED" and timer.retry_count == 3  # retryCount + 1
+    assert timer.next_retry_at == run.started_at + timedelta(minutes=2)
+    assert timer.error_message == "Timer stuck in RUNNING state - recovered"
     assert CampaignTimer.objects.get(pk=fresh.pk).status == "RUNNING"  # 4 min: not yet
+
+
+def test_the_stuck_age_and_the_retry_delay_are_settings(scheduled, settings):
+    settings.FAULTLINE = {**settings.FAULTLINE, "RECOVERY_TIMER_STUCK_SECONDS": 120,
+                          "RECOVERY_TIMER_RETRY_DELAY_SECONDS": 30}
+    set_timer(status="RUNNING", updated_at=timezone.now() - timedelta(minutes=3))
+    run = procedure_run("timers.reclaim_stuck")
+    timer = start_timer()
+    assert run.changed["ids"] == [timer.pk]
+    assert timer.next_retry_at == run.started_at + timedelta(seconds=30)
 
 
 def test_a_failed_timer_due_for_retry_is_pending_again(scheduled):
@@ -105,9 +116,15 @@ def test_a_timer_just_due_is_left_to_the_processor(make_campaign, fake_bus):
     assert start_timer().status == "PENDING"
 
 
-def _running_past_end(make_campaign, end_status=None, **end_fields):
+def test_a_timer_over_a_minute_overdue_is_executed(make_campaign, fake_bus):
+    campaign_schedule(campaign=make_campaign(start_in=timedelta(seconds=-75)))
+    run = procedure_run("timers.run_overdue")
+    assert run.changed["executed"] == 1 and start_timer().status == "COMPLETED"
+
+
+def _running_past_end(make_campaign, end_status=None, past=timedelta(minutes=6), **end_fields):
     campaign = campaign_schedule(campaign=make_campaign(start_in=timedelta(hours=-2),
-                                                       end_in=timedelta(minutes=-5)))
+                                                       end_in=-past))
     Campaign.objects.filter(pk=campaign.pk).update(status="RUNNING")
     CampaignTimer.objects.filter(campaign=campaign, type="campaign.start").update(
         status="COMPLETED")
@@ -137,5 +154,31 @@ def test_a_running_campaign_past_its_end_with_no_end_timer_to_come_is_completed(
     events = OutboxEvent.objects.filter(topic="lifecycle.campaign.completed")
     assert {e.payload["campaign_id"] for e in events} == {no_timer.pk, dead.pk}
     assert {e.payload["trigger"] for e in events} == {"auto_recovery"}
+    assert {e.payload["reason"] for e in events} == {"campaign_stuck_past_end_time"}
+    assert {e.payload["at"] for e in events} == {run.started_at.isoformat()}  # the timestamp
     assert {e.status for e in events} == {"PUBLISHED"}
-    assert len(fake_bus) == 2
+    assert [(topic, p["campaign_id"], p["trigger"]) for topic, p, _ in sorted(
+        fake_bus, key=lambda e: e[1]["campaign_id"])] == [
+        ("lifecycle.campaign.completed", no_timer.pk, "auto_recovery"),
+        ("lifecycle.campaign.completed", dead.pk, "auto_recovery")]
+
+
+def test_a_campaign_is_given_five_minutes_past_its_end(make_campaign, fake_bus, settings):
+    late = _running_past_end(make_campaign, past=timedelta(minutes=6))
+    within = _running_past_end(make_campaign, past=timedelta(minutes=4))
+    run = procedure_run("campaigns.complete_overdue")
+    assert run.changed["ids"] == [late.pk] and run.changed["grace_seconds"] == 300
+    assert Campaign.objects.get(pk=within.pk).status == "RUNNING"
+    settings.FAULTLINE = {**settings.FAULTLINE, "RECOVERY_CAMPAIGN_END_GRACE_SECONDS": 0}
+    assert procedure_run("campaigns.complete_overdue").changed["ids"] == [within.pk]
+
+
+def test_an_end_timer_waiting_for_its_retry_holds_the_campaign_unless_switched_off(
+    make_campaign, fake_bus, settings
+):
+    retrying = _running_past_end(make_campaign, "FAILED",
+                                 next_retry_at=timezone.now() + timedelta(minutes=1))
+    assert procedure_run("campaigns.complete_overdue").changed["ids"] == []
+    settings.FAULTLINE = {**settings.FAULTLINE, "RECOVERY_CAMPAIGN_WAIT_FOR_END_RETRY": False}
+    assert procedure_run("campaigns.complete_overdue").changed["ids"] == [retrying.pk]
+    assert Campaign.objects.get(pk=retrying.pk).status == "COMPLETED"

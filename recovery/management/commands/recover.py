@@ -3,6 +3,9 @@ RecoveryRun.
 
     manage.py recover --list
     manage.py recover                       # every recovery procedure (what beat runs)
+
+Each procedure's line, then the summary (the seed's summarizeRecoveryResults) as JSON:
+    summary {"failed": 0, "skipped": 2, "success": true, "successful": 10, ...}
     manage.py recover --cleanup             # every clean-up procedure
     manage.py recover timers.reclaim_stuck outbox.republish
 """
@@ -12,7 +15,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from recovery.registry import CLEANUP, PROCEDURES, RECOVERY, in_group, ordered
-from recovery.services import procedures_run
+from recovery.services import recovery_perform
 
 
 class Command(BaseCommand):
@@ -34,13 +37,13 @@ class Command(BaseCommand):
         if unknown:
             raise CommandError(f"unknown procedure(s): {', '.join(unknown)} (see --list)")
         names = procedures or [p.name for p in in_group(CLEANUP if cleanup else RECOVERY)]
-        failed = 0
-        for run in procedures_run(names, via="command"):
+        performed = recovery_perform(names=names, via="command")
+        for run in performed.runs:
             changed = json.dumps(run.changed, sort_keys=True, default=str)
             line = f"{run.procedure:32} {run.outcome:9} {run.duration_seconds:7.2f}s  {changed}"
             if run.error:
                 line += f"\n    {run.error.splitlines()[0]}"
-                failed += 1
             self.stdout.write(line)
-        if failed:
-            raise CommandError(f"{failed} procedure(s) failed")
+        self.stdout.write(f"summary {json.dumps(performed.summary, sort_keys=True)}")
+        if performed.summary["failed"]:
+            raise CommandError(f"{performed.summary['failed']} procedure(s) failed")

@@ -11,7 +11,10 @@ moves a circuit into or out of the FORCED_* states.
 Semantics, in short:
 
 - CLOSED: calls pass. Failures that count are kept with their time; `failure_threshold`
-  of them within `window_ms` open the circuit (the list is cleared when it opens).
+  of them within `window_ms` open the circuit (the list is cleared when it opens). A
+  success changes nothing: failures age out of the window instead, so a dependency failing
+  most calls still trips it. With `success_resets_failures` (the seed's recordSuccess) a
+  success clears the failures counted so far.
 - OPEN: calls are refused until `recovery_timeout_ms` after it opened. The first permit
   request after that moves it to HALF_OPEN. A counted failure reported (without a probe
   token) after the recovery timeout is treated as a failed probe: the dependency is still
@@ -87,6 +90,8 @@ class Config:
     recovery_timeout_ms: int = 30_000
     half_open_probes: int = 1
     probe_timeout_ms: int = 10_000
+    # The seed's recordSuccess: a success in CLOSED clears the counted failures.
+    success_resets_failures: bool = False
 
 
 @dataclass
@@ -205,6 +210,11 @@ def record_success(live: Live, cfg: Config, *, now_ms: int, token: str | None = 
     call = _Call(live, cfg, now_ms)
     if live.state == State.HALF_OPEN and token and token in live.probes:
         call.go(State.CLOSED, Cause.PROBE_SUCCESS)
+    elif live.state == State.CLOSED and cfg.success_resets_failures:
+        # Only in CLOSED. Closing an open circuit on a success that is not its probe (a
+        # call begun before it opened, or one that never asked) would skip the recovery
+        # timeout and the single probe for every process sharing the breaker.
+        live.failures = []
     return call.result()
 
 

@@ -45,7 +45,8 @@ local n = tonumber(ARGV[7])
 local token = ARGV[8]
 local counts = ARGV[9] == '1'
 local new_token = ARGV[10]
-local has_seed = ARGV[11] == '1'
+local success_resets = ARGV[11] == '1'
+local has_seed = ARGV[12] == '1'
 local LEGAL = {"""
     + _LEGAL_LUA
     + """}
@@ -56,17 +57,17 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cur = redis.call('HMGET', K_S, 's', 'o', 'v')
 local function seed()
   redis.call('DEL', K_F, K_P)
-  redis.call('HSET', K_S, 's', ARGV[12], 'o', ARGV[13], 'v', ARGV[14])
+  redis.call('HSET', K_S, 's', ARGV[13], 'o', ARGV[14], 'v', ARGV[15])
   local i = 0
-  for ts in string.gmatch(ARGV[15], '[^,]+') do
+  for ts in string.gmatch(ARGV[16], '[^,]+') do
     i = i + 1
     redis.call('ZADD', K_F, tonumber(ts), 'seed:' .. i)
   end
   if i > 0 then redis.call('PEXPIRE', K_F, window) end
-  cur = {ARGV[12], ARGV[13], ARGV[14]}
+  cur = {ARGV[13], ARGV[14], ARGV[15]}
 end
 if cmd == 'reseed' then
-  if (not cur[1]) or tonumber(cur[3]) < tonumber(ARGV[14]) then
+  if (not cur[1]) or tonumber(cur[3]) < tonumber(ARGV[15]) then
     seed()
     return {'SEEDED'}
   end
@@ -125,7 +126,11 @@ if cmd == 'permit' then
     end
   end
 elseif cmd == 'success' then
-  if is_probe(token) then go('CLOSED', 'probe_success') end
+  if is_probe(token) then
+    go('CLOSED', 'probe_success')
+  elseif state == 'CLOSED' and success_resets then
+    redis.call('DEL', K_F)
+  end
 elseif cmd == 'failure' then
   if is_probe(token) then
     if counts then go('OPEN', 'probe_failure') else redis.call('ZREM', K_P, token) end
@@ -269,6 +274,7 @@ class RedisCircuitStore:
             token or "",
             "1" if counts else "0",
             new_token,
+            "1" if cfg.success_resets_failures else "0",
         ]
         args += seed.argv() if seed is not None else ["0"]
         reply = self.script(keys=self.keys(operation), args=args)
@@ -279,7 +285,7 @@ class RedisCircuitStore:
     def reseed(self, operation: str, cfg: Config, seed: Seed) -> bool:
         """Overwrite Redis with the mirror if Redis's copy is older (after an outage)."""
         args = ["reseed", cfg.failure_threshold, cfg.window_ms, cfg.recovery_timeout_ms,
-                cfg.half_open_probes, cfg.probe_timeout_ms, 0, "", "0", "", *seed.argv()]
+                cfg.half_open_probes, cfg.probe_timeout_ms, 0, "", "0", "", "0", *seed.argv()]
         return _text(self.script(keys=self.keys(operation), args=args)[0]) == "SEEDED"
 
     def delete(self, operation: str) -> None:

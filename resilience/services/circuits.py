@@ -86,6 +86,7 @@ def default_config() -> Config:
         recovery_timeout_ms=conf.get("CIRCUIT_RECOVERY_TIMEOUT_SECONDS") * 1000,
         half_open_probes=conf.get("CIRCUIT_HALF_OPEN_PROBES"),
         probe_timeout_ms=conf.get("CIRCUIT_PROBE_TIMEOUT_SECONDS") * 1000,
+        success_resets_failures=conf.get("CIRCUIT_SUCCESS_RESETS_FAILURES"),
     )
 
 
@@ -108,6 +109,7 @@ def config_of(row: CircuitState | None) -> Config:
         half_open_probes=pick(row.half_open_probes, base.half_open_probes),
         probe_timeout_ms=pick(row.probe_timeout_seconds and row.probe_timeout_seconds * 1000,
                               base.probe_timeout_ms),
+        success_resets_failures=base.success_resets_failures,  # installation-wide only
     )
 
 

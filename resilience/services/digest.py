@@ -4,18 +4,24 @@ Runs on Celery in batches. Each batch is one transaction of a fixed number of bu
 statements, whatever its size: claim the pending entries (FOR UPDATE SKIP LOCKED, so two
 workers never digest the same entry), create missing groups, lock and update the groups,
 write their history, mark the entries, upsert the hourly metrics, and (when the batch has
-any) create the dead letters for entries whose strategy is DEAD_LETTER.
+any) create the dead letters for entries whose strategy is DEAD_LETTER. Once it has
+committed, each entry is logged once, as the seed's ErrorLogger does (error_log.py).
 """
 
+import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, F, JSONField, Q, When
 from django.utils import timezone
 
+from resilience import conf, error_log
 from resilience.classification import SEVERITY_RANK, Severity
 from resilience.group_state import status_after_events
 from resilience.grouping import Frame, culprit, fingerprint, group_title, parse_stack_trace
@@ -43,6 +49,10 @@ _CLAIM_FIELDS = (
     "fingerprint",
     "extra",
     "outcome",  # outcomes reported before the digest are counted into the rollup here
+    # For the error log after commit (the seed's ErrorLogger, see _log_after_commit).
+    "event_id",
+    "campaign_id",
+    "classification",
 )
 
 
@@ -275,6 +285,8 @@ def digest_batch(*, limit: int, now: datetime | None = None) -> DigestResult:
             DeadLetter.objects.bulk_create(dead, ignore_conflicts=True)
         result.dead_letters = len(dead)
         transaction.on_commit(partial(_alerts_after_commit, result))
+        # robust: a failure to log must never fail the digest that already committed.
+        transaction.on_commit(partial(_log_after_commit, entries), robust=True)
     result.entries = len(entries)
     result.groups_created = len(result.new_groups)
     return result
@@ -296,6 +308,55 @@ def _alerts_after_commit(result: DigestResult) -> None:
     from alerts.hooks import digest_committed  # alerts builds on resilience, not the reverse
 
     digest_committed(result)
+
+
+# --- the seed's ErrorLogger output, after commit (formatting: resilience/error_log.py) ---
+
+errors_logger = logging.getLogger(error_log.LOGGER_NAME)
+
+
+def _logged(entry: ErrorLogEntry) -> error_log.LoggedError:
+    return error_log.LoggedError(
+        id=entry.pk,
+        event_id=entry.event_id,
+        service_id=entry.service_id,
+        timestamp=entry.timestamp,
+        severity=entry.severity,
+        category=entry.category,
+        # The code the classifier went by: the seed's extractErrorCode.
+        code=(entry.classification or {}).get("code") or entry.code or entry.name,
+        message=entry.message,
+        operation=entry.operation,
+        campaign_id=entry.campaign_id,
+        stack_trace=entry.stack_trace,
+    )
+
+
+def _log_after_commit(entries: Sequence[ErrorLogEntry]) -> None:
+    """Each digested entry once on `faultline.errors` at its severity's level; CRITICAL
+    ones also appended to ERROR_CRITICAL_LOG_PATH."""
+    logged = [_logged(entry) for entry in entries]
+    for error in logged:
+        level = error_log.level_of(error.severity)
+        if errors_logger.isEnabledFor(level):
+            errors_logger.log(level, "%s", error_log.console_text(error))
+    text = error_log.critical_lines(logged)
+    path = conf.get("ERROR_CRITICAL_LOG_PATH")
+    if text and path:
+        _append(Path(settings.BASE_DIR) / path, text)  # an absolute path stays as it is
+
+
+def _append(path: Path, text: str) -> None:
+    # One write() in O_APPEND mode: concurrent digest workers' lines do not interleave.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        errors_logger.error("could not append to the critical error log %s: %r", path, exc)
 
 
 def oldest_pending_received_at() -> datetime | None:

@@ -286,3 +286,46 @@ def test_every_transition_bumps_the_version_once():
     live, token = half_open(clock)  # CLOSED→OPEN, OPEN→HALF_OPEN
     m.record_success(live, CFG, now_ms=clock(), token=token)  # → CLOSED
     assert live.version == 3
+
+
+# --- a success in CLOSED, and the seed's recordSuccess (success_resets_failures) ------------
+
+SEED_CFG = Config(**{**CFG.__dict__, "success_resets_failures": True})
+
+
+def test_by_default_a_success_does_not_clear_the_counted_failures():
+    clock, live = Clock(), Live()
+    m.record_failure(live, CFG, now_ms=clock(), n=2)
+    outcome = m.record_success(live, CFG, now_ms=clock(10))
+    assert outcome.state == State.CLOSED and outcome.failure_count == 2
+    assert not outcome.transitions
+    # A dependency failing most calls, with successes in between, still trips it.
+    assert m.record_failure(live, CFG, now_ms=clock(10)).state == State.OPEN
+
+
+def test_with_the_seed_switch_a_success_clears_the_counted_failures():
+    clock, live = Clock(), Live()
+    m.record_failure(live, SEED_CFG, now_ms=clock(), n=2)
+    outcome = m.record_success(live, SEED_CFG, now_ms=clock(10))
+    assert outcome.state == State.CLOSED and outcome.failure_count == 0
+    assert not outcome.transitions and outcome.version == 0  # no transition, as in the seed
+    assert m.record_failure(live, SEED_CFG, now_ms=clock(10), n=2).state == State.CLOSED
+    assert m.record_failure(live, SEED_CFG, now_ms=clock(10)).state == State.OPEN
+
+
+@pytest.mark.parametrize("cfg", [CFG, SEED_CFG], ids=["default", "seed_switch"])
+def test_a_success_that_is_not_the_probe_never_closes_an_open_circuit(cfg):
+    clock = Clock()
+    live = opened(clock, cfg)
+    assert m.record_success(live, cfg, now_ms=clock(10)).state == State.OPEN
+    clock(cfg.recovery_timeout_ms)
+    assert m.record_success(live, cfg, now_ms=clock()).state == State.OPEN
+    probe = permit(live, clock, cfg)
+    assert m.record_success(live, cfg, now_ms=clock(), token=None).state == State.HALF_OPEN
+    closed = m.record_success(live, cfg, now_ms=clock(), token=probe.probe_token)
+    assert closed.state == State.CLOSED
+
+
+def test_the_defaults_are_one_probe_and_no_reset_on_success():
+    cfg = Config()
+    assert (cfg.half_open_probes, cfg.success_resets_failures) == (1, False)

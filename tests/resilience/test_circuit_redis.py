@@ -49,20 +49,26 @@ def test_reseed_replaces_only_an_older_copy(store):
     assert outcome.state == State.FORCED_OPEN and outcome.version == 7
 
 
-def run_machine(live, command, now, new_token, kw):
+def run_machine(live, command, now, new_token, kw, cfg=CFG):
     if command == "permit":
-        return m.permit(live, CFG, now_ms=now, new_token=new_token)
+        return m.permit(live, cfg, now_ms=now, new_token=new_token)
     if command == "success":
-        return m.record_success(live, CFG, now_ms=now, token=kw.get("token"))
+        return m.record_success(live, cfg, now_ms=now, token=kw.get("token"))
     if command == "failure":
-        return m.record_failure(live, CFG, now_ms=now, token=kw.get("token"),
+        return m.record_failure(live, cfg, now_ms=now, token=kw.get("token"),
                                 counts=kw.get("counts", True), n=kw.get("n", 1))
     if command == "view":
-        return m.view(live, CFG, now_ms=now)
+        return m.view(live, cfg, now_ms=now)
     if command == "reset":
-        return m.reset(live, CFG, now_ms=now)
+        return m.reset(live, cfg, now_ms=now)
     to = State.FORCED_OPEN if command == "force_open" else State.FORCED_CLOSED
-    return m.force(live, CFG, now_ms=now, to=to)
+    return m.force(live, cfg, now_ms=now, to=to)
+
+
+def answers(outcome):
+    return (outcome.state, outcome.version, outcome.allowed, outcome.probe_token,
+            outcome.is_open, outcome.failure_count,
+            [(t.from_state, t.to_state, t.cause) for t in outcome.transitions])
 
 
 def test_it_follows_the_pure_machine(store):
@@ -142,3 +148,25 @@ def test_exactly_the_allowed_probes_pass_across_32_processes(store, redis_url, p
     assert len({r["token"] for r in granted}) == probes
     outcome = call(store, "view", cfg)
     assert outcome.state == State.HALF_OPEN and outcome.version == 2  # one OPEN→HALF_OPEN
+
+
+@pytest.mark.parametrize("resets", [False, True], ids=["default", "seed_switch"])
+def test_a_success_in_closed_follows_the_pure_machine_with_and_without_the_seed_switch(
+    store, resets
+):
+    cfg = Config(**{**CFG.__dict__, "success_resets_failures": resets})
+    live = Live()
+    steps = [("failure", {"n": 2}), ("success", {}), ("failure", {}), ("view", {}),
+             ("failure", {}), ("failure", {}), ("success", {}), ("view", {})]
+    seen = []
+    for i, (command, kw) in enumerate(steps):
+        redis_out = call(store, command, cfg, new_token=f"t{i}", **kw)
+        machine_out = run_machine(live, command, redis_out.now_ms, f"t{i}", kw, cfg)
+        assert answers(redis_out) == answers(machine_out), (i, command)
+        seen.append((redis_out.state, redis_out.failure_count))
+    if resets:  # the seed: the success wiped two failures, so it took three more to open
+        assert seen[1] == (State.CLOSED, 0) and seen[3] == (State.CLOSED, 1)
+        assert seen[5][0] == State.OPEN
+    else:  # the success changed nothing: the third failure opened it
+        assert seen[1] == (State.CLOSED, 2) and seen[2][0] == State.OPEN
+    assert seen[-1][0] == State.OPEN  # a success that is not the probe never closes it

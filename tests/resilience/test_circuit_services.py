@@ -2,7 +2,11 @@
 between them."""
 
 import logging
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -22,6 +26,7 @@ from resilience.services.circuits import (
 from tests.resilience import circuit_workers
 
 OP = "payment.charge"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -158,6 +163,38 @@ def test_forcing_the_state_it_is_already_in_records_nothing(backend, triager):
     assert AuditEvent.objects.count() == 1 and len(transitions()) == 1
     with pytest.raises(ValueError):
         circuit_force(operation=OP, state="OPEN", actor=triager)
+
+
+@pytest.mark.parametrize("resets", [False, True], ids=["default", "seed_switch"])
+def test_a_success_clears_the_counted_failures_only_with_the_seed_switch(
+    backend, settings, resets
+):
+    settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_SUCCESS_RESETS_FAILURES": resets}
+    circuit_record_failure(operation=OP, n=2)
+    assert circuit_record_success(operation=OP) == "CLOSED"
+    status = circuits.circuit_status(CircuitState.objects.get(operation=OP))
+    assert status.failure_count == (0 if resets else 2)
+    # Default: the success changed nothing, so one more failure reaches the threshold (3).
+    assert circuit_record_failure(operation=OP) == ("CLOSED" if resets else "OPEN")
+    if resets:
+        assert circuit_record_failure(operation=OP) == "CLOSED"
+        assert circuit_record_failure(operation=OP) == "OPEN"
+    # Either way, a success that is not the probe leaves an open circuit open.
+    assert circuit_record_success(operation=OP) == "OPEN"
+    assert transitions() == [("CLOSED", "OPEN")]
+
+
+def test_the_seed_switch_is_read_from_the_environment():
+    code = ("from config.settings import base; "
+            "print(base.FAULTLINE['CIRCUIT_SUCCESS_RESETS_FAILURES'])")
+    env = {**os.environ, "FAULTLINE_CIRCUIT_SUCCESS_RESETS_FAILURES": "true"}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=60, cwd=ROOT)
+    assert run.stdout.strip() == "True", run.stderr
+    env.pop("FAULTLINE_CIRCUIT_SUCCESS_RESETS_FAILURES")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=60, cwd=ROOT)
+    assert run.stdout.strip() == "False", run.stderr
 
 
 # --- Redis and its mirror ----------------------------------------------------------------

@@ -6,4 +6,9 @@ class ResilienceConfig(AppConfig):
     verbose_name = "Errors and resilience"
 
     def ready(self) -> None:
-        from resilience import builtin_fallbacks  # noqa: F401 - registers database.write
+        from resilience import (
+            builtin_fallbacks,  # noqa: F401 - registers database.write
+            db_datetimes,
+        )
+
+        db_datetimes.register()  # offsets past ±15:59 reach PostgreSQL in UTC

@@ -26,6 +26,7 @@ from django.utils import timezone
 from resilience.exception_report import exception_codes, report_from_exception
 from resilience.fallbacks import FallbackContext, fallback_for
 from resilience.report_schema import validate_report
+from resilience.safe_json import replace_bad_text
 from resilience.strategy import Strategy
 
 log = logging.getLogger("faultline.guard")
@@ -162,9 +163,12 @@ def _escalate(result: HandlingResult, exc: BaseException, operation: str,
             # The seed's escalateError is a CRITICAL alert whatever the category says.
             "severity_floor": "CRITICAL",
             "name": type(failure).__name__,
-            "message": f"Handling {type(exc).__name__} for {operation} failed: {failure}"[:32_768],
-            "operation": operation,
-            "cause": {"name": type(exc).__name__, "message": str(exc)[:32_768]},
+            # Not validated like other reports: keep it to text PostgreSQL can hold.
+            "message": replace_bad_text(
+                f"Handling {type(exc).__name__} for {operation} failed: {failure}"[:32_768]),
+            "operation": replace_bad_text(operation[:200]),
+            "cause": {"name": type(exc).__name__,
+                      "message": replace_bad_text(str(exc)[:32_768])},
         })
     except Exception as record_exc:  # noqa: BLE001 - the log line above is the last resort
         escalation_log.critical("could not record the escalation either: %r", record_exc)

@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from resilience import safe_json
 from resilience.admin.base import ReadOnlyTabularInline
 from resilience.models import DeadLetter, DeadLetterAttempt, ReplayTarget
 from resilience.services.dead_letters import (
@@ -67,11 +68,13 @@ class EditPayloadForm(forms.Form):
 
     def clean_payload(self):
         text = self.cleaned_data["payload"]
+        # The API's reader: bounded depth, no NaN, no \u0000 PostgreSQL would refuse.
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
+            return safe_json.loads(text.encode())
+        except safe_json.UnsafeJSON as exc:
+            syntax = str(exc).removeprefix("is not valid JSON: ")
             raise forms.ValidationError(
-                f"Not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+                f"Not valid JSON: {syntax}." if syntax != str(exc) else f"The payload {exc}."
             ) from None
 
 

@@ -1,9 +1,13 @@
-"""Reading a JSON request body within a size limit, with errors that say what is wrong."""
+"""Reading a JSON request body within a size limit, with errors that say what is wrong.
 
-import json
+Every JSON body, ours (`read_json_body`) and DRF's (`SafeJSONParser`, the default parser),
+goes through `safe_json`: bounded nesting, no NaN/Infinity, no huge integers, UTF-8 only.
+"""
 
-from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
+from rest_framework.parsers import JSONParser
 
+from resilience import conf, safe_json
 from resilience.api.errors import PayloadTooLarge
 from resilience.sentry.decoding import (
     BadBody,
@@ -27,8 +31,12 @@ def _decompressed(django_request, encoding: str, limit: int) -> bytes:
         raise ParseError(f"Request body cannot be decompressed: {exc}.") from None
 
 
-def read_json_body(request, *, limit: int):
-    """Parse the body as JSON, refusing more than `limit` bytes before reading them."""
+def read_json_body(request, *, limit: int, text: safe_json.TextPolicy = "refuse"):
+    """Parse the body as JSON, refusing more than `limit` bytes before reading them.
+
+    `text="keep"` leaves NUL and lone surrogates to a validator that names the field
+    (report_schema, the dead-letter serializers); the default refuses them here.
+    """
     django_request = request._request
     content_type = django_request.content_type or "application/json"
     if content_type != "application/json":
@@ -45,10 +53,26 @@ def read_json_body(request, *, limit: int):
         raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
     if not raw.strip():
         raise ParseError("Request body is empty; send a report object or a list of them.")
+    return parse_json(raw, text=text)
+
+
+def parse_json(raw: bytes, *, text: safe_json.TextPolicy = "refuse"):
+    """safe_json.loads as an API error: a 400 naming the field when the problem has a
+    place in the document (`payload.qty: contains a NUL character …`)."""
     try:
-        return json.loads(raw)
-    except UnicodeDecodeError:
-        raise ParseError("Request body is not UTF-8.") from None
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"Request body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}.") from None
+        return safe_json.loads(raw, text=text)
+    except safe_json.UnsafeJSON as exc:
+        if exc.path:
+            raise ValidationError({exc.path: [exc.problem]}) from None
+        raise ParseError(f"Request body {exc}.") from None
+
+
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser through safe_json, reading at most INGEST_MAX_BODY_BYTES."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = conf.get("INGEST_MAX_BODY_BYTES")
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
+        return parse_json(raw)

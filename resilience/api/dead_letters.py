@@ -6,6 +6,7 @@ field, or a 409 when the dead letter's state does not allow the action.
 """
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
@@ -15,16 +16,21 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, generics, permissions, serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from resilience import conf
-from resilience.api.authentication import ServiceKeyAuthentication, service_key_of
+from resilience import conf, safe_json
+from resilience.api.authentication import (
+    OperatorTokenAuthentication,
+    ServiceKeyAuthentication,
+    service_key_of,
+)
 from resilience.api.body import read_json_body
 from resilience.api.filters import _TimeWindow
 from resilience.api.permissions import ReportsAndReads, ServiceOrOperator
 from resilience.models import CATEGORY_CHOICES, DeadLetter, DeadLetterAttempt
+from resilience.report_schema import ReportError, in_window
 from resilience.services.dead_letters import (
     PURGE_PERMISSION,
     REPLAY_PERMISSION,
@@ -40,8 +46,8 @@ from resilience.services.replay import (
     dead_letter_replay_request,
 )
 
-AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, TokenAuthentication]
-OPERATOR_AUTHENTICATION = [SessionAuthentication, TokenAuthentication]
+AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, OperatorTokenAuthentication]
+OPERATOR_AUTHENTICATION = [SessionAuthentication, OperatorTokenAuthentication]
 _HEADER_NAME_MAX = 200
 _HEADER_VALUE_MAX = 8192
 MAX_ATTEMPTS_SHOWN = 100
@@ -137,6 +143,7 @@ class StringMapField(serializers.Field):
         "not_object": "must be an object of strings",
         "bad_name": "header names must be 1 to 200 characters",
         "bad_value": "value of {name!r} must be a string of at most 8192 characters",
+        "bad_text": "{what} {problem}",
     }
 
     def to_internal_value(self, data):
@@ -147,17 +154,48 @@ class StringMapField(serializers.Field):
                 self.fail("bad_name")
             if not isinstance(value, str) or len(value) > _HEADER_VALUE_MAX:
                 self.fail("bad_value", name=name)
+            # Replayed as they are, so refused rather than repaired.
+            shown = f"{name[:50]!r}"
+            for what, text in ((f"the name {shown}", name), (f"value of {shown}", value)):
+                problem = safe_json.text_problem(text)
+                if problem:
+                    self.fail("bad_text", what=what, problem=problem)
         return data
 
     def to_representation(self, value):
         return value
 
 
+class StorableJSONField(serializers.JSONField):
+    """Any JSON PostgreSQL's jsonb can hold: NUL and lone surrogates (keys too), depth,
+    NaN and huge integers are refused, naming where, never repaired (it is replayed)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return safe_json.check(value)
+        except safe_json.UnsafeJSON as exc:
+            where = f" (at {exc.path})" if exc.path else ""
+            raise serializers.ValidationError(f"{exc.problem}{where}") from None
+
+
+class SaneDateTimeField(serializers.DateTimeField):
+    """A time in UTC within the window reports get (report_schema.in_window): not
+    before 2000-01-01, and more than five minutes ahead taken as now."""
+
+    def to_internal_value(self, value):
+        moment = super().to_internal_value(value)  # any offset, converted to UTC
+        try:
+            return in_window(self.field_name, moment, timezone.now())
+        except ReportError as exc:
+            raise serializers.ValidationError(exc.problem) from None
+
+
 class DeadLetterCreateSerializer(serializers.Serializer):
     operation = serializers.CharField(max_length=200, help_text="What could not be done, "
                                       "e.g. timer.execute; replay targets are chosen by it")
-    payload = serializers.JSONField(required=False, allow_null=True, default=None,
-                                    help_text="The work itself, any JSON; replayed as is")
+    payload = StorableJSONField(required=False, allow_null=True, default=None,
+                                help_text="The work itself, any JSON; replayed as is")
     headers = StringMapField(required=False, default=dict,
                              help_text="Object of strings, replayed alongside the payload")
     reason = serializers.CharField(required=False, allow_blank=True, default="",
@@ -166,8 +204,8 @@ class DeadLetterCreateSerializer(serializers.Serializer):
                                        allow_blank=True, default="")
     attempt_count = serializers.IntegerField(required=False, min_value=0,
                                              max_value=1_000_000, default=0)
-    first_failed_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    last_failed_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    first_failed_at = SaneDateTimeField(required=False, allow_null=True, default=None)
+    last_failed_at = SaneDateTimeField(required=False, allow_null=True, default=None)
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -213,7 +251,7 @@ class ReplayFilterSerializer(ReplayOptionsSerializer):
 
 
 class EditAndReplaySerializer(ReplayOptionsSerializer):
-    payload = serializers.JSONField(help_text="The corrected payload; the original is kept")
+    payload = StorableJSONField(help_text="The corrected payload; the original is kept")
 
     def validate(self, attrs):
         if "payload" not in self.initial_data:
@@ -228,9 +266,12 @@ class ReplayRequestSerializer(serializers.Serializer):
 
 
 class PurgeSerializer(serializers.Serializer):
-    older_than_days = serializers.IntegerField(required=False, min_value=0)
-    ids = serializers.ListField(child=serializers.IntegerField(), required=False,
-                                max_length=10_000)
+    # Bounded to what a timedelta and a bigint id can hold (larger ones were a 500).
+    older_than_days = serializers.IntegerField(required=False, min_value=0, max_value=36_500)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False,
+        max_length=10_000,
+    )
 
     def validate(self, attrs):
         if "older_than_days" not in attrs and "ids" not in attrs:
@@ -272,6 +313,7 @@ class DeadLettersView(ReportsAndReads, generics.ListAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = DeadLetterFilter
     view_permission = "resilience.view_deadletter"
+    budget_scope = "dead_letters"  # each POST costs one of the key's budget (api/throttles.py)
 
     def get_queryset(self):
         return _scoped(self.request)
@@ -286,7 +328,8 @@ class DeadLettersView(ReportsAndReads, generics.ListAPIView):
         description="Park work the service could not do, for inspection and replay.",
     )
     def post(self, request):
-        body = read_json_body(request, limit=conf.get("INGEST_MAX_BODY_BYTES"))
+        # NUL and the like are refused by the serializer, which names the field.
+        body = read_json_body(request, limit=conf.get("INGEST_MAX_BODY_BYTES"), text="keep")
         serializer = DeadLetterCreateSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         dead_letter = dead_letter_create(

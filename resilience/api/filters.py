@@ -1,5 +1,7 @@
 """Query filters for the entry and group lists (django-filter)."""
 
+from datetime import UTC, datetime
+
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
@@ -13,6 +15,16 @@ from resilience.models import (
 from resilience.selectors import BadRange, parse_range
 
 
+def in_utc(name: str, value: datetime) -> datetime:
+    """An aware filter bound in UTC. Any offset Python reads (up to ±23:59) names one
+    instant, but PostgreSQL refuses offsets past ±15:59 (`-16:52` was a 500)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # before year 1 or after 9999 once in UTC
+        raise ValidationError({name: f"{value.isoformat()} is out of range: give a time "
+                                     f"between years 1 and 9999 in UTC"}) from None
+
+
 class _TimeWindow(filters.FilterSet):
     """since/until (RFC 3339) or range=Nm|Nh|Nd (e.g. 15m, 6h, 7d), on `time_field`."""
 
@@ -23,10 +35,10 @@ class _TimeWindow(filters.FilterSet):
                                help_text="A whole number and m, h or d: 15m, 6h, 7d, …")
 
     def filter_since(self, queryset, name, value):
-        return queryset.filter(**{f"{self.time_field}__gte": value})
+        return queryset.filter(**{f"{self.time_field}__gte": in_utc(name, value)})
 
     def filter_until(self, queryset, name, value):
-        return queryset.filter(**{f"{self.time_field}__lt": value})
+        return queryset.filter(**{f"{self.time_field}__lt": in_utc(name, value)})
 
     def filter_range(self, queryset, name, value):
         try:

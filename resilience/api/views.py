@@ -5,13 +5,17 @@ from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from resilience import conf
-from resilience.api.authentication import ServiceKeyAuthentication, service_key_of
+from resilience.api.authentication import (
+    OperatorTokenAuthentication,
+    ServiceKeyAuthentication,
+    service_key_of,
+)
 from resilience.api.body import read_json_body
 from resilience.api.filters import EntryFilter, GroupFilter
 from resilience.api.pagination import LastSeenCursorPagination
@@ -33,9 +37,9 @@ from resilience.services.groups import (
     error_group_resolve,
 )
 from resilience.services.ingest import ingest
-from resilience.services.rate_limits import rate_limit_consume
+from resilience.services.rate_limits import rate_limit_consume, rate_limit_exhausted
 
-AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, TokenAuthentication]
+AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, OperatorTokenAuthentication]
 
 
 def _scoped_service_id(request) -> int | None:
@@ -68,14 +72,22 @@ class ErrorsView(ReportsAndReads, generics.ListAPIView):
         },
         description="Report one error (an object) or up to INGEST_MAX_BATCH errors (a list). "
         "Each is classified, given a strategy, and stored before the answer is sent. "
-        "A list gets a list of answers in the same order.",
+        "A list gets a list of answers in the same order. A list with one bad report is "
+        "refused whole with a 400 naming its index (reports[417].timestamp) and nothing of "
+        "it is stored: fix that report and send the list again.",
     )
     def post(self, request):
-        body = read_json_body(request, limit=conf.get("INGEST_MAX_BODY_BYTES"))
+        key = service_key_of(request)
+        # A key with nothing left this minute is refused before its body is read.
+        exhausted = rate_limit_exhausted(key_id=key.key_id, limit=key.rate_limit_per_minute)
+        if exhausted is not None:
+            raise Throttled(wait=exhausted, detail=f"Rate limit of {key.rate_limit_per_minute} "
+                            f"reports per minute exceeded for this key.")
+        # NUL and lone surrogates are report_schema's to judge, field by field.
+        body = read_json_body(request, limit=conf.get("INGEST_MAX_BODY_BYTES"), text="keep")
         reports, is_batch = validate_body(
             body, max_batch=conf.get("INGEST_MAX_BATCH"), now=timezone.now()
         )
-        key = service_key_of(request)
         # A batch counts as its number of reports; a refused one stores nothing.
         retry_after = rate_limit_consume(
             key_id=key.key_id, limit=key.rate_limit_per_minute, cost=len(reports)
@@ -131,7 +143,7 @@ class GroupDetailView(generics.RetrieveAPIView):
 class _GroupActionView(APIView):
     """Triage for automation: operators with a token (Authorization: Token …)."""
 
-    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    authentication_classes = [SessionAuthentication, OperatorTokenAuthentication]
     permission_classes = [Triager]
 
     def act(self, request, group: ErrorGroup) -> ErrorGroup:

@@ -6,9 +6,10 @@ items: each a JSON header line with `type` and an optional `length`, and a paylo
 it, the payload runs to the next newline (or the end).
 """
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from resilience import safe_json
 
 
 class EnvelopeError(ValueError):
@@ -37,12 +38,13 @@ def _line(data: bytes, start: int) -> tuple[bytes, int]:
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    # Bounded before it is parsed (headers are read before the key is known), and lenient
+    # about text like the rest of the Sentry path: NUL and lone surrogates (a JavaScript
+    # SDK cutting a string inside a surrogate pair) become U+FFFD instead of losing the event.
     try:
-        value = json.loads(raw)
-    except UnicodeDecodeError:
-        raise EnvelopeError(f"{what} is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise EnvelopeError(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}") from None
+        value = safe_json.loads(raw, text="replace")
+    except safe_json.UnsafeJSON as exc:
+        raise EnvelopeError(f"{what} {exc}") from None
     if not isinstance(value, dict):
         raise EnvelopeError(f"{what} must be a JSON object")
     return value

@@ -8,7 +8,8 @@ message, level (as a severity floor), fingerprint, tags, environment, release, t
 and user, request, contexts, server name, transaction, platform and SDK (in `extra`).
 
 Mapping is lenient where the report schema is strict: over-long text is cut, odd tag values
-are turned into text, so an SDK's event is not refused for a detail. Only what makes an
+are turned into text, NUL and lone surrogates become U+FFFD (in `extra` too), an errno that
+does not fit is dropped, so an SDK's event is not refused for a detail. Only what makes an
 event unusable (no valid event_id, not a JSON object) is an error.
 """
 
@@ -20,7 +21,8 @@ from typing import Any
 # The frame heuristics text traces are grouped with; reused so structured frames without
 # `module` or `in_app` (browser SDKs) get the same deploy-independent names.
 from resilience.grouping import _is_in_app, _module_for
-from resilience.report_schema import MAX_CAUSE_DEPTH, REPORT_FIELDS
+from resilience.report_schema import MAX_CAUSE_DEPTH, REPORT_FIELDS, storable_json
+from resilience.safe_json import replace_bad_text
 
 EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 # Sentry levels → the lowest severity the entry may get (classification may go higher).
@@ -57,7 +59,7 @@ def normalise_event_id(value: Any) -> str | None:
 
 def _cut(text: Any, limit: int | None) -> str:
     text = text if isinstance(text, str) else ("" if text is None else str(text))
-    return text[:limit] if limit else text
+    return replace_bad_text(text[:limit] if limit else text)
 
 
 def _field(name: str, value: Any) -> str:
@@ -79,7 +81,7 @@ def _exception_name(value: Mapping[str, Any]) -> str:
     kind = _cut(value.get("type"), 200).strip()
     module = value.get("module")
     if kind and isinstance(module, str) and module and not kind.startswith(module + "."):
-        return f"{module}.{kind}"[:200]
+        return _cut(f"{module}.{kind}", 200)
     return kind
 
 
@@ -251,9 +253,11 @@ def _errno(value: Mapping[str, Any]) -> int | str | None:
         return None
     name = errno.get("name")
     if isinstance(name, str) and name.strip():
-        return name.strip()[:32]
+        return _cut(name.strip(), 32)
     number = errno.get("number")
-    return number if isinstance(number, int) and not isinstance(number, bool) else None
+    if isinstance(number, int) and not isinstance(number, bool) and abs(number) < 2**63:
+        return number
+    return None
 
 
 # --- messages, tags, the rest ----------------------------------------------------------
@@ -275,7 +279,7 @@ def event_message(event: Mapping[str, Any]) -> str:
 
 def _tag_text(value: Any) -> str:
     if isinstance(value, str):
-        return value[:200]
+        return _cut(value, 200)
     if isinstance(value, bool | int | float):
         return str(value)
     return _cut(value, 200)
@@ -291,7 +295,7 @@ def event_tags(value: Any) -> dict[str, str]:
         key, tag = pair
         if not isinstance(key, str) or not key or tag is None:
             continue
-        tags[key[:200]] = _tag_text(tag)
+        tags[_cut(key, 200)] = _tag_text(tag)
         if len(tags) >= MAX_TAGS:
             break
     return tags
@@ -410,6 +414,7 @@ def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
     return MappedEvent(
         event_id=event_id,
         report=report,
-        extra=extra,
+        # Stored beside the report without passing validate_report: made storable here.
+        extra=storable_json("extra", extra, repair=True),
         severity_floor=SEVERITY_FLOORS.get(level),
     )

@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from resilience.models import AuditEvent, DeadLetter, ErrorLogEntry
+from resilience.safe_json import replace_bad_text
 
 Status = DeadLetter.Status
 REPLAY_PERMISSION = "resilience.replay_deadletter"
@@ -111,10 +112,12 @@ def dead_letter_create(
     letter = DeadLetter(
         service_id=service_id,
         entry=entry,
-        operation=operation[:_OPERATION_MAX],
+        operation=replace_bad_text(operation[:_OPERATION_MAX]),
         payload=payload,
         headers=dict(headers or {}),
-        reason=reason,
+        # In-process callers pass an exception's text: what PostgreSQL cannot hold
+        # (NUL, lone surrogates) is replaced rather than failing the write.
+        reason=replace_bad_text(reason),
         category=category,
         attempt_count=attempt_count,
         first_failed_at=first,

@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from resilience.models import ErrorGroup, GroupHistory
 from resilience.services.digest import digest_batch
@@ -34,7 +33,7 @@ def stored(service_client):
 
 
 def token_client(user) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return Client(HTTP_AUTHORIZATION=f"Token {factories.operator_token(user)}")
 
 
 def test_a_service_lists_its_own_errors_newest_first(service_client, stored):

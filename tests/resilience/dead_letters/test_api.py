@@ -8,17 +8,21 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from resilience.models import AuditEvent, DeadLetter
-from tests.factories import DeadLetterFactory, ReplayTargetFactory, ServiceFactory
+from tests.factories import (
+    DeadLetterFactory,
+    ReplayTargetFactory,
+    ServiceFactory,
+    operator_token,
+)
 
 Status = DeadLetter.Status
 URL = "/api/v1/dead-letters/"
 
 
 def token_client(user) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return Client(HTTP_AUTHORIZATION=f"Token {operator_token(user)}")
 
 
 def post(client, url, body=None):

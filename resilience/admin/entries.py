@@ -2,22 +2,60 @@
 
 import re
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from resilience.models import ErrorLogEntry, ErrorMetric
 from resilience.paginators import EstimatedCountPaginator
+from resilience.services.quarantine import entry_quarantine_release, quarantined_entries
 
 from .base import ReadOnlyAdmin
 from .display import EMPTY, admin_link, pre, pretty_json
-from .filters import CampaignFilter, TimeRangeFilter
+from .filters import DISTINCT_VALUES_CAP, CampaignFilter, TimeRangeFilter
 from .sentry import sentry_summary
 
 # 32+ hex characters or a UUID: what Sentry SDKs and Faultline itself use as event ids.
 EVENT_ID_SHAPE = re.compile(
     r"[0-9a-fA-F]{32,64}|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
 )
+
+
+RELEASE_MAX = 10_000
+
+
+class QuarantineFilter(admin.SimpleListFilter):
+    """Entries the digest set aside: all of them, or those with one reason (the reasons
+    are listed with their counts, most frequent first)."""
+
+    title = "quarantine"
+    parameter_name = "quarantine"
+    REASON = "reason:"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        reasons = list(
+            quarantined_entries().order_by().values("quarantine_reason")
+            .annotate(n=Count("id")).order_by("-n", "quarantine_reason")[:DISTINCT_VALUES_CAP]
+        )
+        choices = [("yes", "Quarantined"), ("no", "Not quarantined")]
+        for row in reasons:
+            reason = row["quarantine_reason"] or "(no reason recorded)"
+            label = reason if len(reason) <= 100 else reason[:99] + "…"
+            choices.append((self.REASON + row["quarantine_reason"], f"{label} ({row['n']})"))
+        return choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == "yes":
+            return queryset.filter(quarantined_at__isnull=False)
+        if value == "no":
+            return queryset.filter(quarantined_at=None)
+        if value and value.startswith(self.REASON):
+            return queryset.filter(
+                quarantined_at__isnull=False, quarantine_reason=value.removeprefix(self.REASON)
+            )
+        return queryset
 
 
 @admin.register(ErrorLogEntry)
@@ -34,15 +72,18 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
         "campaign_id",
         "group_link",
         "digested",
+        "quarantine",
     )
     list_filter = (
         TimeRangeFilter,
         CampaignFilter,
+        QuarantineFilter,
         "category",
         "severity",
         "service",
         "strategy",
     )
+    actions = ("release_from_quarantine",)
     search_fields = ("=event_id", "message", "code")
     search_help_text = "Exact event id, or words in the message or code."
 
@@ -69,6 +110,7 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
                     ("event_id", "source"),
                     ("service", "group"),
                     ("timestamp", "received_at", "digested_at"),
+                    ("quarantined_at", "quarantine_reason"),
                     ("environment", "release"),
                     ("operation", "component"),
                     ("campaign_id", "timer_id", "user_id"),
@@ -123,6 +165,34 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="Digested", boolean=True)
     def digested(self, obj: ErrorLogEntry) -> bool:
         return obj.digested_at is not None
+
+    @admin.display(description="Quarantine")
+    def quarantine(self, obj: ErrorLogEntry) -> str:
+        if obj.quarantined_at is None:
+            return EMPTY
+        reason = obj.quarantine_reason
+        return reason if len(reason) <= 80 else reason[:79] + "…"
+
+    def has_release_permission(self, request: HttpRequest) -> bool:
+        # Releasing is triage: whoever may resolve and reopen groups may retry an entry.
+        return request.user.has_perm("resilience.triage_errorgroup")
+
+    @admin.action(description="Release from quarantine (digest again)", permissions=["release"])
+    def release_from_quarantine(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # Bounded, so "select all" over millions of entries stays one small statement.
+        ids = list(
+            queryset.filter(quarantined_at__isnull=False).order_by("id")
+            .values_list("id", flat=True)[:RELEASE_MAX]
+        )
+        released = entry_quarantine_release(entry_ids=ids, actor=request.user)
+        if not released:
+            self.message_user(request, "None of the selected entries is quarantined.",
+                              messages.WARNING)
+            return
+        text = f"Released {released} entr{'y' if released == 1 else 'ies'} to the digest"
+        if released == RELEASE_MAX:
+            text += f" (at most {RELEASE_MAX:,} at a time: run it again for the rest)"
+        self.message_user(request, text + ".", messages.SUCCESS)
 
     @admin.display(description="Message")
     def message_block(self, obj: ErrorLogEntry) -> SafeString | str:

@@ -42,7 +42,8 @@ class ServiceKey(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     public_key = models.CharField(max_length=32, unique=True)
     rate_limit_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Reports accepted per minute; empty for no limit"
+        null=True, blank=True, help_text="Reports accepted per minute; empty for the default "
+        "(FAULTLINE_RATE_LIMIT_KEY_REPORTS_PER_MINUTE), 0 for no limit"
     )
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
@@ -226,6 +227,11 @@ class ErrorLogEntry(models.Model):
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
     outcome_at = models.DateTimeField(null=True, blank=True)
 
+    # Set aside by the digest, which could not process the row (services/quarantine.py);
+    # it stays undigested until an operator releases it.
+    quarantined_at = models.DateTimeField(null=True, blank=True)
+    quarantine_reason = models.TextField(blank=True)
+
     class Meta:
         verbose_name_plural = "error log entries"
         constraints = [
@@ -242,6 +248,12 @@ class ErrorLogEntry(models.Model):
             models.Index(fields=["campaign_id", "timestamp"], name="entry_campaign_time"),
             # A group's most recent occurrences (the group page, the group's entries).
             models.Index(fields=["group", "-id"], name="entry_group_recent"),
+            # Quarantined entries (the /metrics count, the admin filter): a handful of rows.
+            models.Index(
+                fields=["quarantined_at"],
+                name="entry_quarantined",
+                condition=Q(quarantined_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,6 +6,13 @@ workers never digest the same entry), create missing groups, lock and update the
 write their history, mark the entries, upsert the hourly metrics, and (when the batch has
 any) create the dead letters for entries whose strategy is DEAD_LETTER. Once it has
 committed, each entry is logged once, as the seed's ErrorLogger does (error_log.py).
+
+The digest never stops on one row (issue 11: one stored 1 BC timestamp stopped grouping for
+every service). The claim reads ids only; the rows are loaded and digested inside a
+savepoint, and when that fails the batch is split in halves until the row that fails on
+its own is found. That row is quarantined (entry_quarantine: marked with the reason, its
+unreadable timestamp replaced by received_at) and everything else is digested. Connection
+and lock failures are nobody's row: they abort the batch, which the next run retries.
 """
 
 import logging
@@ -17,8 +24,8 @@ from functools import partial
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Case, F, JSONField, Q, When
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Case, F, JSONField, Q, QuerySet, When
 from django.utils import timezone
 
 from resilience import conf, error_log
@@ -27,7 +34,10 @@ from resilience.group_state import status_after_events
 from resilience.grouping import Frame, culprit, fingerprint, group_title, parse_stack_trace
 from resilience.models import DeadLetter, ErrorGroup, ErrorLogEntry, ErrorMetric, GroupHistory
 from resilience.services.dead_letters import dead_letter_for_entry
+from resilience.services.quarantine import entry_quarantine
 from resilience.strategy import Strategy
+
+log = logging.getLogger(__name__)
 
 GroupKey = tuple[int, str]  # (service_id, fingerprint)
 
@@ -69,6 +79,27 @@ class DigestResult:
     group_entries: dict[int, list[int]] = field(default_factory=dict)
     immediate_entries: dict[int, int] = field(default_factory=dict)
     dead_letter_entries: dict[tuple[int, str], list[int]] = field(default_factory=dict)
+    # Entries set aside because they could not be digested (see entry_quarantine).
+    quarantined: list[int] = field(default_factory=list)
+
+    def merge(self, part: "DigestResult") -> None:
+        """Add a sub-batch's result (a batch split to isolate a failing row)."""
+        self.entries += part.entries
+        self.regressions += part.regressions
+        self.new_groups += part.new_groups
+        self.dead_letters += part.dead_letters
+        self.quarantined += part.quarantined
+        for group_id, (count, newest) in part.group_entries.items():
+            seen = self.group_entries.setdefault(group_id, [0, newest])
+            seen[0] += count
+            seen[1] = max(seen[1], newest)
+        for group_id, entry_id in part.immediate_entries.items():
+            self.immediate_entries.setdefault(group_id, entry_id)
+        for key, (first, count) in part.dead_letter_entries.items():
+            seen = self.dead_letter_entries.setdefault(key, [first, 0])
+            seen[0] = min(seen[0], first)
+            seen[1] += count
+        self.groups_created = len(self.new_groups)
 
 
 @dataclass
@@ -120,17 +151,28 @@ def entry_fingerprint(entry: ErrorLogEntry, frames: Sequence[Frame]) -> str:
     )
 
 
-def _claim(limit: int) -> list[ErrorLogEntry]:
-    qs = (
-        ErrorLogEntry.objects.filter(digested_at=None).order_by("id").only(*_CLAIM_FIELDS)
+def _pending() -> QuerySet[ErrorLogEntry]:
+    # Quarantined rows stay undigested (in the entry_pending index) but are not work.
+    return ErrorLogEntry.objects.filter(digested_at=None, quarantined_at=None)
+
+
+def _claim_ids(limit: int) -> list[int]:
+    """Lock up to `limit` pending entries, reading nothing but their ids: a row whose
+    values cannot be decoded must not fail the claim, or no batch could ever start."""
+    qs = _pending().order_by("id").values_list("id", flat=True)
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True)
+    return list(qs[:limit])
+
+
+def _load(ids: Sequence[int]) -> list[ErrorLogEntry]:
+    return list(
+        ErrorLogEntry.objects.filter(pk__in=ids).order_by("id").only(*_CLAIM_FIELDS)
         # Payloads can be large: fetch them only for the entries that become dead letters.
         .annotate(dead_letter_payload=Case(
             When(strategy=Strategy.DEAD_LETTER, then=F("payload")), output_field=JSONField()
         ))
     )
-    if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
-    return list(qs[:limit])
 
 
 def _new_group(key: GroupKey, tally: _Tally, frames: Sequence[Frame]) -> ErrorGroup:
@@ -231,65 +273,106 @@ def _upsert_metrics(entries: Sequence[ErrorLogEntry]) -> None:
 
 
 def digest_batch(*, limit: int, now: datetime | None = None) -> DigestResult:
-    """Digest up to `limit` pending entries in one transaction."""
+    """Digest up to `limit` pending entries in one transaction; a row that cannot be
+    digested is quarantined and the others are digested all the same."""
     now = now or timezone.now()
     result = DigestResult()
     with transaction.atomic():
-        entries = _claim(limit)
-        if not entries:
+        ids = _claim_ids(limit)
+        if not ids:
             return result
-        tallies: dict[GroupKey, _Tally] = {}
-        frames_of: dict[GroupKey, list[Frame]] = {}
-        keys: list[GroupKey] = []
-        for entry in entries:
-            frames = entry_frames(entry)
-            key = (entry.service_id, entry_fingerprint(entry, frames))
-            keys.append(key)
-            if key not in tallies:
-                tallies[key] = _Tally(first=entry)
-                frames_of[key] = frames
-            tallies[key].add(entry)
+        entries: list[ErrorLogEntry] = []
+        _digest_isolating(ids, now, result, entries)
+        if entries:
+            transaction.on_commit(partial(_alerts_after_commit, result))
+            # robust: a failure to log must never fail the digest that already committed.
+            transaction.on_commit(partial(_log_after_commit, entries), robust=True)
+    return result
 
-        ErrorGroup.objects.bulk_create(
-            [_new_group(key, tallies[key], frames_of[key]) for key in sorted(tallies)],
-            ignore_conflicts=True,
-        )
-        groups = _lock_groups(tallies)
-        history = []
-        for key, tally in tallies.items():
-            group = groups[key]
-            if group.times_seen == 0:
-                result.new_groups.append(group.pk)
-            event = _apply(group, tally, now)
-            if event:
-                history.append(GroupHistory(group=group, action=event, via="system", at=now))
-                if event == "REGRESSED":
-                    result.regressions.append(group.pk)
-        ErrorGroup.objects.bulk_update(
-            list(groups.values()),
-            ["times_seen", "first_seen", "last_seen", "severity", "status", "regression_count",
-             "resolved_at", "resolved_by", "muted_until"],
-        )
-        GroupHistory.objects.bulk_create(history)
 
-        for entry, key in zip(entries, keys, strict=True):
-            entry.group_id = groups[key].pk
-            entry.digested_at = now
-            _note_for_alerts(result, entry)
-        ErrorLogEntry.objects.bulk_update(entries, ["group", "digested_at"])
-        _upsert_metrics(entries)
-        dead = [dead_letter_for_entry(e, payload=e.dead_letter_payload)
-                for e in entries if e.strategy == Strategy.DEAD_LETTER]
-        if dead:
-            # One INSERT; the one-to-one on the entry makes a re-digest a no-op.
-            DeadLetter.objects.bulk_create(dead, ignore_conflicts=True)
-        result.dead_letters = len(dead)
-        transaction.on_commit(partial(_alerts_after_commit, result))
-        # robust: a failure to log must never fail the digest that already committed.
-        transaction.on_commit(partial(_log_after_commit, entries), robust=True)
+# Failures that say nothing about the rows (connection lost, lock timeout, deadlock,
+# serialization): the whole batch is rolled back and retried by the next run.
+_NOT_THE_ROWS = (OperationalError, InterfaceError)
+
+
+def _digest_isolating(
+    ids: Sequence[int], now: datetime, result: DigestResult, entries: list[ErrorLogEntry]
+) -> None:
+    """Digest `ids` in a savepoint; if that fails, halve and retry until the failing row
+    stands alone, then quarantine it. One bad row in 1,000 costs about 20 small batches."""
+    try:
+        with transaction.atomic():
+            part, digested = _digest(ids, now)
+    except _NOT_THE_ROWS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of a row's own is isolated below
+        if len(ids) == 1:
+            log.warning("entry %s cannot be digested and is quarantined: %r", ids[0], exc)
+            entry_quarantine(entry_id=ids[0], reason=f"{exc.__class__.__name__}: {exc}",
+                             now=now)
+            result.quarantined.append(ids[0])
+            return
+        middle = len(ids) // 2
+        _digest_isolating(ids[:middle], now, result, entries)
+        _digest_isolating(ids[middle:], now, result, entries)
+        return
+    result.merge(part)
+    entries.extend(digested)
+
+
+def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[ErrorLogEntry]]:
+    """Load and digest claimed entries: the fixed set of bulk statements."""
+    result = DigestResult()
+    entries = _load(ids)
+    tallies: dict[GroupKey, _Tally] = {}
+    frames_of: dict[GroupKey, list[Frame]] = {}
+    keys: list[GroupKey] = []
+    for entry in entries:
+        frames = entry_frames(entry)
+        key = (entry.service_id, entry_fingerprint(entry, frames))
+        keys.append(key)
+        if key not in tallies:
+            tallies[key] = _Tally(first=entry)
+            frames_of[key] = frames
+        tallies[key].add(entry)
+
+    ErrorGroup.objects.bulk_create(
+        [_new_group(key, tallies[key], frames_of[key]) for key in sorted(tallies)],
+        ignore_conflicts=True,
+    )
+    groups = _lock_groups(tallies)
+    history = []
+    for key, tally in tallies.items():
+        group = groups[key]
+        if group.times_seen == 0:
+            result.new_groups.append(group.pk)
+        event = _apply(group, tally, now)
+        if event:
+            history.append(GroupHistory(group=group, action=event, via="system", at=now))
+            if event == "REGRESSED":
+                result.regressions.append(group.pk)
+    ErrorGroup.objects.bulk_update(
+        list(groups.values()),
+        ["times_seen", "first_seen", "last_seen", "severity", "status", "regression_count",
+         "resolved_at", "resolved_by", "muted_until"],
+    )
+    GroupHistory.objects.bulk_create(history)
+
+    for entry, key in zip(entries, keys, strict=True):
+        entry.group_id = groups[key].pk
+        entry.digested_at = now
+        _note_for_alerts(result, entry)
+    ErrorLogEntry.objects.bulk_update(entries, ["group", "digested_at"])
+    _upsert_metrics(entries)
+    dead = [dead_letter_for_entry(e, payload=e.dead_letter_payload)
+            for e in entries if e.strategy == Strategy.DEAD_LETTER]
+    if dead:
+        # One INSERT; the one-to-one on the entry makes a re-digest a no-op.
+        DeadLetter.objects.bulk_create(dead, ignore_conflicts=True)
+    result.dead_letters = len(dead)
     result.entries = len(entries)
     result.groups_created = len(result.new_groups)
-    return result
+    return result, entries
 
 
 def _note_for_alerts(result: DigestResult, entry: ErrorLogEntry) -> None:
@@ -360,10 +443,6 @@ def _append(path: Path, text: str) -> None:
 
 
 def oldest_pending_received_at() -> datetime | None:
-    """How far digestion lags: the receive time of the oldest undigested entry."""
-    return (
-        ErrorLogEntry.objects.filter(digested_at=None)
-        .order_by("id")
-        .values_list("received_at", flat=True)
-        .first()
-    )
+    """How far digestion lags: the receive time of the oldest entry still to digest
+    (quarantined entries are set aside, not late)."""
+    return _pending().order_by("id").values_list("received_at", flat=True).first()

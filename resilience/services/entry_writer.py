@@ -5,7 +5,9 @@ to a single committer thread, which writes whatever has queued up in one transac
 then releases every waiting request. A commit per request is what caps a single-report
 endpoint near 900/s on two cores (FIELD-NOTES); sharing commits lifts that cap without
 answering anyone before their row is committed. There is no artificial wait: rows that
-arrive while a commit is in flight simply form the next batch.
+arrive while a commit is in flight simply form the next batch. A shared write the database
+refuses is written again with a savepoint per request, so only the request whose rows were
+refused gets the error: one client's bad rows never cost another client its write.
 """
 
 import logging
@@ -190,21 +192,53 @@ class GroupCommitter:
     def _commit(self, batch: list[_Job]) -> None:
         try:
             rows = write_now([e for job in batch for e in job.entries])
-        except IntegrityError:
-            # Only a pathological race gets here; commit each request on its own so one
-            # request's conflict cannot fail the others.
-            for job in batch:
-                try:
-                    job.result = write_now(job.entries)
-                except Exception as exc:  # noqa: BLE001 - handed to the request
-                    job.error = exc
-                job.done.set()
+        except Exception:  # noqa: BLE001 - whose rows caused it is found out below
+            # One request's rows must never fail another's (issue 11: NUL bytes from one
+            # key failed 672 valid reports of another): write each request again, apart.
+            close_old_connections()  # a connection the failure broke is replaced first
+            _commit_each(batch)
             return
         start = 0
         for job in batch:
             job.result = rows[start : start + len(job.entries)]
             start += len(job.entries)
             job.done.set()
+
+
+def _commit_each(batch: Sequence[_Job]) -> None:
+    """The second pass after a failed shared write: one transaction with a savepoint per
+    request, so a refused request rolls back only its own rows and the rest still share
+    one commit. Nobody is answered before that commit; if it fails as a whole (the
+    connection died), each request is committed on its own."""
+    results: dict[int, list[ErrorLogEntry]] = {}
+    errors: dict[int, BaseException] = {}
+    alone: list[int] = []
+    try:
+        with transaction.atomic():
+            for n, job in enumerate(batch):
+                try:
+                    with transaction.atomic():
+                        results[n] = _insert(job.entries, look_up=True)
+                except IntegrityError:
+                    alone.append(n)  # a resend racing its original: write_now's retries
+                except Exception as exc:  # noqa: BLE001 - the rows this request sent
+                    errors[n] = exc
+            if results:
+                transaction.on_commit(digest_schedule)
+    except Exception:  # noqa: BLE001 - nothing of the shared transaction was committed
+        close_old_connections()
+        results, errors, alone = {}, {}, list(range(len(batch)))
+    for n in alone:
+        try:
+            results[n] = write_now(batch[n].entries)
+        except Exception as exc:  # noqa: BLE001 - handed to that request only
+            errors[n] = exc
+    for n, job in enumerate(batch):
+        if n in results:
+            job.result = results[n]
+        else:
+            job.error = errors[n]
+        job.done.set()
 
 
 _committer: GroupCommitter | None = None

@@ -167,10 +167,10 @@ def _bulk_old_entries(service_id: int, group_id: int, n: int, days_old: int) -> 
                 category, severity, retryable, recoverable, strategy, classification,
                 code, name, message, stack_trace, operation, component, campaign_id,
                 timer_id, user_id, attempt_count, environment, release, context, extra,
-                errno, outcome)
+                errno, outcome, quarantine_reason)
             SELECT %s, %s, md5(random()::text || g::text), 'api', t, t, t, 'TRANSIENT',
                    'LOW', true, true, 'RETRY', '{}', 'ETIMEDOUT', 'TimeoutError', 'timed out', '',
-                   'payment.charge', '', '', '', '', 0, '', '', '{}', '{}', '', ''
+                   'payment.charge', '', '', '', '', 0, '', '', '{}', '{}', '', '', ''
             FROM generate_series(1, %s) AS g,
                  LATERAL (SELECT now() - make_interval(days => %s, secs => g) AS t) AS ts
             """,

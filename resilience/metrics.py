@@ -24,3 +24,25 @@ SENTRY_DROPPED_TYPES = frozenset({
 def sentry_item_dropped(item_type: str, count: int = 1) -> None:
     label = item_type if item_type in SENTRY_DROPPED_TYPES else "other"
     SENTRY_ITEMS_DROPPED.labels(type=label).inc(count)
+
+
+# Work done for request bodies, so a bound on it can be seen (and tested): bytes produced
+# by decompression (Sentry endpoints and the native API) and Sentry envelope items framed.
+BODY_DECOMPRESSED_BYTES = Counter(
+    "faultline_body_decompressed_bytes",
+    "Request body bytes produced by decompression (Sentry endpoints and the native API)",
+)
+SENTRY_ITEMS_FRAMED = Counter(
+    "faultline_sentry_envelope_items",
+    "Sentry envelope items framed, before they are mapped, stored or dropped",
+)
+REQUESTS_RATE_LIMITED = Counter(
+    "faultline_requests_rate_limited",
+    "Requests refused with 429 by a budget: a key's reports, dead_letters or circuit_calls, "
+    "or an address's unauthenticated requests",
+    ["scope"],
+)
+
+
+def request_limited(scope: str) -> None:
+    REQUESTS_RATE_LIMITED.labels(scope=scope).inc()

@@ -3,7 +3,20 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from accounts import authentication as operator_auth
+from accounts.client_ip import client_ip
 from resilience.services.keys import AuthenticatedKey, authenticate_api_key
+from resilience.services.rate_limits import unauthenticated_attempt, unauthenticated_message
+
+
+def _refused(request, exc: exceptions.APIException) -> exceptions.APIException:
+    """A wrong key counts against the sender's address; past its budget the answer is 429."""
+    retry_after = unauthenticated_attempt(address=client_ip(request._request))
+    if retry_after is None:
+        return exc
+    return exceptions.Throttled(
+        wait=retry_after, detail=unauthenticated_message(str(exc.detail), retry_after)
+    )
 
 
 class ServiceKeyAuthentication(authentication.BaseAuthentication):
@@ -16,16 +29,19 @@ class ServiceKeyAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Authorization must be 'Bearer <service key>'.")
+            raise _refused(request, exceptions.AuthenticationFailed(
+                "Authorization must be 'Bearer <service key>'."))
         try:
             raw_key = header[1].decode()
         except UnicodeError:
-            raise exceptions.AuthenticationFailed("The service key is not valid text.") from None
+            raise _refused(request, exceptions.AuthenticationFailed(
+                "The service key is not valid text.")) from None
         key = authenticate_api_key(raw_key)
         if key is None:
-            raise exceptions.AuthenticationFailed("Unknown service key.")
+            raise _refused(request, exceptions.AuthenticationFailed("Unknown service key."))
         if key.revoked:
-            raise exceptions.PermissionDenied("This service key has been revoked.")
+            raise _refused(request, exceptions.PermissionDenied(
+                "This service key has been revoked."))
         return (None, key)
 
     def authenticate_header(self, request) -> str:
@@ -44,3 +60,14 @@ class ServiceKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "A service's API key"}
+
+
+class OperatorTokenAuthentication(operator_auth.OperatorTokenAuthentication):
+    """Operators' `Token` header; a wrong token counts against the sender's address, as a
+    wrong service key does."""
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed as exc:
+            raise _refused(request, exc) from None

@@ -4,7 +4,9 @@ Sentry SDKs compress with gzip (Python, Node), and other clients use deflate, br
 (https://develop.sentry.dev/sdk/overview/#request-compression). Node sends chunked
 bodies without a Content-Length. Nothing here inflates a body whole: every decompressor is
 driven with a bound on its output, so a decompression bomb is refused after at most
-`max_decompressed` + one piece of output, however large it would have grown.
+`max_decompressed` + one step of output, however large it would have grown; and it is
+driven only as far as the caller reads (`decode_stream`), so a caller that needs only the
+first line decompresses little more than that line.
 """
 
 import io
@@ -14,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 import brotli
 import zstandard
 from django.core.handlers.wsgi import LimitedStream
+
+from resilience.metrics import BODY_DECOMPRESSED_BYTES
 
 PIECE = 64 * 1024
 ENCODINGS = ("identity", "gzip", "x-gzip", "deflate", "br", "zstd")
@@ -105,36 +109,57 @@ def _encoded(meta) -> bool:
 
 # --- decompression -----------------------------------------------------------------------
 
+# The most one decompression step produces. Small, so a reader that wants only the first
+# line (the envelope header, to find the key) makes the decompressor do little more.
+STEP = 16 * 1024
 
-def decode_body(
+
+def decode_stream(
     pieces: Iterable[bytes], encoding: str | None, *, max_decompressed: int
-) -> bytes:
-    """The body decompressed per `encoding` (a Content-Encoding value), within a limit."""
+) -> Iterator[bytes]:
+    """The body decompressed per `encoding` (a Content-Encoding value), step by step.
+
+    Nothing is decompressed until the result is read, and no more than is read (plus one
+    step); BodyTooLarge once the output passes `max_decompressed`. An unknown encoding is
+    refused here, before anything is read.
+    """
     name = (encoding or "identity").strip().lower()
-    out = bytearray()
     if name in ("", "identity"):
-        for piece in pieces:
-            _append(out, piece, max_decompressed)
-    elif name in ("gzip", "x-gzip"):
-        _inflate(pieces, out, max_decompressed, wbits=16 + zlib.MAX_WBITS)
+        return _bounded(iter(pieces), max_decompressed, counted=False)
+    if name in ("gzip", "x-gzip"):
+        steps = _inflate(pieces, wbits=16 + zlib.MAX_WBITS)
     elif name == "deflate":
-        _inflate(pieces, out, max_decompressed, wbits=None)
+        steps = _inflate(pieces, wbits=None)
     elif name == "br":
-        _brotli(pieces, out, max_decompressed)
+        steps = _brotli(pieces)
     elif name == "zstd":
-        _zstd(pieces, out, max_decompressed)
+        steps = _zstd(pieces)
     else:
         raise UnsupportedEncoding(
             f"Content-Encoding {encoding!r} is not supported; use one of "
             "gzip, deflate, br, zstd or none"
         )
-    return bytes(out)
+    return _bounded(steps, max_decompressed, counted=True)
 
 
-def _append(out: bytearray, data: bytes, limit: int) -> None:
-    out += data
-    if len(out) > limit:
-        raise BodyTooLarge("decompressed", limit)
+def decode_body(
+    pieces: Iterable[bytes], encoding: str | None, *, max_decompressed: int
+) -> bytes:
+    """The whole body decompressed per `encoding`, within a limit."""
+    return b"".join(decode_stream(pieces, encoding, max_decompressed=max_decompressed))
+
+
+def _bounded(steps: Iterator[bytes], limit: int, *, counted: bool) -> Iterator[bytes]:
+    total = 0
+    for data in steps:
+        if not data:
+            continue
+        total += len(data)
+        if counted:
+            BODY_DECOMPRESSED_BYTES.inc(len(data))
+        if total > limit:
+            raise BodyTooLarge("decompressed", limit)
+        yield data
 
 
 def _looks_like_zlib(head: bytes) -> bool:
@@ -142,10 +167,11 @@ def _looks_like_zlib(head: bytes) -> bool:
     return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
 
 
-def _inflate(pieces: Iterable[bytes], out: bytearray, limit: int, wbits: int | None) -> None:
+def _inflate(pieces: Iterable[bytes], wbits: int | None) -> Iterator[bytes]:
     """gzip (several members allowed), or "deflate": zlib-wrapped or raw (both are sent)."""
     pieces = iter(pieces)
     decompressor = None
+    produced = False
     for piece in pieces:
         data = piece
         while data:
@@ -159,11 +185,16 @@ def _inflate(pieces: Iterable[bytes], out: bytearray, limit: int, wbits: int | N
                     chosen = wbits
                 decompressor = zlib.decompressobj(chosen)
             try:
-                # At most one byte more than the room left: enough to know it is over.
-                _append(out, decompressor.decompress(data, limit - len(out) + 1), limit)
+                out = decompressor.decompress(data, STEP)
             except zlib.error as exc:
                 raise BadBody(f"the compressed body is corrupt ({exc})") from None
+            produced = produced or bool(out)
+            yield out
             data = decompressor.unconsumed_tail
+            # A full step may leave output inside zlib with no input left to pass it.
+            while not data and len(out) == STEP and not decompressor.eof:
+                out = decompressor.decompress(b"", STEP)
+                yield out
             if decompressor.eof:
                 rest = decompressor.unused_data + data
                 if rest and wbits is not None and rest.strip(b"\0"):
@@ -171,20 +202,25 @@ def _inflate(pieces: Iterable[bytes], out: bytearray, limit: int, wbits: int | N
                 else:
                     data = b""
     if decompressor is None or not decompressor.eof:
-        if decompressor is None and not out:
+        if decompressor is None and not produced:
             return  # an empty body stays empty
         raise BadBody("the compressed body is truncated")
 
 
-def _brotli(pieces: Iterable[bytes], out: bytearray, limit: int) -> None:
+def _brotli(pieces: Iterable[bytes]) -> Iterator[bytes]:
     decompressor = brotli.Decompressor()
     try:
         for piece in pieces:
-            _append(out, decompressor.process(piece, output_buffer_limit=limit - len(out) + 1),
-                    limit)
+            yield decompressor.process(piece, output_buffer_limit=STEP)
             while not decompressor.can_accept_more_data():
-                _append(out, decompressor.process(b"", output_buffer_limit=limit - len(out) + 1),
-                        limit)
+                yield decompressor.process(b"", output_buffer_limit=STEP)
+        # Output held back by the limit when the last input went in: brotli 1.2 reports
+        # it can accept more data then, so drain until nothing more comes.
+        while not decompressor.is_finished():
+            out = decompressor.process(b"", output_buffer_limit=STEP)
+            if not out:
+                break
+            yield out
     except brotli.error as exc:
         raise BadBody(f"the compressed body is corrupt ({exc})") from None
     if not decompressor.is_finished():
@@ -212,16 +248,16 @@ class _PieceReader(io.RawIOBase):
         return data
 
 
-def _zstd(pieces: Iterable[bytes], out: bytearray, limit: int) -> None:
+def _zstd(pieces: Iterable[bytes]) -> Iterator[bytes]:
     reader = zstandard.ZstdDecompressor().stream_reader(
         _PieceReader(pieces), read_across_frames=True
     )
     try:
         while True:
-            data = reader.read(min(PIECE, limit - len(out) + 1))
+            data = reader.read(STEP)
             if not data:
                 return
-            _append(out, data, limit)
+            yield data
     except zstandard.ZstdError as exc:
         raise BadBody(f"the compressed body is corrupt ({exc})") from None
 

@@ -1,24 +1,34 @@
 """POST /api/<project_id>/envelope/ and /store/: what Sentry SDKs send.
 
-Plain Django views (no DRF on this path). Each request: credentials from the header or
-query string (refused early, before the body is read), the body read and decompressed
-within limits, framed, every event mapped and validated, the key's rate limit, then one
-ingest() call for all of the request's events. Any refusal happens before that call, so
-nothing is half-stored. Replies follow https://develop.sentry.dev/sdk/expected-features/
-(200 {"id"}, 400 with X-Sentry-Error, 429 with Retry-After and X-Sentry-Rate-Limits).
+Plain Django views (no DRF on this path). Each request, cheapest first: credentials from
+the header or query string (refused before the body is read), the key's budget (likewise),
+and only then the body, decompressed as it is framed. An envelope whose key is in its
+header's `dsn` has that one line read, within MAX_UNAUTHENTICATED_HEADER_BYTES, before
+anything else; framing stops at INGEST_MAX_BATCH items and every limit is applied while
+streaming, so what a request costs is bounded by what it is allowed. Every event is mapped
+and validated, the envelope's items are counted against the key's budget, then one
+ingest() call stores all of the request's events. Any refusal happens before that call, so
+nothing is half-stored. Refusals before authentication count against the sender's address
+(rate_limits.unauthenticated_attempt). Replies follow
+https://develop.sentry.dev/sdk/expected-features/ (200 {"id"}, 400 with X-Sentry-Error,
+429 with Retry-After and X-Sentry-Rate-Limits).
 """
 
 import logging
+import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.client_ip import client_ip
 from resilience import conf
-from resilience.metrics import sentry_item_dropped
+from resilience.metrics import SENTRY_ITEMS_FRAMED, sentry_item_dropped
 from resilience.report_schema import ReportError, validate_report
 from resilience.sentry.auth import (
     SentryAuthError,
@@ -30,19 +40,26 @@ from resilience.sentry.decoding import (
     BadBody,
     BodyTooLarge,
     UnsupportedEncoding,
-    decode_body,
+    decode_stream,
     maybe_legacy_store_body,
     request_chunks,
 )
-from resilience.sentry.envelope import EnvelopeError, parse_envelope, parse_json_object
+from resilience.sentry.envelope import EnvelopeError, parse_json_object
+from resilience.sentry.framing import EnvelopeStream, LimitExceeded
 from resilience.sentry.mapping import EventError, map_event, normalise_event_id
 from resilience.services.ingest import ingest
 from resilience.services.keys import AuthenticatedKey
-from resilience.services.rate_limits import rate_limit_consume
+from resilience.services.rate_limits import (
+    rate_limit_consume,
+    rate_limit_exhausted,
+    unauthenticated_attempt,
+    unauthenticated_message,
+)
 
 log = logging.getLogger("faultline.sentry")
 
 EVENT_ITEM_TYPES = frozenset({"event", "error"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, OPTIONS",
@@ -65,8 +82,10 @@ class SentryError(Exception):
 
 def _refusal(exc: SentryError) -> HttpResponse:
     response = JsonResponse({"detail": exc.message}, status=exc.status)
-    # A header value must be one line of Latin-1; the body has the full text.
-    response["X-Sentry-Error"] = exc.message.encode("latin-1", "replace").decode("latin-1")[:500]
+    # A header value must be one line of Latin-1 (messages quote what the client sent, which
+    # may hold any character); the body has the full text.
+    line = _CONTROL.sub(" ", exc.message).encode("latin-1", "replace").decode("latin-1")
+    response["X-Sentry-Error"] = line[:500]
     for name, value in exc.headers.items():
         response[name] = value
     return response
@@ -78,7 +97,24 @@ def _with_cors(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _endpoint(accept: Callable[[HttpRequest, int], dict[str, Any]]):
+@dataclass
+class _Caller:
+    """Who the request turned out to be: None until its key is known."""
+
+    key: AuthenticatedKey | None = None
+
+
+def _unauthenticated(request: HttpRequest, refusal: SentryError) -> SentryError:
+    """A refusal before the key was known counts against the address; past its budget,
+    the answer becomes a 429 (SDKs back off on it) that still says what was wrong."""
+    retry_after = unauthenticated_attempt(address=client_ip(request))
+    if retry_after is None:
+        return refusal
+    return SentryError(429, unauthenticated_message(refusal.message, retry_after),
+                       _rate_limit_headers(retry_after))
+
+
+def _endpoint(accept: Callable[[HttpRequest, int, _Caller], dict[str, Any]]):
     @csrf_exempt
     def view(request: HttpRequest, project_id: str) -> HttpResponse:
         if request.method == "OPTIONS":  # a browser SDK's CORS preflight
@@ -87,12 +123,15 @@ def _endpoint(accept: Callable[[HttpRequest, int], dict[str, Any]]):
             response = _refusal(SentryError(405, "only POST is accepted here"))
             response["Allow"] = "POST, OPTIONS"
             return _with_cors(response)
+        caller = _Caller()
         try:
-            answer = accept(request, int(project_id))
-        except SentryError as exc:
-            return _with_cors(_refusal(exc))
-        except SentryAuthError as exc:
-            return _with_cors(_refusal(SentryError(exc.status, exc.message)))
+            answer = accept(request, int(project_id), caller)
+        except (SentryError, SentryAuthError) as exc:
+            refusal = exc if isinstance(exc, SentryError) else SentryError(exc.status,
+                                                                           exc.message)
+            if caller.key is None:
+                refusal = _unauthenticated(request, refusal)
+            return _with_cors(_refusal(refusal))
         return _with_cors(JsonResponse(answer))
 
     view.__name__ = accept.__name__
@@ -100,6 +139,12 @@ def _endpoint(accept: Callable[[HttpRequest, int], dict[str, Any]]):
 
 
 # --- the steps, in order ---------------------------------------------------------------
+
+# Before the key is known, the envelope header line is read only this far. SDKs send a few
+# hundred bytes (event_id, sent_at, dsn, sdk, trace).
+MAX_UNAUTHENTICATED_HEADER_BYTES = 8 * 1024
+# An item's header line (type, length, an attachment's filename and content type).
+MAX_ITEM_HEADER_BYTES = 64 * 1024
 
 
 def _early_key(request: HttpRequest, project_id: int) -> tuple[str | None, AuthenticatedKey | None]:
@@ -111,29 +156,58 @@ def _early_key(request: HttpRequest, project_id: int) -> tuple[str | None, Authe
     return public_key, authenticate(public_key, project_id) if public_key else None
 
 
-def _read_body(request: HttpRequest, *, max_decompressed: int) -> bytes:
+def _rate_limit_headers(retry_after: int) -> dict[str, str]:
+    return {"Retry-After": str(retry_after), "X-Sentry-Rate-Limits": f"{retry_after}::key"}
+
+
+def _over_budget(key: AuthenticatedKey, retry_after: int) -> SentryError:
+    return SentryError(
+        429,
+        f"rate limit of {key.rate_limit_per_minute} reports per minute exceeded for this key "
+        "(an envelope counts each of its items)",
+        _rate_limit_headers(retry_after),
+    )
+
+
+def _budget_left(key: AuthenticatedKey) -> None:
+    """A key with nothing left this minute is refused before its body is read."""
+    retry_after = rate_limit_exhausted(key_id=key.key_id, limit=key.rate_limit_per_minute)
+    if retry_after is not None:
+        raise _over_budget(key, retry_after)
+
+
+def _rate_limit(key: AuthenticatedKey, cost: int) -> None:
+    retry_after = rate_limit_consume(
+        key_id=key.key_id, limit=key.rate_limit_per_minute, cost=cost
+    )
+    if retry_after is not None:
+        raise _over_budget(key, retry_after)
+
+
+@contextmanager
+def _body_errors() -> Iterator[None]:
+    """What reading, decompressing and framing the body can refuse, as answers."""
     try:
-        pieces = request_chunks(request, limit=conf.get("SENTRY_MAX_COMPRESSED_BYTES"))
-        return decode_body(pieces, request.META.get("HTTP_CONTENT_ENCODING"),
-                           max_decompressed=max_decompressed)
+        yield
     except BodyTooLarge as exc:
         raise SentryError(413, f"Request body too large: {exc}") from None
     except UnsupportedEncoding as exc:
         raise SentryError(415, str(exc)) from None
     except BadBody as exc:
         raise SentryError(400, f"Bad request body: {exc}") from None
+    except LimitExceeded as exc:
+        raise SentryError(413, f"Envelope too large: {exc}") from None
+    except EnvelopeError as exc:
+        raise SentryError(400, f"Invalid envelope: {exc}") from None
+    except RecursionError:  # JSON nested deeper than the parser goes
+        raise SentryError(400, "Invalid envelope: JSON nested too deeply") from None
 
 
-def _rate_limit(key: AuthenticatedKey, events: int) -> None:
-    retry_after = rate_limit_consume(
-        key_id=key.key_id, limit=key.rate_limit_per_minute, cost=events
-    )
-    if retry_after is not None:
-        raise SentryError(
-            429,
-            f"rate limit of {key.rate_limit_per_minute} events per minute exceeded for this key",
-            {"Retry-After": str(retry_after), "X-Sentry-Rate-Limits": f"{retry_after}::key"},
-        )
+def _body(request: HttpRequest, *, max_decompressed: int) -> Iterator[bytes]:
+    """The body, decompressed only as far as it is read."""
+    pieces = request_chunks(request, limit=conf.get("SENTRY_MAX_COMPRESSED_BYTES"))
+    return decode_stream(pieces, request.META.get("HTTP_CONTENT_ENCODING"),
+                         max_decompressed=max_decompressed)
 
 
 def _report(event: Any, *, where: str, fallback_event_id: Any, now) -> dict[str, Any]:
@@ -149,7 +223,7 @@ def _report(event: Any, *, where: str, fallback_event_id: Any, now) -> dict[str,
     return report
 
 
-def _store(key: AuthenticatedKey, reports: list[dict[str, Any]]) -> None:
+def _store(key: AuthenticatedKey, reports: list[dict[str, Any]], *, cost: int) -> None:
     # The same event twice in one request is stored once (ingest is idempotent across
     # requests; within one INSERT a duplicate would be an error).
     seen: set[str] = set()
@@ -158,43 +232,52 @@ def _store(key: AuthenticatedKey, reports: list[dict[str, Any]]) -> None:
         if report["event_id"] not in seen:
             seen.add(report["event_id"])
             unique.append(report)
-    _rate_limit(key, len(unique))
+    _rate_limit(key, cost)
     if unique:
         ingest(unique, service_id=key.service_id, source="sentry")
 
 
-def envelope(request: HttpRequest, project_id: int) -> dict[str, Any]:
-    request_key, key = _early_key(request, project_id)
-    body = _read_body(request, max_decompressed=conf.get("SENTRY_MAX_DECOMPRESSED_BYTES"))
-    try:
-        parsed = parse_envelope(body)
-    except EnvelopeError as exc:
-        raise SentryError(400, f"Invalid envelope: {exc}") from None
-    public_key = resolve_public_key(
-        request_key=request_key, envelope_dsn=parsed.headers.get("dsn"), project_id=project_id
-    )
-    if key is None:
-        key = authenticate(public_key, project_id)
-
+def envelope(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str, Any]:
+    request_key, caller.key = _early_key(request, project_id)
+    if caller.key is not None:
+        _budget_left(caller.key)
     max_event = conf.get("SENTRY_MAX_EVENT_BYTES")
     now = timezone.now()
     reports: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
-    header_event_id = parsed.headers.get("event_id")
-    for index, item in enumerate(parsed.items, start=1):
-        if item.type not in EVENT_ITEM_TYPES:
-            dropped[item.type] += 1  # answered 200 and not kept: see docs/api.md
-            continue
-        where = f"item {index} ({item.type})"
-        if len(item.payload) > max_event:
-            raise SentryError(413, f"{where} is {len(item.payload)} bytes; the limit for one "
-                                   f"event is {max_event}")
-        try:
-            event = parse_json_object(item.payload, where)
-        except EnvelopeError as exc:
-            raise SentryError(400, f"Invalid event: {exc}") from None
-        reports.append(_report(event, where=where, fallback_event_id=header_event_id, now=now))
-    _store(key, reports)
+    items = 0
+    with _body_errors():
+        stream = EnvelopeStream(
+            _body(request, max_decompressed=conf.get("SENTRY_MAX_DECOMPRESSED_BYTES"))
+        )
+        # Without a key beside the body, only the header line is read to find its dsn.
+        headers = stream.header(
+            max_line=None if caller.key else MAX_UNAUTHENTICATED_HEADER_BYTES
+        )
+        public_key = resolve_public_key(
+            request_key=request_key, envelope_dsn=headers.get("dsn"), project_id=project_id
+        )
+        if caller.key is None:
+            caller.key = authenticate(public_key, project_id)
+            _budget_left(caller.key)
+        header_event_id = headers.get("event_id")
+        for item in stream.items(max_items=conf.get("INGEST_MAX_BATCH"),
+                                 keep=EVENT_ITEM_TYPES.__contains__, max_kept=max_event,
+                                 max_line=MAX_ITEM_HEADER_BYTES):
+            items += 1
+            SENTRY_ITEMS_FRAMED.inc()
+            if item.type not in EVENT_ITEM_TYPES:
+                dropped[item.type] += 1  # answered 200 and not kept: see docs/api.md
+                continue
+            where = f"item {items} ({item.type})"
+            try:
+                event = parse_json_object(item.payload, where)
+            except EnvelopeError as exc:
+                raise SentryError(400, f"Invalid event: {exc}") from None
+            reports.append(_report(event, where=where, fallback_event_id=header_event_id,
+                                   now=now))
+    # Every item counts, dropped ones too: each was read and framed.
+    _store(caller.key, reports, cost=max(1, items))
     for item_type, count in dropped.items():
         sentry_item_dropped(item_type, count)
     if not reports:
@@ -202,28 +285,25 @@ def envelope(request: HttpRequest, project_id: int) -> dict[str, Any]:
     return {"id": normalise_event_id(header_event_id) or reports[0]["event_id"]}
 
 
-def store(request: HttpRequest, project_id: int) -> dict[str, Any]:
+def store(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str, Any]:
     """The older single-event endpoint: the body is one event."""
-    request_key, key = _early_key(request, project_id)
-    if key is None:  # no envelope header to carry a dsn: the request has to say who
+    request_key, caller.key = _early_key(request, project_id)
+    if caller.key is None:  # no envelope header to carry a dsn: the request has to say who
         resolve_public_key(request_key=request_key, envelope_dsn=None, project_id=project_id)
+    assert caller.key is not None
+    _budget_left(caller.key)
     max_event = conf.get("SENTRY_MAX_EVENT_BYTES")
-    body = _read_body(request, max_decompressed=max_event)
-    try:
+    with _body_errors():
+        body = b"".join(_body(request, max_decompressed=max_event))
         body = maybe_legacy_store_body(body, max_decompressed=max_event)
-    except BodyTooLarge as exc:
-        raise SentryError(413, f"Request body too large: {exc}") from None
-    except BadBody as exc:
-        raise SentryError(400, f"Bad request body: {exc}") from None
     if not body.strip():
         raise SentryError(400, "Invalid event: the body is empty")
     try:
         event = parse_json_object(body, "the event")
     except EnvelopeError as exc:
         raise SentryError(400, f"Invalid event: {exc}") from None
-    assert key is not None
     report = _report(event, where="the event", fallback_event_id=None, now=timezone.now())
-    _store(key, [report])
+    _store(caller.key, [report], cost=1)
     return {"id": report["event_id"]}
 
 

@@ -1,6 +1,7 @@
 """Service credentials: create (the raw key is returned once), revoke, authenticate."""
 
 import hashlib
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -62,7 +63,13 @@ class AuthenticatedKey:
     key_id: int
     service_id: int
     revoked: bool
+    # Reports per minute in effect: the key's own limit, or RATE_LIMIT_KEY_REPORTS_PER_MINUTE
+    # when it has none; 0 is no limit.
     rate_limit_per_minute: int | None = None
+
+
+def _reports_per_minute(own: int | None) -> int:
+    return conf.get("RATE_LIMIT_KEY_REPORTS_PER_MINUTE") if own is None else own
 
 
 # A short in-process cache keeps the key lookup off the database on the hot path. A
@@ -83,7 +90,10 @@ def _lookup(field: str, value: str) -> AuthenticatedKey | None:
         .values_list("id", "service_id", "revoked_at", "rate_limit_per_minute")
         .first()
     )
-    found = AuthenticatedKey(row[0], row[1], row[2] is not None, row[3]) if row else None
+    found = (
+        AuthenticatedKey(row[0], row[1], row[2] is not None, _reports_per_minute(row[3]))
+        if row else None
+    )
     if ttl:
         if len(_cache) >= _CACHE_LIMIT:
             _cache.clear()
@@ -95,5 +105,12 @@ def authenticate_api_key(raw_key: str) -> AuthenticatedKey | None:
     return _lookup("key_hash", hash_key(raw_key))
 
 
+# What service_key_create makes (32 hex digits), with room to spare. Anything else is not
+# a key and is not looked up: no query for junk, and no NUL byte sent to PostgreSQL.
+_PUBLIC_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def authenticate_public_key(public_key: str) -> AuthenticatedKey | None:
+    if not _PUBLIC_KEY.fullmatch(public_key):
+        return None
     return _lookup("public_key", public_key)

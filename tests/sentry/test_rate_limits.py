@@ -1,4 +1,5 @@
-"""Per-key rate limits: the counter, the Sentry 429 and the native API's 429."""
+"""Rate limits: the counter, the Sentry 429 and the native API's 429; envelopes counting
+their items, the per-address budget for wrong credentials, and failing open."""
 
 import json
 
@@ -73,3 +74,93 @@ def test_the_native_api_answers_429_with_retry_after(service):
     assert "rate limit" in response.json()["message"].lower()
     assert send({"code": "ECONNREFUSED"}).status_code == 201  # the refused two gave back
     assert ErrorLogEntry.objects.count() == 5
+
+
+# --- an envelope counts its items; wrong credentials count per address --------------------
+
+
+def send_envelope(service, body, *, auth=None, address="127.0.0.1"):
+    extra = {"HTTP_X_SENTRY_AUTH": auth} if auth else {}
+    return Client().post(f"/api/{service.pk}/envelope/", data=body,
+                         content_type="application/x-sentry-envelope", REMOTE_ADDR=address,
+                         **extra)
+
+
+def test_an_envelope_counts_each_of_its_items(service):
+    key = factories.service_key(service, rate_limit_per_minute=3)[0]
+    auth = f"Sentry sentry_version=7, sentry_key={key.public_key}"
+    wait_for_minute_start(margin=5)
+    body = envelope(("event", exception_event()), ("session", {"sid": "s"}),
+                    ("client_report", {"discarded_events": []}))
+    assert send_envelope(service, body, auth=auth).status_code == 200
+    response = send_envelope(service, envelope(("event", exception_event())), auth=auth)
+    assert response.status_code == 429
+    assert "an envelope counts each of its items" in response["X-Sentry-Error"]
+    assert ErrorLogEntry.objects.count() == 1
+
+
+def test_the_default_budget_applies_to_a_key_without_its_own(service, sentry_key, settings):
+    settings.FAULTLINE = {**settings.FAULTLINE, "RATE_LIMIT_KEY_REPORTS_PER_MINUTE": 2}
+    auth = f"Sentry sentry_version=7, sentry_key={sentry_key.public_key}"
+    wait_for_minute_start(margin=5)
+    codes = [send_envelope(service, envelope(("event", exception_event())), auth=auth)
+             .status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_wrong_credentials_from_one_address_get_429_past_its_budget(service, sentry_key,
+                                                                    settings):
+    settings.FAULTLINE = {**settings.FAULTLINE, "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE": 2}
+    wait_for_minute_start(margin=5)
+    body = envelope(("event", exception_event()))
+    wrong = "Sentry sentry_version=7, sentry_key=" + "0" * 32
+    assert [send_envelope(service, body, auth=wrong, address="198.51.100.1").status_code,
+            send_envelope(service, body, address="198.51.100.1").status_code] == [403, 403]
+    response = send_envelope(service, body, auth=wrong, address="198.51.100.1")
+    assert response.status_code == 429
+    retry_after = int(response["Retry-After"])
+    assert 1 <= retry_after <= 60
+    assert response["X-Sentry-Rate-Limits"] == f"{retry_after}::key"
+    assert "unknown sentry_key" in response["X-Sentry-Error"]  # still says what is wrong
+    # The right key from the same address (a proxy, a NAT) is not refused for it...
+    right = f"Sentry sentry_version=7, sentry_key={sentry_key.public_key}"
+    assert send_envelope(service, body, auth=right, address="198.51.100.1").status_code == 200
+    # ... and another address has a budget of its own.
+    assert send_envelope(service, body, auth=wrong, address="198.51.100.2").status_code == 403
+    assert ErrorLogEntry.objects.count() == 1
+
+
+def test_a_refusal_after_authentication_does_not_count_against_the_address(service,
+                                                                           auth_header,
+                                                                           settings):
+    settings.FAULTLINE = {**settings.FAULTLINE, "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE": 1}
+    wait_for_minute_start(margin=5)
+    for _ in range(3):  # a bad body with a good key is the key's problem, not the address's
+        assert send_envelope(service, b'{}\n{"type":"event"}\nnot json\n',
+                             auth=auth_header).status_code == 400
+    wrong = "Sentry sentry_version=7, sentry_key=" + "0" * 32
+    assert send_envelope(service, b"{}", auth=wrong).status_code == 403
+
+
+def test_the_sentry_endpoints_fail_open_when_the_cache_is_unreachable(service, settings):
+    from django.test import override_settings
+
+    from resilience.services.rate_limits import budgets_process_reset
+
+    settings.FAULTLINE = {**settings.FAULTLINE, "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE": 1}
+    key = factories.service_key(service, rate_limit_per_minute=1)[0]
+    auth = f"Sentry sentry_version=7, sentry_key={key.public_key}"
+    dead = {"default": {"BACKEND": "django_redis.cache.RedisCache",
+                        "LOCATION": "redis://127.0.0.1:9/0",
+                        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}}}
+    budgets_process_reset()
+    try:
+        with override_settings(CACHES=dead):
+            codes = [send_envelope(service, envelope(("event", exception_event())), auth=auth)
+                     .status_code for _ in range(3)]
+            wrong = [send_envelope(service, b"{}").status_code for _ in range(2)]
+    finally:
+        budgets_process_reset()
+    assert codes == [200, 200, 200]
+    assert wrong == [403, 403]
+    assert ErrorLogEntry.objects.count() == 3

@@ -50,13 +50,14 @@ def digest_committed(result: DigestResult) -> None:
             log.exception("alert evaluation failed for a digest batch")
 
 
-def circuit_opened(operation: str) -> None:
+def circuit_opened(operation: str, *, circuit_id: int | None = None) -> None:
     if not conf.get("ALERT_ENABLED"):
         return
     from alerts import tasks
 
     try:
-        tasks.alerts_circuit_opened.apply_async(kwargs={"operation": operation}, retry=False)
+        tasks.alerts_circuit_opened.apply_async(
+            kwargs={"operation": operation, "circuit_id": circuit_id}, retry=False)
     except Exception:  # noqa: BLE001 - on a request path: log, never raise
         log.error("could not queue the alert for circuit %r opening", operation)
 

@@ -16,8 +16,8 @@ def alerts_evaluate_digest(**payload) -> int:
 
 
 @shared_task(name="alerts.tasks.alerts_circuit_opened")
-def alerts_circuit_opened(*, operation: str) -> int | None:
-    alert = evaluate.alerts_evaluate_circuit_open(operation=operation)
+def alerts_circuit_opened(*, operation: str, circuit_id: int | None = None) -> int | None:
+    alert = evaluate.alerts_evaluate_circuit_open(operation=operation, circuit_id=circuit_id)
     return alert.pk if alert else None
 
 

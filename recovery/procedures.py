@@ -187,10 +187,14 @@ def replay_transient_dead_letters(now: datetime) -> Result:
     from resilience.services.replay import dead_letter_replay_request
 
     waiting = _replayable(now)
-    operations = sorted(set(waiting.values_list("operation", flat=True).distinct()))
-    open_circuits = [op for op in operations if circuit_view(operation=op).is_open]
+    # Circuits belong to a service: each dead letter waits on its own service's circuit.
+    pairs = sorted(set(waiting.values_list("service_id", "operation").distinct()))
+    blocked = [(s, op) for s, op in pairs if circuit_view(operation=op, service_id=s).is_open]
+    open_circuits = sorted({op for _, op in blocked})
+    for service_id, operation in blocked:
+        waiting = waiting.exclude(service_id=service_id, operation=operation)
     chosen = list(
-        waiting.exclude(operation__in=open_circuits).order_by("id")
+        waiting.order_by("id")
         .values_list("id", flat=True)[:conf.get("RECOVERY_REPLAY_BATCH_SIZE")]
     )
     changed = {"queued": 0, "circuit_open": open_circuits}

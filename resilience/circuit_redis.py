@@ -6,9 +6,12 @@ The script implements `circuit_machine` (the specification) step for step:
 - it reads the time with `redis.call('TIME')`, never the caller's clock (allowed since
   Redis 5 replicates scripts by effects), so a host with a skewed clock cannot let a
   probe in early or keep a circuit open;
-- per operation there are three keys sharing a hash tag, `<prefix>:circuit:{<op>}:s`
+- per circuit there are three keys sharing a hash tag, `<prefix>:circuit:{<name>}:s`
   (hash: state, opened_at ms, version, a sequence), `…:f` (sorted set of failure times
-  within the window) and `…:p` (sorted set of probe tokens scored by their expiry);
+  within the window) and `…:p` (sorted set of probe tokens scored by their expiry); the
+  name is `<service id>/<operation>` (`circuit_name`), so services never share keys;
+- every call renews the state key's TTL (the idle expiry, when set), so a circuit nobody
+  calls leaves Redis on its own; `expire_if_idle` is the expiry task's atomic check;
 - when the state key is missing (first use, or Redis restarted empty) the script answers
   `SEED` and the caller repeats the call with the durable mirror's state as arguments;
 - every transition bumps the version and is returned, so exactly the process whose call
@@ -46,7 +49,8 @@ local token = ARGV[8]
 local counts = ARGV[9] == '1'
 local new_token = ARGV[10]
 local success_resets = ARGV[11] == '1'
-local has_seed = ARGV[12] == '1'
+local idle = tonumber(ARGV[12])
+local has_seed = ARGV[13] == '1'
 local LEGAL = {"""
     + _LEGAL_LUA
     + """}
@@ -57,18 +61,24 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cur = redis.call('HMGET', K_S, 's', 'o', 'v')
 local function seed()
   redis.call('DEL', K_F, K_P)
-  redis.call('HSET', K_S, 's', ARGV[13], 'o', ARGV[14], 'v', ARGV[15])
+  redis.call('HSET', K_S, 's', ARGV[14], 'o', ARGV[15], 'v', ARGV[16])
   local i = 0
-  for ts in string.gmatch(ARGV[16], '[^,]+') do
+  for ts in string.gmatch(ARGV[17], '[^,]+') do
     i = i + 1
     redis.call('ZADD', K_F, tonumber(ts), 'seed:' .. i)
   end
   if i > 0 then redis.call('PEXPIRE', K_F, window) end
-  cur = {ARGV[13], ARGV[14], ARGV[15]}
+  cur = {ARGV[14], ARGV[15], ARGV[16]}
+end
+-- Each call is a use: the state key lives `idle` ms past the last one (0: a read that is
+-- not a use, such as an operator's list, leaves the TTL alone).
+local function touch()
+  if idle > 0 then redis.call('PEXPIRE', K_S, idle) end
 end
 if cmd == 'reseed' then
-  if (not cur[1]) or tonumber(cur[3]) < tonumber(ARGV[15]) then
+  if (not cur[1]) or tonumber(cur[3]) < tonumber(ARGV[16]) then
     seed()
+    touch()
     return {'SEEDED'}
   end
   return {'KEPT'}
@@ -165,6 +175,7 @@ end
 if version ~= start_version then
   redis.call('HSET', K_S, 's', state, 'o', opened or '', 'v', version)
 end
+touch()
 
 local is_open, retry = 0, -1
 if state == 'OPEN' then
@@ -189,6 +200,22 @@ return out
 """
 )
 
+# The expiry task's check, atomic with the delete: a state key that still has its TTL was
+# used within the idle period (every call renews it); one without a TTL (written before
+# expiry was configured) is idle once CLOSED with no failures and no probes.
+EXPIRE_LUA = """
+local K_S, K_F, K_P = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', K_S) == 1 then
+  if redis.call('PTTL', K_S) >= 0 then return 0 end
+  if redis.call('HGET', K_S, 's') ~= 'CLOSED' or redis.call('ZCARD', K_F) > 0
+     or redis.call('ZCARD', K_P) > 0 then
+    return 0
+  end
+end
+redis.call('DEL', K_S, K_F, K_P)
+return 1
+"""
+
 
 @dataclass(frozen=True)
 class Seed:
@@ -210,7 +237,13 @@ class Seed:
 
 
 class NeedsSeed(Exception):
-    """Redis holds no state for the operation: call again with a Seed."""
+    """Redis holds no state for the circuit: call again with a Seed."""
+
+
+def circuit_name(service_id: int, operation: str) -> str:
+    """A circuit's name in Redis keys: its service and operation ("/" is never in an
+    operation name the API accepts, and the id comes first, so names cannot collide)."""
+    return f"{service_id}/{operation}"
 
 
 _clients: dict[str, redis.Redis] = {}
@@ -245,15 +278,16 @@ class RedisCircuitStore:
         # register_script: EVALSHA, falling back to EVAL when the script cache is empty
         # (a restarted Redis), so the script text crosses the wire only then.
         self.script = self.client.register_script(LUA)
+        self.expire_script = self.client.register_script(EXPIRE_LUA)
 
-    def keys(self, operation: str) -> list[str]:
-        base = f"{self.prefix}:circuit:{{{operation}}}"
+    def keys(self, name: str) -> list[str]:
+        base = f"{self.prefix}:circuit:{{{name}}}"
         return [f"{base}:s", f"{base}:f", f"{base}:p"]
 
     def call(
         self,
         command: str,
-        operation: str,
+        name: str,
         cfg: Config,
         *,
         n: int = 1,
@@ -261,8 +295,10 @@ class RedisCircuitStore:
         counts: bool = True,
         new_token: str = "",
         seed: Seed | None = None,
+        idle_ms: int = 0,
     ) -> Outcome:
-        """Run one command; raises NeedsSeed when Redis has nothing for `operation`."""
+        """Run one command on the circuit `name` (`circuit_name`); raises NeedsSeed when
+        Redis has nothing for it. `idle_ms` > 0 renews the state key's TTL to that."""
         args = [
             command,
             cfg.failure_threshold,
@@ -275,21 +311,27 @@ class RedisCircuitStore:
             "1" if counts else "0",
             new_token,
             "1" if cfg.success_resets_failures else "0",
+            max(0, int(idle_ms)),
         ]
         args += seed.argv() if seed is not None else ["0"]
-        reply = self.script(keys=self.keys(operation), args=args)
+        reply = self.script(keys=self.keys(name), args=args)
         if _text(reply[0]) == "SEED":
-            raise NeedsSeed(operation)
+            raise NeedsSeed(name)
         return _outcome(reply)
 
-    def reseed(self, operation: str, cfg: Config, seed: Seed) -> bool:
+    def reseed(self, name: str, cfg: Config, seed: Seed, *, idle_ms: int = 0) -> bool:
         """Overwrite Redis with the mirror if Redis's copy is older (after an outage)."""
         args = ["reseed", cfg.failure_threshold, cfg.window_ms, cfg.recovery_timeout_ms,
-                cfg.half_open_probes, cfg.probe_timeout_ms, 0, "", "0", "", "0", *seed.argv()]
-        return _text(self.script(keys=self.keys(operation), args=args)[0]) == "SEEDED"
+                cfg.half_open_probes, cfg.probe_timeout_ms, 0, "", "0", "", "0",
+                max(0, int(idle_ms)), *seed.argv()]
+        return _text(self.script(keys=self.keys(name), args=args)[0]) == "SEEDED"
 
-    def delete(self, operation: str) -> None:
-        self.client.delete(*self.keys(operation))
+    def expire_if_idle(self, name: str) -> bool:
+        """Delete the circuit's keys if it is idle (see EXPIRE_LUA); True when it was."""
+        return int(self.expire_script(keys=self.keys(name))) == 1
+
+    def delete(self, name: str) -> None:
+        self.client.delete(*self.keys(name))
 
     def delete_all(self) -> int:
         """Remove every circuit key under this prefix (tests, benchmarks)."""

@@ -1,14 +1,19 @@
 """What the caller's circuit says about an operation: the one place the decision asks.
 
 The breakers themselves are in resilience/services/circuits.py (Redis, one Lua script per
-call, with the database as fallback). A breaker belongs to an operation name, shared by
-every service that reports it; `service_id` is kept for a later per-service breaker.
+call, with the database as fallback). A breaker belongs to a service and an operation, so
+one service's reports never open another service's circuit; an operator may share one
+circuit for an operation with every service.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from resilience.strategy import CLOSED_CIRCUIT, CircuitView
+
+# The answer for an operation past the service's circuit limit: the report is accepted
+# and decided as if the circuit were closed, and says so.
+UNTRACKED = "UNTRACKED"
 
 
 @dataclass(frozen=True)
@@ -18,17 +23,25 @@ class CircuitReading:
 
 
 NO_CIRCUIT = CircuitReading(state="CLOSED", view=CLOSED_CIRCUIT)
+UNTRACKED_CIRCUIT = CircuitReading(state=UNTRACKED, view=CLOSED_CIRCUIT)
 
 
 def circuit_readings_for(
     *, service_id: int, failures: Mapping[str, int]
 ) -> dict[str, CircuitReading]:
-    """One call per distinct operation: count its failures (0 = only look), then read it."""
-    from resilience.services.circuits import circuit_reading
+    """One call per distinct operation: count its failures (0 = only look), then read it.
+    A new operation past CIRCUIT_MAX_PER_SERVICE is UNTRACKED: a report is never refused
+    for want of a circuit."""
+    from resilience.services.circuits import CircuitLimitReached, circuit_reading
 
     readings = {}
     for operation, count in failures.items():
         if operation:
-            state, view = circuit_reading(operation=operation, failures=count)
+            try:
+                state, view = circuit_reading(operation=operation, service_id=service_id,
+                                              failures=count)
+            except CircuitLimitReached:
+                readings[operation] = UNTRACKED_CIRCUIT
+                continue
             readings[operation] = CircuitReading(state=state, view=view)
     return readings

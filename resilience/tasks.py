@@ -1,10 +1,12 @@
-"""Celery entry points for the digest and dead-letter replay. Thin: they call services."""
+"""Celery entry points for the digest, dead-letter replay and circuit expiry. Thin: they
+call services."""
 
 import time
 
 from celery import shared_task
 
 from resilience import conf
+from resilience.services.circuit_expiry import circuits_expire_idle
 from resilience.services.digest import digest_batch
 from resilience.services.digest_schedule import digest_claimed_schedule_slot, digest_schedule
 from resilience.services.replay import dead_letter_replay_batch, dead_letters_reclaim_stuck
@@ -21,7 +23,7 @@ def _digest_until_empty() -> int:
     while time.monotonic() - started < RUN_BUDGET_SECONDS:
         result = digest_batch(limit=batch_size)
         digested += result.entries
-        if result.entries < batch_size:
+        if result.entries + len(result.quarantined) < batch_size:  # a short batch: done
             return digested
     digest_schedule()  # budget spent with work left: queue the next run
     return digested
@@ -64,3 +66,14 @@ def dead_letter_replay(
 def dead_letter_reclaim_stuck() -> int:
     """REPLAYING rows whose worker died go back to FAILED (for a periodic schedule)."""
     return dead_letters_reclaim_stuck()
+
+
+# --- circuits (celery-beat, "maintenance" queue: migration 0012_circuit_service_data) ----
+
+
+@shared_task(name="resilience.tasks.circuits_expire_idle")
+def circuits_expire_idle_task() -> dict:
+    """Delete circuits idle for CIRCUIT_IDLE_EXPIRE_SECONDS, in bounded batches."""
+    result = circuits_expire_idle()
+    return {"deleted": result.deleted, "still_used": result.still_used,
+            "batches": result.batches, "stopped": result.stopped}

@@ -1,8 +1,11 @@
 """Circuit breakers: every circuit at a glance, its settings, and the operator's levers.
 
+A circuit belongs to a service (its calls and failures); "Share with every service" makes
+one circuit per operation count every service's failures and answer every service's calls.
 The state shown is the live one (Redis, or the database while Redis is away), read once
-per row. Force open / Force closed / Reset go through resilience.services.circuits, which
-records a CircuitTransition and an AuditEvent; the admin also writes its LogEntry.
+per row of the page; the list puts open circuits first. Force open / Force closed / Reset /
+sharing go through resilience.services.circuits, which records a CircuitTransition (for
+state changes) and an AuditEvent; the admin also writes its LogEntry.
 """
 
 from collections.abc import Callable
@@ -16,12 +19,16 @@ from django.utils.safestring import SafeString
 
 from resilience.admin.base import ReadOnlyTabularInline
 from resilience.models import CircuitState, CircuitTransition
+from resilience.selectors_circuits import STATE_ORDER
 from resilience.services.circuits import (
+    SETTINGS_FIELDS,
     CircuitStatus,
+    SharingRefused,
     circuit_backend,
     circuit_force,
     circuit_outage_since,
     circuit_reset,
+    circuit_set_shared,
     circuit_settings_changed,
     circuit_status,
     probe_allowed_at,
@@ -46,14 +53,6 @@ BADGE = (
     '<span style="background:{};color:#fff;padding:1px 7px;border-radius:3px;'
     'font-weight:600;white-space:nowrap">{}</span>'
 )
-SETTINGS_FIELDS = (
-    "failure_threshold",
-    "window_seconds",
-    "recovery_timeout_seconds",
-    "half_open_probes",
-    "probe_timeout_seconds",
-)
-
 
 def state_badge(state: str) -> SafeString:
     return format_html(BADGE, BADGE_COLOURS.get(state, "#555"), State(state).label)
@@ -87,7 +86,7 @@ class CircuitSettingsForm(forms.ModelForm):
 
     class Meta:
         model = CircuitState
-        fields = ("operation", *SETTINGS_FIELDS)
+        fields = ("service", "operation", *SETTINGS_FIELDS)
 
     def clean(self):
         data = super().clean()
@@ -123,13 +122,35 @@ def _circuit_action(
 
 def _force(state: str) -> Callable[[CircuitState, HttpRequest], CircuitState]:
     def apply(circuit: CircuitState, request: HttpRequest) -> CircuitState:
-        return circuit_force(operation=circuit.operation, state=state, actor=request.user)
+        return circuit_force(circuit=circuit, state=state, actor=request.user)
 
     return apply
 
 
 def _reset(circuit: CircuitState, request: HttpRequest) -> CircuitState:
-    return circuit_reset(operation=circuit.operation, actor=request.user)
+    return circuit_reset(circuit=circuit, actor=request.user)
+
+
+def _sharing_action(
+    description: str, shared: bool
+) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
+    @admin.action(description=description, permissions=["force"])
+    def action(modeladmin: "CircuitStateAdmin", request: HttpRequest, queryset: QuerySet) -> None:
+        changed, refused = 0, []
+        for circuit in queryset.select_related("service"):
+            try:
+                if circuit_set_shared(circuit=circuit, shared=shared, actor=request.user):
+                    modeladmin.log_change(request, circuit, f"{description} (admin action)")
+                    changed += 1
+            except SharingRefused as exc:
+                refused.append(str(exc))
+        text = f"{description}: {changed} circuit{'s' if changed != 1 else ''}"
+        modeladmin.message_user(request, text, messages.SUCCESS)
+        for reason in refused:
+            modeladmin.message_user(request, f"Not shared: {reason}.", messages.ERROR)
+
+    action.__name__ = "share" if shared else "unshare"
+    return action
 
 
 @admin.register(CircuitState)
@@ -137,6 +158,8 @@ class CircuitStateAdmin(admin.ModelAdmin):
     form = CircuitSettingsForm
     list_display = (
         "operation",
+        "service",
+        "shared",
         "status",
         "failures",
         "live_opened_at",
@@ -145,21 +168,26 @@ class CircuitStateAdmin(admin.ModelAdmin):
         "changed_by",
         "changed_via",
     )
-    list_filter = ("state", "changed_via")
-    search_fields = ("operation",)
-    list_select_related = ("changed_by",)
-    ordering = ("operation",)
+    list_filter = ("state", "shared", "changed_via", ("service", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("operation", "service__slug")
+    list_select_related = ("service", "changed_by")
+    # Each row is one live read of the breaker: keep pages modest.
+    list_per_page = 50
+    # What needs attention first: open, half-open, forced open, forced closed, closed.
+    ordering = (STATE_ORDER.asc(), "service__slug", "operation")
     actions = (
         _circuit_action("Force open", _force(State.FORCED_OPEN)),
         _circuit_action("Force closed", _force(State.FORCED_CLOSED)),
         _circuit_action("Reset", _reset),
+        _sharing_action("Share with every service", shared=True),
+        _sharing_action("Make private to its service", shared=False),
     )
     inlines = (CircuitTransitionInline,)
     status_fields = ("status", "failures", "live_opened_at", "probe_at", "backend",
                      "settings_in_effect")
     mirror_fields = ("state", "version", "changed_at", "changed_by", "changed_via")
     fieldsets = (
-        (None, {"fields": ("operation",)}),
+        (None, {"fields": ("operation", "service", "shared")}),
         ("Live", {"fields": status_fields}),
         (
             "Settings (empty = the FAULTLINE default)",
@@ -178,13 +206,13 @@ class CircuitStateAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple:
         fields = (*self.status_fields, *self.mirror_fields)
-        if obj is not None:
-            fields = ("operation", *fields)
+        if obj is not None:  # sharing is an action, audited; the owner never changes
+            fields = ("operation", "service", "shared", *fields)
         return fields
 
     def get_fieldsets(self, request: HttpRequest, obj=None):
-        if obj is None:  # adding: name the operation and its settings up front
-            return ((None, {"fields": ("operation", *SETTINGS_FIELDS)}),)
+        if obj is None:  # adding: name the service, the operation and its settings up front
+            return ((None, {"fields": ("service", "operation", *SETTINGS_FIELDS)}),)
         return self.fieldsets
 
     def get_inlines(self, request: HttpRequest, obj=None):
@@ -198,7 +226,7 @@ class CircuitStateAdmin(admin.ModelAdmin):
             )
         else:
             super().save_model(request, obj, form, change)
-        circuit_settings_changed(operation=obj.operation)
+        circuit_settings_changed()
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         extra_context = {**(extra_context or {}), "subtitle": backend_text()}

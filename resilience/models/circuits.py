@@ -1,12 +1,32 @@
-"""Circuit breakers: the durable mirror of the live state kept in Redis, and its history."""
+"""Circuit breakers: the durable mirror of the live state kept in Redis, and its history.
+
+A circuit belongs to a service and an operation: one service's failures never open another
+service's circuit. An operator may share a circuit (one per operation): then every
+service's failures count against it and every service reads it.
+"""
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+
+from resilience.models.core import Service
+
+# The in-process guard's service; circuits made without naming a service are its own.
+GUARD_SERVICE_SLUG = "faultline"
+GUARD_SERVICE_DEFAULTS = {"name": "Faultline (in-process)",
+                          "description": "Errors caught by guard()"}
+
+
+def guard_service_id() -> int:
+    """Faultline's own service, created on first use (the guard does the same)."""
+    service, _ = Service.objects.get_or_create(slug=GUARD_SERVICE_SLUG,
+                                               defaults=GUARD_SERVICE_DEFAULTS)
+    return service.pk
 
 
 class CircuitState(models.Model):
-    """One breaker per operation name. Empty settings fall back to FAULTLINE defaults."""
+    """One breaker per (service, operation). Empty settings fall back to FAULTLINE defaults."""
 
     class State(models.TextChoices):
         CLOSED = "CLOSED", "Closed"
@@ -15,7 +35,16 @@ class CircuitState(models.Model):
         FORCED_OPEN = "FORCED_OPEN", "Forced open"
         FORCED_CLOSED = "FORCED_CLOSED", "Forced closed"
 
-    operation = models.CharField(max_length=200, unique=True)
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, related_name="circuits", default=guard_service_id,
+        help_text="The service whose calls this circuit guards",
+    )
+    operation = models.CharField(max_length=200)
+    shared = models.BooleanField(
+        default=False,
+        help_text="Shared with every service: their failures count against it and they all "
+        "read it (at most one shared circuit per operation)",
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
     failure_count = models.PositiveIntegerField(
         default=0, help_text="Failures counted in the current window"
@@ -40,11 +69,24 @@ class CircuitState(models.Model):
     probe_timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
-        ordering = ["operation"]
+        ordering = ["service_id", "operation"]
         permissions = [("force_circuitstate", "Can force circuits open or closed and reset them")]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "operation"],
+                                    name="circuit_unique_per_service"),
+            models.UniqueConstraint(fields=["operation"], condition=Q(shared=True),
+                                    name="circuit_one_shared_per_operation",
+                                    violation_error_message="Another circuit for this "
+                                    "operation is already shared."),
+        ]
+        indexes = [
+            # The idle-expiry task's scan: CLOSED rows unchanged since a cut-off.
+            models.Index(fields=["state", "changed_at"], name="circuit_state_changed_idx"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.operation}: {self.state}"
+        owner = "shared" if self.shared else f"service {self.service_id}"
+        return f"{self.operation} ({owner}): {self.state}"
 
 
 class CircuitTransition(models.Model):

@@ -1,5 +1,12 @@
-"""Shared circuit breakers: the services everything else calls (ingest, the guard, the API,
-the admin). One breaker per operation name.
+"""Circuit breakers: the services everything else calls (ingest, the guard, the API, the
+admin). One breaker per (service, operation): a service's calls and failures reach only its
+own circuits, unless an operator shared one (`circuit_set_shared`), which every service then
+uses for that operation. Calls that name no service are Faultline's own (the guard's:
+`timer.execute`, `event.publish`, ...).
+
+A service may make at most CIRCUIT_MAX_PER_SERVICE circuits: past that a new operation is
+refused (`CircuitLimitReached`), so a flood of operation names cannot grow Redis, the table,
+the lists or /metrics without bound. Idle circuits expire (services/circuit_expiry.py).
 
 Where the live state is:
 
@@ -7,8 +14,10 @@ Where the live state is:
   Redis's clock. The `CircuitState` row is the durable mirror: only the process whose
   script call made a transition writes it (a conditional UPDATE on the version the script
   returned) and its `CircuitTransition` rows, so each transition is recorded once however
-  many processes race. When Redis has no key for an operation (first use, or a restart
-  that lost its data) the script is called again with the row's state to start from.
+  many processes race. When Redis has no key for a circuit (first use, a restart that
+  lost its data, or a key that expired while idle) the script is called again with the
+  row's state to start from; with no row either, only a call that changes something
+  makes one (within the service's limit), a read answers CLOSED and leaves nothing.
 - The database (no Redis configured, or Redis unreachable): the same machine
   (`circuit_machine`) runs on the row under `select_for_update`, with the database clock.
   An outage is logged (a warning at most once a minute) and shown by `circuit_backend()`
@@ -35,8 +44,9 @@ from django.utils import timezone
 from resilience import circuit_machine as machine
 from resilience import conf
 from resilience.circuit_machine import Config, Live, Outcome, State
-from resilience.circuit_redis import NeedsSeed, RedisCircuitStore, Seed
-from resilience.models import AuditEvent, CircuitState, CircuitTransition
+from resilience.circuit_redis import NeedsSeed, RedisCircuitStore, Seed, circuit_name
+from resilience.models import AuditEvent, CircuitState, CircuitTransition, Service
+from resilience.models.circuits import guard_service_id
 from resilience.strategy import CircuitView
 
 logger = logging.getLogger("resilience.circuits")
@@ -50,6 +60,46 @@ FORCE_ACTIONS = {
     State.FORCED_OPEN: "circuit.force_open",
     State.FORCED_CLOSED: "circuit.force_closed",
 }
+SETTINGS_FIELDS = (
+    "failure_threshold",
+    "window_seconds",
+    "recovery_timeout_seconds",
+    "half_open_probes",
+    "probe_timeout_seconds",
+)
+# Commands that make a circuit that does not exist yet. The others (a read, a success, a
+# failure that does not count) change nothing on a circuit never used: they answer CLOSED
+# and leave no row or key behind.
+_CREATING = frozenset({"permit", "force_open", "force_closed", "reset"})
+
+
+class CircuitLimitReached(Exception):
+    """The service already has CIRCUIT_MAX_PER_SERVICE circuits: this one is not tracked."""
+
+    def __init__(self, *, service_id: int, operation: str, limit: int) -> None:
+        self.service_id, self.operation, self.limit = service_id, operation, limit
+        super().__init__(
+            f"this service already has {limit} circuits, the most "
+            f"FAULTLINE_CIRCUIT_MAX_PER_SERVICE allows, so {operation!r} is not tracked. "
+            "Use stable operation names (no ids or timestamps in them); circuits left idle "
+            "expire, and an operator can raise the limit."
+        )
+
+
+@dataclass(frozen=True)
+class CircuitRef:
+    """Which circuit: the service that owns it and the operation."""
+
+    service_id: int
+    operation: str
+
+    @property
+    def name(self) -> str:
+        return circuit_name(self.service_id, self.operation)
+
+    @classmethod
+    def of(cls, row: CircuitState) -> CircuitRef:
+        return cls(row.service_id, row.operation)
 
 
 @dataclass(frozen=True)
@@ -74,9 +124,54 @@ class CircuitStatus:
     backend: str
 
 
+# --- which circuit ----------------------------------------------------------------------
+
+# Per process, each for CIRCUIT_SETTINGS_CACHE_SECONDS: the guard's service id, the owners
+# of shared circuits ({operation: service id}), services known to be at their limit.
+_guard: dict[str, tuple[float, int]] = {}
+_shared: dict[str, tuple[float, dict[str, int]]] = {}
+_full: dict[int, float] = {}
+
+
+def _cache_seconds() -> float:
+    return conf.get("CIRCUIT_SETTINGS_CACHE_SECONDS")
+
+
+def _guard_id() -> int:
+    cached = _guard.get("id")
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    pk = guard_service_id()
+    if _cache_seconds() > 0:
+        _guard["id"] = (now + _cache_seconds(), pk)
+    return pk
+
+
+def _shared_owners() -> dict[str, int]:
+    cached = _shared.get("owners")
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    owners = dict(CircuitState.objects.filter(shared=True).values_list("operation",
+                                                                       "service_id"))
+    if _cache_seconds() > 0:
+        _shared["owners"] = (now + _cache_seconds(), owners)
+    return owners
+
+
+def circuit_ref(*, operation: str, service_id: int | None = None) -> CircuitRef:
+    """The circuit `service_id` uses for `operation`: the shared one if an operator shared
+    one, else its own. No service: Faultline's own (the in-process guard's)."""
+    owner = _shared_owners().get(operation)
+    if owner is None:
+        owner = _guard_id() if service_id is None else service_id
+    return CircuitRef(owner, operation)
+
+
 # --- settings ----------------------------------------------------------------------------
 
-_configs: dict[str, tuple[float, Config]] = {}
+_configs: dict[CircuitRef, tuple[float, Config]] = {}
 
 
 def default_config() -> Config:
@@ -113,26 +208,29 @@ def config_of(row: CircuitState | None) -> Config:
     )
 
 
-def circuit_config(*, operation: str) -> Config:
+def circuit_config(*, ref: CircuitRef) -> Config:
     """Per-process cache: edits reach every process within CIRCUIT_SETTINGS_CACHE_SECONDS."""
-    ttl = conf.get("CIRCUIT_SETTINGS_CACHE_SECONDS")
-    cached = _configs.get(operation)
+    ttl = _cache_seconds()
+    cached = _configs.get(ref)
     now = time.monotonic()
     if cached is not None and cached[0] > now:
         return cached[1]
-    row = CircuitState.objects.filter(operation=operation).first()
-    cfg = config_of(row)
+    cfg = config_of(_find(ref))
     if ttl > 0:
-        _configs[operation] = (now + ttl, cfg)
+        _configs[ref] = (now + ttl, cfg)
     return cfg
 
 
-def circuit_settings_changed(*, operation: str | None = None) -> None:
-    """Forget cached settings (this process): after an edit, and between tests."""
-    if operation is None:
-        _configs.clear()
-    else:
-        _configs.pop(operation, None)
+def circuit_settings_changed() -> None:
+    """Forget cached settings and sharing (this process): after an edit, between tests.
+    Other processes see the edit within CIRCUIT_SETTINGS_CACHE_SECONDS."""
+    _configs.clear()
+    _shared.clear()
+    _full.clear()
+
+
+def _idle_ms() -> int:
+    return int(conf.get("CIRCUIT_IDLE_EXPIRE_SECONDS") * 1000)
 
 
 # --- which backend -----------------------------------------------------------------------
@@ -190,8 +288,9 @@ def _redis_failed(exc: Exception) -> None:
 def _recover(store: RedisCircuitStore) -> None:
     """Redis answers again: push rows changed during the outage into it, then use it."""
     reseeded = 0
-    for row in CircuitState.objects.all().iterator():
-        if store.reseed(row.operation, config_of(row), _seed_of(row)):
+    for row in CircuitState.objects.order_by("id").iterator():
+        if store.reseed(CircuitRef.of(row).name, config_of(row), _seed_of(row),
+                        idle_ms=_idle_ms()):
             reseeded += 1
     with _outage_lock:
         _outage.update(active=False, since=None, retry_at=0.0)
@@ -210,9 +309,53 @@ def _dt_to_ms(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
 
 
-def _row(operation: str) -> CircuitState:
-    row, _ = CircuitState.objects.get_or_create(operation=operation)
+def _find(ref: CircuitRef) -> CircuitState | None:
+    return CircuitState.objects.filter(service_id=ref.service_id,
+                                       operation=ref.operation).first()
+
+
+def _row(ref: CircuitRef) -> CircuitState:
+    """The row, made if missing and whatever the limit: the circuit already exists (a
+    transition to mirror after the idle expiry took its row) or an operator acts on it."""
+    row, _ = CircuitState.objects.get_or_create(service_id=ref.service_id,
+                                                operation=ref.operation)
     return row
+
+
+def _create(ref: CircuitRef, *, limited: bool) -> CircuitState:
+    """A new circuit for a service's call, within CIRCUIT_MAX_PER_SERVICE (Faultline's own
+    circuits are named in code and never limited)."""
+    limit = conf.get("CIRCUIT_MAX_PER_SERVICE")
+    if not limited or not limit or ref.service_id == _guard_id():
+        return _row(ref)
+    full_until = _full.get(ref.service_id)
+    if full_until is not None and full_until > time.monotonic():
+        raise CircuitLimitReached(service_id=ref.service_id, operation=ref.operation,
+                                  limit=limit)
+    with transaction.atomic():
+        # One creator per service at a time, so first calls racing cannot pass the limit
+        # together (creation is rare: once per circuit until it expires). NO KEY UPDATE:
+        # it must not block the foreign-key checks of rows made without the limit.
+        list(Service.objects.select_for_update(no_key=True).filter(pk=ref.service_id)
+             .values_list("pk"))
+        row = _find(ref)
+        if row is not None:
+            return row
+        if CircuitState.objects.filter(service_id=ref.service_id).count() >= limit:
+            if _cache_seconds() > 0:
+                _full[ref.service_id] = time.monotonic() + _cache_seconds()
+            raise CircuitLimitReached(service_id=ref.service_id, operation=ref.operation,
+                                      limit=limit)
+        return CircuitState.objects.create(service_id=ref.service_id, operation=ref.operation)
+
+
+def _creates(command: str, n: int, counts: bool) -> bool:
+    return command in _CREATING or (command == "failure" and counts and n > 0)
+
+
+def _never_used(cfg: Config) -> Outcome:
+    """What a circuit nobody has made yet says: CLOSED, nothing counted."""
+    return machine.view(Live(), cfg, now_ms=int(time.time() * 1000))
 
 
 def _seed_of(row: CircuitState) -> Seed:
@@ -244,19 +387,22 @@ def _record_transitions(row: CircuitState, outcome: Outcome, actor, via: str) ->
     an opening also queues an alert once the transaction commits."""
     CircuitTransition.objects.bulk_create(_transition_rows(row, outcome, actor, via))
     if any(t.to_state == State.OPEN for t in outcome.transitions):
-        transaction.on_commit(partial(_alert_opened, row.operation))
+        transaction.on_commit(partial(_alert_opened, row.operation, row.pk))
 
 
-def _alert_opened(operation: str) -> None:
+def _alert_opened(operation: str, circuit_id: int | None) -> None:
     from alerts.hooks import circuit_opened  # alerts builds on resilience, not the reverse
 
-    circuit_opened(operation)
+    circuit_opened(operation, circuit_id=circuit_id)
 
 
-def _mirror(operation: str, outcome: Outcome, actor, via: str) -> None:
+def _mirror(ref: CircuitRef, outcome: Outcome, actor, via: str) -> None:
     """Write the transitions this process's script call made (it alone saw them)."""
     with transaction.atomic():
-        row = _row(operation)
+        # Locked, so the idle expiry cannot delete it under the transitions written here.
+        row = (CircuitState.objects.select_for_update()
+               .filter(service_id=ref.service_id, operation=ref.operation).first()
+               or _row(ref))
         CircuitState.objects.filter(pk=row.pk, version__lt=outcome.version).update(
             state=outcome.state,
             failure_count=outcome.failure_count,
@@ -297,12 +443,17 @@ _MACHINE = {
 }
 
 
-def _run_on_database(command: str, operation: str, cfg: Config, actor, via: str,
-                     **kw) -> Outcome:
+def _run_on_database(command: str, ref: CircuitRef, cfg: Config, actor, via: str, *,
+                     limited: bool, **kw) -> Outcome:
     with transaction.atomic():
-        row = _row(operation)
+        row = _find(ref)
+        if row is None:
+            if not _creates(command, kw["n"], kw["counts"]):
+                return _never_used(cfg)
+            row = _create(ref, limited=limited)
         if command != "view":  # a read needs no lock; every change holds the row's
-            row = CircuitState.objects.select_for_update().get(pk=row.pk)
+            row = (CircuitState.objects.select_for_update().filter(pk=row.pk).first()
+                   or _row(ref))
         live_json = row.live_state or {}
         live = Live(
             state=State(row.state),
@@ -331,25 +482,34 @@ def _run_on_database(command: str, operation: str, cfg: Config, actor, via: str,
     return outcome
 
 
-def _run(command: str, operation: str, *, actor=None, via: str = "system", n: int = 1,
-         token: str | None = None, counts: bool = True) -> Outcome:
-    cfg = circuit_config(operation=operation)
+def _run(command: str, ref: CircuitRef, *, actor=None, via: str = "system", n: int = 1,
+         token: str | None = None, counts: bool = True, limited: bool = True,
+         use: bool = True, cfg: Config | None = None) -> Outcome:
+    """One command on one circuit. `limited`: a service's call, within its circuit limit
+    (operators' commands are not). `use`: the call keeps the circuit from expiring (an
+    operator reading the list does not). `cfg`: the settings, when the caller has the row."""
+    cfg = cfg or circuit_config(ref=ref)
     new_token = secrets.token_hex(8) if command == "permit" else ""
     try:
         store = _store()
         if store is not None:
-            kwargs = {"n": n, "token": token, "counts": counts, "new_token": new_token}
+            kwargs = {"n": n, "token": token, "counts": counts, "new_token": new_token,
+                      "idle_ms": _idle_ms() if use else 0}
             try:
-                outcome = store.call(command, operation, cfg, **kwargs)
+                outcome = store.call(command, ref.name, cfg, **kwargs)
             except NeedsSeed:
-                outcome = store.call(command, operation, cfg, seed=_seed_of(_row(operation)),
-                                     **kwargs)
+                row = _find(ref)
+                if row is None:
+                    if not _creates(command, n, counts):
+                        return _never_used(cfg)
+                    row = _create(ref, limited=limited)
+                outcome = store.call(command, ref.name, cfg, seed=_seed_of(row), **kwargs)
             if outcome.transitions:
-                _mirror(operation, outcome, actor, via)
+                _mirror(ref, outcome, actor, via)
             return outcome
     except redis.RedisError as exc:
         _redis_failed(exc)
-    return _run_on_database(command, operation, cfg, actor, via, n=n, token=token,
+    return _run_on_database(command, ref, cfg, actor, via, limited=limited, n=n, token=token,
                             counts=counts, new_token=new_token)
 
 
@@ -358,12 +518,14 @@ def _view(outcome: Outcome) -> CircuitView:
 
 
 # --- the services ------------------------------------------------------------------------
+# `service_id` is the calling service (a key's, or the ingest's); None is Faultline itself.
 
 
-def circuit_permit(*, operation: str) -> Permit:
+def circuit_permit(*, operation: str, service_id: int | None = None) -> Permit:
     """May a call to `operation` go ahead? In HALF_OPEN a granted call is a probe: report
-    its outcome with the returned probe_token."""
-    outcome = _run("permit", operation)
+    its outcome with the returned probe_token. Raises CircuitLimitReached for a new
+    operation past the service's circuit limit."""
+    outcome = _run("permit", circuit_ref(operation=operation, service_id=service_id))
     return Permit(
         allowed=outcome.allowed,
         state=outcome.state.value,
@@ -372,25 +534,31 @@ def circuit_permit(*, operation: str) -> Permit:
     )
 
 
-def circuit_record_success(*, operation: str, probe_token: str | None = None) -> str:
-    return _run("success", operation, token=probe_token).state.value
+def circuit_record_success(*, operation: str, service_id: int | None = None,
+                           probe_token: str | None = None) -> str:
+    ref = circuit_ref(operation=operation, service_id=service_id)
+    return _run("success", ref, token=probe_token).state.value
 
 
 def circuit_record_failure(
-    *, operation: str, probe_token: str | None = None, counts: bool = True, n: int = 1
+    *, operation: str, service_id: int | None = None, probe_token: str | None = None,
+    counts: bool = True, n: int = 1,
 ) -> str:
     """Record a failure. counts=False for errors that say nothing about the dependency's
     health (validation, permission, 4xx): they never count and give a probe slot back."""
-    return _run("failure", operation, token=probe_token, counts=counts, n=n).state.value
+    ref = circuit_ref(operation=operation, service_id=service_id)
+    return _run("failure", ref, token=probe_token, counts=counts, n=n).state.value
 
 
-def circuit_view(*, operation: str) -> CircuitView:
-    return _view(_run("view", operation))
+def circuit_view(*, operation: str, service_id: int | None = None) -> CircuitView:
+    return _view(_run("view", circuit_ref(operation=operation, service_id=service_id)))
 
 
-def circuit_reading(*, operation: str, failures: int = 0) -> tuple[str, CircuitView]:
+def circuit_reading(*, operation: str, service_id: int | None = None,
+                    failures: int = 0) -> tuple[str, CircuitView]:
     """For ingest: count `failures` (if any) and read the circuit, in one script call."""
-    outcome = _run("failure", operation, n=failures) if failures else _run("view", operation)
+    ref = circuit_ref(operation=operation, service_id=service_id)
+    outcome = _run("failure", ref, n=failures) if failures else _run("view", ref)
     return outcome.state.value, _view(outcome)
 
 
@@ -398,25 +566,68 @@ def _actor(actor):
     return actor if getattr(actor, "is_authenticated", False) else None
 
 
-def circuit_force(*, operation: str, state: str, actor, via: str = "admin") -> CircuitState:
+def _operator_ref(operation: str | None, service_id: int | None,
+                  circuit: CircuitState | None) -> CircuitRef:
+    if circuit is not None:
+        return CircuitRef.of(circuit)  # exactly this one (the admin acts on rows)
+    if not operation:
+        raise ValueError("name the circuit: operation (and service_id) or circuit")
+    return circuit_ref(operation=operation, service_id=service_id)
+
+
+def circuit_force(*, state: str, actor, operation: str | None = None,
+                  service_id: int | None = None, circuit: CircuitState | None = None,
+                  via: str = "admin") -> CircuitState:
     actor = _actor(actor)
     target = State(state)
     if target not in FORCE_ACTIONS:
         raise ValueError(f"state must be FORCED_OPEN or FORCED_CLOSED, not {state!r}")
+    ref = _operator_ref(operation, service_id, circuit)
     command = "force_open" if target == State.FORCED_OPEN else "force_closed"
-    outcome = _run(command, operation, actor=actor, via=via)
-    _audit(FORCE_ACTIONS[target], operation, outcome, actor, via)
-    return CircuitState.objects.get(operation=operation)
+    outcome = _run(command, ref, actor=actor, via=via, limited=False)
+    row = _row(ref)
+    _audit(FORCE_ACTIONS[target], row, outcome, actor, via)
+    return row
 
 
-def circuit_reset(*, operation: str, actor, via: str = "admin") -> CircuitState:
+def circuit_reset(*, actor, operation: str | None = None, service_id: int | None = None,
+                  circuit: CircuitState | None = None, via: str = "admin") -> CircuitState:
     actor = _actor(actor)
-    outcome = _run("reset", operation, actor=actor, via=via)
-    _audit("circuit.reset", operation, outcome, actor, via)
-    return CircuitState.objects.get(operation=operation)
+    ref = _operator_ref(operation, service_id, circuit)
+    outcome = _run("reset", ref, actor=actor, via=via, limited=False)
+    row = _row(ref)
+    _audit("circuit.reset", row, outcome, actor, via)
+    return row
 
 
-def _audit(action: str, operation: str, outcome: Outcome, actor, via: str) -> None:
+class SharingRefused(ValueError):
+    pass
+
+
+def circuit_set_shared(*, circuit: CircuitState, shared: bool, actor,
+                       via: str = "admin") -> bool:
+    """Share a circuit with every service (their failures count against it, they all read
+    it) or make it its service's own again. False when it already was; SharingRefused when
+    another circuit for the operation is already shared."""
+    actor = _actor(actor)
+    with transaction.atomic():
+        row = CircuitState.objects.select_for_update().get(pk=circuit.pk)
+        if row.shared == shared:
+            return False
+        if shared and CircuitState.objects.filter(operation=row.operation,
+                                                  shared=True).exists():
+            raise SharingRefused(f"another circuit for {row.operation!r} is already shared")
+        CircuitState.objects.filter(pk=row.pk).update(shared=shared)
+        AuditEvent.objects.create(
+            actor=actor, via=via, action="circuit.share" if shared else "circuit.unshare",
+            target_type="circuit", target_id=row.operation[:64],
+            detail={"operation": row.operation, "service": row.service.slug},
+        )
+    circuit_settings_changed()
+    return True
+
+
+def _audit(action: str, row: CircuitState, outcome: Outcome, actor, via: str) -> None:
     if not outcome.transitions:
         return  # already in that state: nothing happened, nothing to record
     AuditEvent.objects.create(
@@ -424,9 +635,11 @@ def _audit(action: str, operation: str, outcome: Outcome, actor, via: str) -> No
         via=via,
         action=action,
         target_type="circuit",
-        target_id=operation[:64],
+        target_id=row.operation[:64],
         detail={
-            "operation": operation,
+            "operation": row.operation,
+            "service": row.service.slug,
+            "shared": row.shared,
             "from": outcome.transitions[0].from_state.value,
             "to": outcome.state.value,
             "backend": circuit_backend(),
@@ -435,8 +648,10 @@ def _audit(action: str, operation: str, outcome: Outcome, actor, via: str) -> No
 
 
 def circuit_status(circuit: CircuitState) -> CircuitStatus:
-    """The live state of one circuit for the API and the admin (one script call)."""
-    outcome = _run("view", circuit.operation)
+    """The live state of one circuit for the API and the admin (one script call; a read,
+    not a use: it does not keep the circuit from expiring)."""
+    config = config_of(circuit)
+    outcome = _run("view", CircuitRef.of(circuit), use=False, cfg=config)
     return CircuitStatus(
         circuit=circuit,
         state=outcome.state.value,
@@ -446,7 +661,7 @@ def circuit_status(circuit: CircuitState) -> CircuitStatus:
         opened_at=_ms_to_dt(outcome.opened_at_ms),
         retry_after_ms=outcome.retry_after_ms,
         is_open=outcome.is_open,
-        config=config_of(circuit),
+        config=config,
         backend=circuit_backend(),
     )
 
@@ -458,10 +673,12 @@ def probe_allowed_at(retry_after_ms: int | None) -> datetime | None:
 
 def circuit_process_reset() -> None:
     """Forget this process's cached settings and outage state (tests, after a fork)."""
-    _configs.clear()
+    _guard.clear()
+    circuit_settings_changed()
     with _outage_lock:
         _outage.update(active=False, since=None, retry_at=0.0, warned_at=0.0)
 
 
 def valid_operation(operation: str) -> bool:
     return len(operation) <= OPERATION_MAX_LENGTH and bool(OPERATION_RE.match(operation))
+

@@ -102,7 +102,8 @@ def test_a_failed_automatic_replay_backs_off(service, receiver, replay_inline,  
 def test_nothing_is_replayed_while_the_target_circuit_is_open(service, replay_inline):
     ReplayTargetFactory(service=service, operation="payment.charge")
     DeadLetterFactory(service=service, operation="payment.charge", category="TRANSIENT")
-    circuit_force(operation="payment.charge", state="FORCED_OPEN", actor=None)
+    circuit_force(operation="payment.charge", service_id=service.pk, state="FORCED_OPEN",
+                  actor=None)  # the dead letter's own service's circuit
     run = procedure_run("dead_letters.replay_transient")
     assert run.outcome == "SKIPPED" and run.changed["circuit_open"] == ["payment.charge"]
     assert DeadLetter.objects.get().status == "PENDING"

@@ -93,3 +93,29 @@ def service_failure(db_name: str, redis_url: str, prefix: str, operation: str, *
     state = circuit_record_failure(operation=operation)
     connection.close()
     return state
+
+
+def service_permit(db_name: str, redis_url: str, prefix: str, service_id: int, operation: str,
+                   limit: int, *, start) -> str:
+    """Ask for a permit on a new operation as `service_id`, with a circuit limit."""
+    from django.conf import settings
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = db_name
+    settings.REDIS_URL = redis_url
+    settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_KEY_PREFIX": prefix,
+                          "CIRCUIT_MAX_PER_SERVICE": limit}
+    from resilience.circuit_redis import client_for
+    from resilience.services.circuits import CircuitLimitReached, circuit_permit
+
+    connection.ensure_connection()
+    client_for(redis_url).ping()
+    start()
+    try:
+        circuit_permit(operation=operation, service_id=service_id)
+        answer = "made"
+    except CircuitLimitReached:
+        answer = "refused"
+    connection.close()
+    return answer

@@ -1,4 +1,5 @@
-"""The circuit admin: the state at a glance, editable settings, audited operator actions."""
+"""The circuit admin: the state at a glance (open ones first, each with its service),
+editable settings, audited operator actions (force, reset, share)."""
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -6,6 +7,7 @@ from django.urls import reverse
 
 from resilience.models import AuditEvent, CircuitState, CircuitTransition
 from resilience.services.circuits import circuit_permit, circuit_record_failure
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +104,53 @@ def test_a_superuser_edits_the_settings_and_they_apply_at_once(admin_client, cir
     assert [circuit_permit(operation=OP).allowed for _ in range(3)] == [True, True, False]
     bad = admin_client.post(url, {**data, "half_open_probes": "0"})
     assert bad.status_code == 200 and "Must be at least 1" in bad.content.decode()
+
+
+def test_the_list_names_each_circuits_service_and_puts_open_ones_first(client, triager,
+                                                                       circuit):
+    service = factories.ServiceFactory(name="aaa-first-by-name")
+    CircuitState.objects.create(service=service, operation="aaa.closed")
+    client.force_login(triager)
+    page = client.get(CHANGELIST).content.decode()
+    assert page.index(OP) < page.index("aaa.closed")  # OPEN before CLOSED, whatever the name
+    assert "aaa-first-by-name" in page and "Faultline (in-process)" in page
+    only = client.get(CHANGELIST, {"service__id__exact": service.pk}).content.decode()
+    assert "aaa.closed" in only and OP not in only
+
+
+def test_a_triager_shares_a_circuit_with_every_service_and_it_is_audited(client, triager,
+                                                                         circuit):
+    client.force_login(triager)
+    response = post_action(client, "share", circuit)
+    assert "Share with every service: 1 circuit" in response.content.decode()
+    circuit.refresh_from_db()
+    assert circuit.shared
+    other = factories.ServiceFactory()
+    assert not circuit_permit(operation=OP, service_id=other.pk).allowed  # it reads it now
+    rival = CircuitState.objects.create(service=other, operation=OP)
+    refused = post_action(client, "share", rival).content.decode()
+    assert "Not shared: another circuit for" in refused
+    post_action(client, "unshare", circuit)
+    assert circuit_permit(operation=OP, service_id=other.pk).allowed
+    assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == [
+        "circuit.share", "circuit.unshare"]
+
+
+def test_a_viewer_cannot_share(client, viewer, circuit):
+    client.force_login(viewer)
+    post_action(client, "share", circuit)
+    circuit.refresh_from_db()
+    assert not circuit.shared
+
+
+def test_an_operator_adds_a_circuit_for_a_service(admin_client, db):
+    service = factories.ServiceFactory()
+    response = admin_client.post(reverse("admin:resilience_circuitstate_add"), {
+        "service": service.pk, "operation": "ledger.post", "failure_threshold": "2",
+        "window_seconds": "", "recovery_timeout_seconds": "", "half_open_probes": "",
+        "probe_timeout_seconds": ""})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row = CircuitState.objects.get(operation="ledger.post")
+    assert (row.service, row.failure_threshold) == (service, 2)
+    assert circuit_record_failure(operation="ledger.post", service_id=service.pk) == "CLOSED"
+    assert circuit_record_failure(operation="ledger.post", service_id=service.pk) == "OPEN"

@@ -5,9 +5,9 @@ import json
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from resilience.models import CircuitState
+from tests.factories import operator_token
 
 pytestmark = pytest.mark.django_db
 
@@ -46,8 +46,8 @@ def test_permit_success_and_failure_round_trip(service_client):
                 {"counts": False}).json() == {"state": "CLOSED"}
 
 
-def test_a_probe_token_closes_a_half_open_circuit(service_client):
-    CircuitState.objects.create(operation=OP, recovery_timeout_seconds=0)
+def test_a_probe_token_closes_a_half_open_circuit(service_client, service):
+    CircuitState.objects.create(service=service, operation=OP, recovery_timeout_seconds=0)
     for _ in range(3):
         post(service_client, f"/api/v1/circuits/{OP}/failure/")
     probe = post(service_client, f"/api/v1/circuits/{OP}/permit/").json()
@@ -59,13 +59,16 @@ def test_a_probe_token_closes_a_half_open_circuit(service_client):
     assert closed.json() == {"state": "CLOSED"}
 
 
-def test_reads_list_and_detail_with_the_settings_in_effect(service_client):
-    CircuitState.objects.create(operation="campaign.update", failure_threshold=9)
+def test_reads_list_and_detail_with_the_settings_in_effect(service_client, service):
+    CircuitState.objects.create(service=service, operation="campaign.update",
+                                failure_threshold=9)
     post(service_client, f"/api/v1/circuits/{OP}/failure/")
     listing = service_client.get("/api/v1/circuits/")
     assert listing.status_code == 200
-    rows = {row["operation"]: row for row in listing.json()}
+    assert listing.json()["count"] == 2
+    rows = {row["operation"]: row for row in listing.json()["results"]}
     assert rows[OP]["state"] == "CLOSED" and rows[OP]["failure_count"] == 1
+    assert rows[OP]["service"] == service.slug and rows[OP]["shared"] is False
     assert rows["campaign.update"]["settings"]["failure_threshold"] == 9
     assert rows[OP]["settings"] == {"failure_threshold": 3, "window_seconds": 60,
                                     "recovery_timeout_seconds": 30, "half_open_probes": 1,
@@ -77,8 +80,7 @@ def test_reads_list_and_detail_with_the_settings_in_effect(service_client):
 
 
 def test_operators_read_with_the_view_permission_but_cannot_ask_for_permits(viewer):
-    token = Token.objects.create(user=viewer)
-    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client = Client(HTTP_AUTHORIZATION=f"Token {operator_token(viewer)}")
     CircuitState.objects.create(operation=OP)
     assert client.get("/api/v1/circuits/").status_code == 200
     assert client.get(f"/api/v1/circuits/{OP}/").status_code == 200
@@ -103,8 +105,12 @@ def test_a_bad_body_is_a_400_naming_the_field(service_client):
     assert post(service_client, f"/api/v1/circuits/{OP}/failure/", [1]).status_code == 400
 
 
-def test_operation_names_with_odd_characters_do_not_route(service_client):
-    assert post(service_client, "/api/v1/circuits/a%20b/permit/").status_code == 404
+def test_operation_names_with_odd_characters_are_a_400_naming_the_operation(service_client):
+    for name in ("a%20b", "%C2%84", "x" * 201, "caf%C3%A9"):
+        response = post(service_client, f"/api/v1/circuits/{name}/permit/")
+        assert response.status_code == 400, name
+        assert response.json()["field"] == "operation"
+        assert service_client.get(f"/api/v1/circuits/{name}/").json()["field"] == "operation"
     assert post(service_client, "/api/v1/circuits/ns:op-v2.x_y/permit/").status_code == 200
 
 
@@ -135,3 +141,16 @@ def test_a_batch_counts_all_its_failures_in_one_go(service_client):
     # Counted first, then read: every report in the batch sees the circuit it opened.
     assert {(a["strategy"], a["circuit"]) for a in answers} == {("CIRCUIT_BREAK", "OPEN")}
     assert CircuitState.objects.get(operation=OP).transitions.count() == 1
+
+
+def test_reads_of_operations_never_counted_leave_no_circuit_behind(service_client):
+    # Only a call that changes something makes a circuit: a flood of new operation names
+    # in reports that do not count, successes and uncounted failures costs no rows.
+    reports = [{"code": "ValidationError", "message": "bad", "operation": f"op.{i}"}
+               for i in range(20)]
+    assert post(service_client, "/api/v1/errors/", reports).status_code == 201
+    assert post(service_client, "/api/v1/circuits/new.op/success/").json() == {
+        "state": "CLOSED"}
+    assert post(service_client, "/api/v1/circuits/new.op/failure/",
+                {"counts": False}).json() == {"state": "CLOSED"}
+    assert not CircuitState.objects.exists()

@@ -170,3 +170,31 @@ def test_a_success_in_closed_follows_the_pure_machine_with_and_without_the_seed_
     else:  # the success changed nothing: the third failure opened it
         assert seen[1] == (State.CLOSED, 2) and seen[2][0] == State.OPEN
     assert seen[-1][0] == State.OPEN  # a success that is not the probe never closes it
+
+
+def test_every_call_renews_the_state_keys_ttl_and_a_read_that_is_no_use_does_not(store):
+    call(store, "permit", new_token="t", idle_ms=50_000)
+    state_key = store.keys("timer.execute")[0]
+    assert 0 < store.client.pttl(state_key) <= 50_000
+    store.client.pexpire(state_key, 20_000)
+    call(store, "view", idle_ms=0)  # an operator's list: not a use
+    assert store.client.pttl(state_key) <= 20_000
+    call(store, "failure", idle_ms=50_000)
+    assert store.client.pttl(state_key) > 20_000
+
+
+def test_expire_if_idle_deletes_only_circuits_unused_closed_and_not_counting(store):
+    name = "timer.execute"
+    assert store.expire_if_idle(name)  # nothing there: nothing in use
+    call(store, "permit", new_token="t", idle_ms=50_000)
+    assert not store.expire_if_idle(name)  # its TTL says it was used lately
+    assert store.client.exists(store.keys(name)[0])
+    store.client.persist(store.keys(name)[0])  # written before expiry was configured
+    call(store, "failure", idle_ms=0)
+    assert not store.expire_if_idle(name)  # a failure still in the window
+    call(store, "failure", n=2, idle_ms=0)  # threshold 3: OPEN
+    store.client.delete(store.keys(name)[1])
+    assert not store.expire_if_idle(name)  # not CLOSED
+    call(store, "reset", idle_ms=0)
+    assert store.expire_if_idle(name)
+    assert not any(store.client.exists(key) for key in store.keys(name))

@@ -20,6 +20,7 @@ from resilience.services.circuits import (
     circuit_permit,
     circuit_record_failure,
     circuit_record_success,
+    circuit_ref,
     circuit_reset,
     circuit_view,
 )
@@ -205,7 +206,7 @@ def test_a_redis_that_lost_its_keys_starts_again_from_the_row(on_redis):
     on_redis.delete_all()  # as after a restart without persistence
     view = circuit_view(operation=OP)
     assert view.is_open
-    assert on_redis.client.exists(on_redis.keys(OP)[0])
+    assert on_redis.client.exists(on_redis.keys(circuit_ref(operation=OP).name)[0])
     assert CircuitState.objects.get(operation=OP).version == 1
 
 

@@ -16,6 +16,10 @@ additions (title, kind, occurrences, what the throttle held back, the link, the 
   plus a ``version`` and a stable ``group_key`` (after Alertmanager's webhook payload:
   https://prometheus.io/docs/alerting/latest/configuration/#webhook_config).
 
+Email carries text as it is, less what a mail cannot: the subject is one line (a line
+break in a header is refused by Django's BadHeaderError), and control characters and lone
+surrogates become U+FFFD (``mail_text``).
+
 "Timestamp" is when the message is sent (the seed's ``new Date()``): delivery sets
 ``sent_at``; without it (a preview) the alert's own moment stands in. Everything else comes
 from the ``AlertContent`` stored on the Alert row, so a retry or a resend says the same.
@@ -24,6 +28,7 @@ Nothing here sends.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +38,8 @@ NOT_SET = "N/A"  # formatEmailBody's word for a missing campaign or component
 SLACK_COLOURS = {"CRITICAL": "danger", "HIGH": "warning", "MEDIUM": "#ffcc00", "LOW": "good"}
 SLACK_DEFAULT_COLOUR = "#cccccc"
 _DATETIME_FIELDS = ("timestamp", "previous_since", "sent_at")
+# C0/C1 controls but tab and line feed, DEL, and lone surrogates (UTF-8 cannot carry them).
+_MAIL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -136,9 +143,16 @@ def summary(content: AlertContent) -> str:
 # --- email -----------------------------------------------------------------------------
 
 
+def mail_text(text: str) -> str:
+    """``text`` as a mail can carry it: CR and CRLF as line feeds, other control
+    characters and lone surrogates as U+FFFD (a reporter's string must not fail a send)."""
+    return _MAIL_UNSAFE.sub("\ufffd", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def email_subject(content: AlertContent) -> str:
     # Mail headers cannot hold line breaks; a name with one would break the message.
-    return " ".join(f"[{content.level}] {service_label(content)} Alert".split())[:250]
+    subject = f"[{content.level}] {service_label(content)} Alert"
+    return " ".join(mail_text(subject).split())[:250]
 
 
 def _or_not_set(value: Any) -> Any:
@@ -159,7 +173,7 @@ def email_body(content: AlertContent) -> str:
         body += f"  Operation: {_or_not_set(content.operation)}\n"
         body += f"  Campaign ID: {_or_not_set(content.campaign_id)}\n"
         body += f"  Component: {_or_not_set(content.component)}\n"
-    return body + _email_details(content)
+    return mail_text(body + _email_details(content))
 
 
 def _email_details(content: AlertContent) -> str:

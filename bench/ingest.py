@@ -304,6 +304,8 @@ def server_env(args) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         FAULTLINE_INGEST_GROUP_COMMIT="false" if args.no_group_commit else "true",
         FAULTLINE_VAR_DIR=tempfile.gettempdir() + "/faultline-bench-var",
+        # The slow alert receiver listens on loopback (refused by default).
+        FAULTLINE_OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8",
     )
     return env
 

@@ -22,7 +22,9 @@ from .common import audit
 class ChannelForm(forms.ModelForm):
     url = forms.URLField(
         required=False, max_length=500, assume_scheme="https",
-        help_text=Channel._meta.get_field("url").help_text,
+        help_text=f"{Channel._meta.get_field('url').help_text}. Public addresses only, unless "
+        "FAULTLINE_OUTBOUND_ALLOWED_NETWORKS or FAULTLINE_OUTBOUND_ALLOW_PRIVATE allows it "
+        "(checked on save and on every send).",
     )
     secret = forms.CharField(
         required=False, strip=True, widget=forms.PasswordInput(render_value=False),

@@ -195,15 +195,18 @@ def circuit_signal(*, operation: str, failure_count: int, circuit: models.Model 
         message=f"The circuit breaker for {operation} opened after {failure_count} failures; "
                 "calls are refused until a probe succeeds.",
         timestamp=now,
-        **service_labels(None),
+        **service_labels(getattr(circuit, "service", None)),
         operation=operation,
         category="EXTERNAL_DEPENDENCY",
         link=admin_url(circuit),
         group_key=f"faultline:circuit:{operation}",
         extra={"failure_count": failure_count},
     )
+    # Each service's circuit for an operation is its own subject (circuits have owners).
+    owner = getattr(circuit, "service_id", None)
+    subject = f"circuit:{owner}:{operation}" if owner else f"circuit:{operation}"
     candidate = Candidate(kind=Kind.CIRCUIT_OPEN, level=CIRCUIT_OPEN_LEVEL,
-                          subject_key=f"circuit:{operation}"[:200], operation=operation,
+                          subject_key=subject[:200], operation=operation,
                           category="EXTERNAL_DEPENDENCY")
     return Signal(candidate, content)
 

@@ -35,6 +35,7 @@ from alerts.services.content import (
 from alerts.services.delivery import alert_settle, deliveries_enqueue
 from alerts.throttling import (
     SilenceSpec,
+    ThrottleDecision,
     ThrottleState,
     silenced_by,
     threshold_reached,
@@ -107,11 +108,30 @@ def alert_raise(
                 if row.last_alert_id:
                     counted_alerts.add(row.last_alert_id)
                 continue
-            previous_count = max(previous_count, decision.previous_count)
-            if decision.previous_since and (previous_since is None
-                                            or decision.previous_since < previous_since):
-                previous_since = decision.previous_since
+            service_row, capped = _dead_letter_service_window(signal, rule, now)
+            if capped:
+                # Held back like a throttled one, but counted per service: the last
+                # dead-letter alert of the service stands for it.
+                held = throttle_after(ThrottleState(service_row.last_alert_at, service_row.count,
+                                                    service_row.count_since),
+                                      ThrottleDecision(send=False),
+                                      occurrences=signal.occurrences, now=now)
+                service_row.count, service_row.count_since = held.count, held.count_since
+                service_row.save(update_fields=["count", "count_since"])
+                processed.add(service_row.pk)
+                if service_row.last_alert_id:
+                    counted_alerts.add(service_row.last_alert_id)
+                continue
+            held_count, held_since = decision.previous_count, decision.previous_since
+            if service_row is not None and service_row.count:
+                held_count += service_row.count
+                held_since = min(t for t in (held_since, service_row.count_since) if t)
+            previous_count = max(previous_count, held_count)
+            if held_since and (previous_since is None or held_since < previous_since):
+                previous_since = held_since
             opened.append(row)
+            if service_row is not None:
+                opened.append(service_row)
             reason = _mute_reason(signal, rule, silences, now)
             if reason:
                 suppressed.append((rule, reason))
@@ -140,6 +160,22 @@ def alert_raise(
             alert.status = alert_settle(alert_id=alert.pk, now=now)
         transaction.on_commit(lambda: deliveries_enqueue(pending))
     return alert, processed
+
+
+def _dead_letter_service_window(signal: Signal, rule: RuleSpec, now: datetime
+                                ) -> tuple[AlertThrottle | None, bool]:
+    """Dead letters only: the service's throttle row for this rule (locked), and whether
+    the service already had ALERT_DEAD_LETTER_MAX_PER_SERVICE dead-letter alerts in the
+    rule's window. Each operation has its own subject, so without this a burst over many
+    operation names would make one alert each."""
+    c = signal.candidate
+    cap, window = conf.get("ALERT_DEAD_LETTER_MAX_PER_SERVICE"), _throttle_window(rule)
+    if c.kind != Kind.DEAD_LETTER or c.service_id is None or not cap or not window:
+        return None, False
+    row = _throttle_row(rule.id, f"dead_letters:{c.service_id}")
+    sent = Alert.objects.filter(kind=Kind.DEAD_LETTER, service_id=c.service_id,
+                                rules=rule.id, created_at__gt=now - window).count()
+    return row, sent >= cap
 
 
 def _mute_reason(signal: Signal, rule: RuleSpec, silences: Sequence[SilenceSpec],
@@ -321,11 +357,15 @@ def alerts_evaluate_digest(
 # --- circuits, dead letters made outside the digest, digestion lag ------------------------
 
 
-def alerts_evaluate_circuit_open(*, operation: str, now: datetime | None = None) -> Alert | None:
+def alerts_evaluate_circuit_open(*, operation: str, circuit_id: int | None = None,
+                                 now: datetime | None = None) -> Alert | None:
+    """`circuit_id` names the circuit (circuits belong to a service); without it, any
+    circuit of that operation (messages queued before circuits had owners)."""
     if not conf.get("ALERT_ENABLED"):
         return None
     now = now or timezone.now()
-    circuit = CircuitState.objects.filter(operation=operation).first()
+    circuits = CircuitState.objects.select_related("service").filter(operation=operation)
+    circuit = (circuits.filter(pk=circuit_id) if circuit_id else circuits).first()
     signal = circuit_signal(operation=operation,
                             failure_count=circuit.failure_count if circuit else 0,
                             circuit=circuit, now=now)

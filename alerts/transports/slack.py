@@ -9,12 +9,12 @@ connection errors are (https://api.slack.com/changelog/2016-05-17-changes-to-err
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from alerts.formatting import AlertContent, slack_payload
 from alerts.transports import Sent, Transport
 from alerts.transports.http import post_json
+from resilience import outbound
 
 GONE = frozenset({404, 410})
 
@@ -24,5 +24,5 @@ class SlackTransport(Transport):
         return slack_payload(content)
 
     def send(self, message: dict[str, Any], *, now: float) -> Sent:
-        body = json.dumps(message, ensure_ascii=False).encode()
+        body = outbound.json_bytes(message, compact=False)
         return post_json(self.channel.url, body, gone_statuses=GONE)

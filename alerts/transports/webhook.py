@@ -2,18 +2,20 @@
 
 Headers: ``X-Faultline-Timestamp`` (Unix seconds) and ``X-Faultline-Signature:
 v1=<hex HMAC-SHA256 of "{timestamp}.{body}">`` (resilience/signing.py), plus
-``X-Faultline-Alert-Id`` and ``X-Faultline-Group-Key``. A 404 or 410 disables the channel.
+``X-Faultline-Alert-Id`` and ``X-Faultline-Group-Key``: the body's ``group_key``
+percent-encoded as UTF-8 (``urllib.parse.unquote`` gives it back). The key holds a
+reporter's operation name, and a CR/LF or non-Latin-1 character in a raw header would fail
+the delivery. A 404 or 410 disables the channel.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from alerts.formatting import AlertContent, webhook_payload
 from alerts.transports import Sent, Transport, TransportError
 from alerts.transports.http import post_json
-from resilience import signing
+from resilience import outbound, signing
 
 GONE = frozenset({404, 410})
 
@@ -25,8 +27,8 @@ class WebhookTransport(Transport):
     def send(self, message: dict[str, Any], *, now: float) -> Sent:
         if not self.channel.secret:
             raise TransportError("no signing secret", permanent=True)
-        body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        body = outbound.json_bytes(message)
         headers = signing.sign(self.channel.secret, body, timestamp=int(now))
         headers["X-Faultline-Alert-Id"] = str(message.get("alert_id") or "")
-        headers["X-Faultline-Group-Key"] = message.get("group_key") or ""
+        headers["X-Faultline-Group-Key"] = outbound.header_quote(message.get("group_key") or "")
         return post_json(self.channel.url, body, headers=headers, gone_statuses=GONE)

@@ -3,10 +3,12 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from resilience.models.core import CATEGORY_CHOICES, ErrorLogEntry, Service
+from resilience.outbound import destination_problem
 
 
 class ReplayTarget(models.Model):
@@ -38,6 +40,13 @@ class ReplayTarget(models.Model):
     def __str__(self) -> str:
         where = self.url if self.kind == self.Kind.WEBHOOK else self.task_name
         return f"{self.service} / {self.operation} → {where}"
+
+    def clean(self) -> None:
+        # The same destination policy as every replay (resilience/outbound.py), at save time.
+        refused = destination_problem(self.url) if self.kind == self.Kind.WEBHOOK and self.url \
+            else ""
+        if refused:
+            raise ValidationError({"url": f"Not allowed: {refused}."})
 
 
 class DeadLetter(models.Model):

@@ -20,7 +20,6 @@ drop the duplicate that at-least-once delivery allows.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -251,8 +250,7 @@ def _send(target: ReplayTarget, dead_letter: DeadLetter, attempt: int) -> int | 
     if not target.secret:
         raise outbound.OutboundError("the webhook target has no signing secret",
                                      permanent=True)
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode()
+    body = outbound.json_bytes(message)
     headers = {IDEMPOTENCY_HEADER: message["replay_key"],
                **signing.sign(target.secret, body, timestamp=int(time.time()))}
     return outbound.post(target.url, body, headers=headers).status

@@ -15,11 +15,12 @@ from alerts.services.evaluate import (
     alerts_evaluate_dead_letter,
     alerts_evaluate_digest,
 )
-from resilience.models import ErrorGroup
+from resilience.models import CircuitState, ErrorGroup
 from resilience.services.dead_letters import dead_letter_create
 from resilience.services.groups import error_group_mute
 from tests.alerts.conftest import configure_defaults, rule
 from tests.alerts.helpers import CRITICAL, digest, entries
+from tests.factories import ServiceFactory
 
 pytestmark = pytest.mark.django_db
 DStatus = AlertDelivery.Status
@@ -239,9 +240,24 @@ def test_a_circuit_opening_queues_an_alert(settings, queue, configured, db):
         circuit_record_failure(operation="timer.execute")
     assert queue.names() == ["alerts.tasks.alerts_circuit_opened"]
     alert = alerts_evaluate_circuit_open(operation="timer.execute")
-    assert (alert.kind, alert.level, alert.subject_key) == ("circuit_open", "HIGH",
-                                                            "circuit:timer.execute")
+    faultline = CircuitState.objects.get(operation="timer.execute").service_id
+    assert (alert.kind, alert.level, alert.subject_key) == (
+        "circuit_open", "HIGH", f"circuit:{faultline}:timer.execute")
     assert alert.group_key == "faultline:circuit:timer.execute"
+
+
+def test_a_services_circuit_alert_names_that_service(settings, queue, configured, db):
+    from resilience.services.circuits import circuit_record_failure
+
+    settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_FAILURE_THRESHOLD": 1,
+                          "CIRCUIT_SETTINGS_CACHE_SECONDS": 0}
+    billing, shop = ServiceFactory(name="Billing"), ServiceFactory(name="Shop")
+    for service in (billing, shop):
+        circuit_record_failure(operation="payments.charge", service_id=service.pk)
+    shops = CircuitState.objects.get(operation="payments.charge", service=shop)
+    alert = alerts_evaluate_circuit_open(operation="payments.charge", circuit_id=shops.pk)
+    assert alert.subject_key == f"circuit:{shop.pk}:payments.charge"
+    assert alert.content["service_name"] == "Shop"
 
 
 def test_digestion_lagging_past_the_threshold_raises_an_alert(service, queue, configured,

@@ -1,14 +1,19 @@
 """Webhook deliveries to a real local receiver: the versioned payload, the HMAC checked
-with resilience.signing.verify, and a receiver too slow for the timeout."""
+with resilience.signing.verify, a receiver too slow for the timeout, and operation names
+no header could carry."""
 
 import json
 import time
+from urllib.parse import unquote
 
 import pytest
+from django.test import TestCase
 
 from alerts.models import AlertDelivery
 from alerts.services.delivery import alert_delivery_send
+from alerts.services.evaluate import alerts_evaluate_dead_letter
 from resilience import signing
+from resilience.services.dead_letters import dead_letter_create
 from tests.alerts.conftest import SECRET, configure_defaults
 from tests.alerts.helpers import CRITICAL, digest, entries
 from tests.alerts.test_evaluate import evaluate
@@ -76,3 +81,32 @@ def test_a_receiver_slower_than_the_timeout_is_retried(webhook_delivery, receive
     time.sleep(0.8)  # let the slow handler finish before the retry
     assert alert_delivery_send(delivery_id=webhook_delivery.pk,
                                now=outcome.retry_at).status == DStatus.SENT
+
+
+@pytest.mark.parametrize("operation", [
+    "payment.charge\r\nX-Injected: yes",  # CR/LF: http.client refuses the header
+    "支付.扣款 ☃",  # not Latin-1: http.client cannot encode the header
+    "café 100% done",  # Latin-1, and the escape character itself
+])
+def test_a_hostile_operation_never_costs_the_delivery(service, queue, receiver, operation):
+    configure_defaults(webhook=receiver.url)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        letter = dead_letter_create(service_id=service.pk, operation=operation,
+                                    payload={"id": 1}, reason="gave up")
+    alert = alerts_evaluate_dead_letter(dead_letter_id=letter.pk)
+    delivery = alert.deliveries.get(channel_kind="WEBHOOK")
+    assert alert_delivery_send(delivery_id=delivery.pk).status == DStatus.SENT
+    [request] = receiver.received
+    key = request.headers["X-Faultline-Group-Key"]
+    assert key.isascii() and key.isprintable()
+    assert unquote(key) == request.json["group_key"] \
+        == f"faultline:dead_letter:{service.slug}:{operation}"
+    assert "X-Injected" not in request.headers
+    assert request.json["context"]["operation"] == operation  # the body keeps it as it is
+
+
+def test_a_plain_group_key_is_sent_unchanged(webhook_delivery, receiver):
+    alert_delivery_send(delivery_id=webhook_delivery.pk)
+    [request] = receiver.received
+    assert request.headers["X-Faultline-Group-Key"] == request.json["group_key"]
+    assert "%" not in request.headers["X-Faultline-Group-Key"]

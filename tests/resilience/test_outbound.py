@@ -1,7 +1,10 @@
 """The outbound seam against a real local HTTP server: success, 5xx, 4xx, redirects,
-timeouts, refused connections, and URLs it will not call."""
+timeouts, refused connections, URLs it will not call, and header values and bodies that
+must not fail a call. The destination policy: test_outbound_policy.py."""
 
+import json
 import time
+from urllib.parse import unquote
 
 import pytest
 from werkzeug import Response
@@ -84,3 +87,30 @@ def test_only_http_and_https_urls_are_called(url):
     with pytest.raises(OutboundError, match="only http and https") as caught:
         outbound.post(url, b"{}")
     assert caught.value.permanent
+
+
+def test_a_header_value_no_header_could_carry_is_percent_encoded(httpserver):
+    httpserver.expect_request("/h").respond_with_data("ok")
+    value = "pay\r\nX-Injected: yes ☃ 100%"
+    outbound.post(httpserver.url_for("/h"), b"{}", headers={"X-Key": value,
+                                                            "X-Plain": "a:b/c 100%"})
+    # (a slow handler of an earlier test may still log its request late)
+    [request] = [r for r, _ in httpserver.log if r.path == "/h"]
+    assert request.headers["X-Key"] == "pay%0D%0AX-Injected:%20yes%20%E2%98%83%20100%25"
+    assert unquote(request.headers["X-Key"]) == value
+    assert request.headers["X-Plain"] == "a:b/c 100%"  # printable ASCII goes as it is
+    assert "X-Injected" not in request.headers
+
+
+@pytest.mark.parametrize("name", ["X Bad", "X-Bad\r\nX-Evil", "", "Ünicode"])
+def test_a_header_name_that_is_not_a_token_is_refused(name):
+    with pytest.raises(OutboundError, match="not a header name") as caught:
+        outbound.post("http://127.0.0.1:9/", b"{}", headers={name: "1"})
+    assert caught.value.permanent
+
+
+def test_json_bodies_keep_utf8_and_survive_a_lone_surrogate():
+    assert outbound.json_bytes({"op": "café"}) == '{"op":"café"}'.encode()
+    body = outbound.json_bytes({"op": "café \ud800"})
+    assert body == b'{"op":"caf\\u00e9 \\ud800"}'
+    assert json.loads(body) == {"op": "café \ud800"}

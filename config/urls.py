@@ -1,3 +1,4 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
@@ -5,6 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from campaigns.api import LifecycleEventsView
 from resilience import health, prometheus
 from resilience.admin.dashboard import dashboard_view
+
+# JSON 404s under /api/ (resilience/api/errors.py).
+handler404 = "resilience.api.errors.not_found"
 
 urlpatterns = [
     # Before admin.site.urls, whose catch-all would otherwise answer 404 for it.
@@ -15,7 +19,14 @@ urlpatterns = [
     # Sentry SDKs: /api/<project_id>/envelope/ and /store/ (resilience/sentry/).
     path("", include("resilience.sentry.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    # Redoc from drf-spectacular-sidecar's static files; its search runs in a blob: worker.
+    path(
+        "api/docs/",
+        csp_update({"worker-src": ["'self'", "blob:"]})(
+            SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html")
+        ),
+        name="api-docs",
+    ),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", prometheus.metrics_view, name="prometheus-metrics"),

@@ -1,11 +1,18 @@
-"""Liveness and readiness probes: quick, and saying exactly what failed."""
+"""Liveness and readiness probes: quick, and saying exactly what failed, to those who may know.
+
+/readyz's failure texts name internal hosts and ports (a Redis URL's address, a broker's
+error), so an anonymous caller gets only "ok"/"fail" per check; the details go to the
+metrics scraper (probe_access.may_scrape: METRICS_TOKEN or METRICS_ALLOWED_IPS) and to
+logged-in staff.
+"""
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from resilience.probe_access import may_scrape
 from resilience.services.digest import oldest_pending_received_at
 
 
@@ -66,6 +73,12 @@ def readyz(request):
     if checks["database"] is None:
         checks["digest"], lag_seconds = _check_digest_lag()
     failures = [f for f in checks.values() if f]
+    status = 503 if failures else 200
+    if not _may_see_details(request):
+        return JsonResponse({
+            "status": "fail" if failures else "ok",
+            "checks": {name: "fail" if problem else "ok" for name, problem in checks.items()},
+        }, status=status)
     body = {"status": "fail" if failures else "ok", "failures": failures,
             "checks": {name: problem or "ok" for name, problem in checks.items()},
             "digest_lag_seconds": lag_seconds}
@@ -74,4 +87,14 @@ def readyz(request):
     from resilience.services.circuits import circuit_backend
 
     body["circuit_backend"] = circuit_backend()
-    return JsonResponse(body, status=503 if failures else 200)
+    return JsonResponse(body, status=status)
+
+
+def _may_see_details(request) -> bool:
+    if may_scrape(request):
+        return True
+    try:  # the session lives in the database, which may be the very thing that is down
+        user = getattr(request, "user", None)
+        return bool(user is not None and user.is_active and user.is_staff)
+    except DatabaseError:
+        return False

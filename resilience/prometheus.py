@@ -14,14 +14,11 @@ Deleting old rollups lowers the totals, which Prometheus treats as a counter res
 Text format: https://prometheus.io/docs/instrumenting/exposition_formats/
 """
 
-import hmac
-import ipaddress
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.apps import apps
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
@@ -34,7 +31,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 import resilience.metrics  # noqa: F401 - registers the process-local counters
 from resilience.health_score import hour_floor
 from resilience.models import CircuitState, DeadLetter, ErrorMetric, Service
+from resilience.probe_access import may_scrape
 from resilience.services.digest import oldest_pending_received_at
+from resilience.services.quarantine import quarantined_entries
 
 log = logging.getLogger("faultline.prometheus")
 
@@ -114,21 +113,48 @@ def _lag_family(now: datetime) -> Iterator[Metric]:
     )
 
 
+def _quarantine_family(now: datetime) -> Iterator[Metric]:
+    # Entries the digest set aside (services/quarantine.py): alert on any above zero.
+    yield GaugeMetricFamily(
+        "faultline_entries_quarantined", "Entries the digest could not process, set aside",
+        value=quarantined_entries().count(),
+    )
+
+
 def _circuit_families(now: datetime) -> Iterator[Metric]:
-    per_operation = GaugeMetricFamily(
-        "faultline_circuit_state", "1 for the current state of each operation's circuit",
-        labels=["operation", "state"],
+    # Per-circuit series only for circuits that are not CLOSED, the CIRCUIT_METRICS_MAX_CIRCUITS
+    # most urgent: a flood of operation names must not grow the scrape. The per-state counts
+    # cover every circuit, and faultline_circuits_not_exported says what was left out.
+    from resilience import conf
+    from resilience.selectors_circuits import circuits_ordered
+
+    per_circuit = GaugeMetricFamily(
+        "faultline_circuit_state",
+        "1 for the current state of each circuit that is not CLOSED, 0 for the others",
+        labels=["service", "operation", "state"],
     )
     counts = dict.fromkeys(CircuitState.State.values, 0)
-    for operation, state in CircuitState.objects.values_list("operation", "state"):
-        counts[state] = counts.get(state, 0) + 1
+    for row in CircuitState.objects.order_by().values("state").annotate(n=Count("pk")):
+        counts[row["state"]] = row["n"]
+    limit = conf.get("CIRCUIT_METRICS_MAX_CIRCUITS")
+    not_closed = CircuitState.objects.exclude(state=CircuitState.State.CLOSED)
+    exported = circuits_ordered(not_closed).values_list("service__slug", "operation",
+                                                        "state")[:limit]
+    for service, operation, state in exported:
         for candidate in CircuitState.State.values:
-            per_operation.add_metric([operation, candidate], 1.0 if candidate == state else 0.0)
-    yield per_operation
+            per_circuit.add_metric([service, operation, candidate],
+                                   1.0 if candidate == state else 0.0)
+    yield per_circuit
     circuits = GaugeMetricFamily("faultline_circuits", "Circuits per state", labels=["state"])
     for state, n in counts.items():
         circuits.add_metric([state], n)
     yield circuits
+    not_closed_total = sum(n for state, n in counts.items() if state != "CLOSED")
+    yield GaugeMetricFamily(
+        "faultline_circuits_not_exported",
+        "Circuits not CLOSED left out of faultline_circuit_state (CIRCUIT_METRICS_MAX_CIRCUITS)",
+        value=max(0, not_closed_total - len(exported)),
+    )
 
 
 def _status_counts(model, name: str, documentation: str) -> Metric:
@@ -161,6 +187,7 @@ def _alert_families(now: datetime) -> Iterator[Metric]:
 SECTIONS = {
     "events": _event_families,
     "digest": _lag_family,
+    "quarantine": _quarantine_family,
     "circuits": _circuit_families,
     "dead_letters": _dead_letter_families,
     "alerts": _alert_families,
@@ -195,35 +222,13 @@ _collector = FaultlineCollector()
 REGISTRY.register(_collector)
 
 
-def _allowed(request: HttpRequest) -> bool:
-    token = getattr(settings, "METRICS_TOKEN", "")
-    header = request.headers.get("Authorization", "")
-    if token and header.startswith("Bearer ") and hmac.compare_digest(
-        header.removeprefix("Bearer ").strip().encode(), token.encode()
-    ):
-        return True
-    allowed = getattr(settings, "METRICS_ALLOWED_IPS", None) or (
-        [] if token else ["127.0.0.1", "::1"]
-    )
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    for entry in allowed:
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            log.warning("METRICS_ALLOWED_IPS: %r is not an address or network", entry)
-    return False
-
-
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    if not _allowed(request):
-        response = HttpResponse(
-            "Forbidden: send Authorization: Bearer <METRICS_TOKEN> or scrape from an address "
-            "in METRICS_ALLOWED_IPS.\n", status=403, content_type="text/plain; charset=utf-8",
+    # The access rule (token, or an allowed address that is not a proxy) is probe_access.py's.
+    if not may_scrape(request):
+        return HttpResponse(
+            "Forbidden: send Authorization: Bearer <METRICS_TOKEN>, or scrape directly (no "
+            "proxy) from an address in METRICS_ALLOWED_IPS.\n",
+            status=403, content_type="text/plain; charset=utf-8",
         )
-        return response
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

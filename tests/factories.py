@@ -22,6 +22,13 @@ def service_key(service, **kwargs):
     return service_key_create(service=service, **kwargs)
 
 
+def operator_token(user: User) -> str:
+    """A raw operator API token for `user` (use as `Authorization: Token <raw>`)."""
+    from accounts.services import operator_token_create
+
+    return operator_token_create(user=user)[1]
+
+
 def operator(username: str, *, role: str) -> User:
     """A staff user in the Triager or Viewer group (created by a data migration)."""
     user = User.objects.create_user(username, password="pw-" + username, is_staff=True)

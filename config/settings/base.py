@@ -5,6 +5,9 @@ var/, so `make run` works on a machine with nothing but Python. DATABASE_URL, RE
 CELERY_BROKER_URL switch to PostgreSQL, Redis and a real broker.
 """
 
+import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -18,8 +21,36 @@ if env_file.exists():
     environ.Env.read_env(env_file)
 
 DEBUG = env.bool("DEBUG", default=False)
-# The fallback key only ever serves the embedded first look; production.py demands a real one.
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-only-key-change-me-0123456789abcdef")
+# Without SECRET_KEY (the embedded first look) the key is random, made once per checkout
+# in var/, so nobody else knows it. Its prefix is the one `check --deploy` flags
+# (security.W009), and production.py refuses it.
+INSECURE_KEY_PREFIX = "django-insecure-"
+
+
+def _local_secret_key(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = INSECURE_KEY_PREFIX + secrets.token_urlsafe(48)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside and linked into place: two processes starting at once agree.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(key)
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        return path.read_text().strip()
+    except OSError:
+        return key  # read-only disk: good for this process only, still never a known key
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key(VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Used to build absolute links (admin links in alerts, Sentry DSNs).
@@ -33,18 +64,23 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc served from static/, not from a CDN
+    "axes",
+    "csp",
     "django_celery_beat",
     "resilience",
     "alerts",
     "recovery",
     "campaigns",
+    "accounts",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL in a query string is a 400 before any view compares it with a column.
+    "resilience.query_strings.RefuseNulInQueryString",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -52,6 +88,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -124,12 +163,53 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# Login throttling (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username from one
+# address lock that pair out for LOGIN_LOCKOUT_MINUTES (each further try restarts the wait).
+# Superusers see the attempts under "Axes"; `manage.py axes_reset_username <name>` (or
+# axes_reset) unlocks early. accounts/login_audit.py logs each failure and audits lockouts.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_ip"
+# Reverse proxies in front of the app that append to X-Forwarded-For (nginx in deploy/: 1).
+# 0 trusts only the peer's address; never count a proxy that is not there, or a client can
+# choose the address it is throttled under.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Content-Security-Policy (django-csp) on every answer. Scripts only from our own static
+# files (the dashboard's, vendored Chart.js, the sidecar's Redoc); inline styles are allowed
+# because the admin's templates and Redoc use them. /api/docs/ adds blob: workers (Redoc's
+# search), config/urls.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 # Raw API keys are shown once through a message: keep messages server-side, not in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Observability (resilience/prometheus.py, resilience/health.py). /metrics answers a
-# request with `Authorization: Bearer <METRICS_TOKEN>` or from an address in
-# METRICS_ALLOWED_IPS (addresses or CIDR networks); with neither set, loopback only.
+# request with `Authorization: Bearer <METRICS_TOKEN>`, or one from an address in
+# METRICS_ALLOWED_IPS (addresses or CIDR networks) that carries no X-Forwarded-For or
+# Forwarded header (a proxy's request is someone else's). Neither set: nobody. /readyz
+# shows its details to the same callers and to staff; anyone else gets ok/fail per check.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # /readyz fails when the oldest undigested entry is older than this.
@@ -140,13 +220,16 @@ METRICS_CACHE_SECONDS = env.int("METRICS_CACHE_SECONDS", default=30)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "resilience.api.authentication.OperatorTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Bounded depth and numbers, no NaN, NUL or lone surrogates (resilience/safe_json.py).
+    "DEFAULT_PARSER_CLASSES": ["resilience.api.body.SafeJSONParser"],
     "EXCEPTION_HANDLER": "resilience.api.errors.api_exception_handler",
+    # Per-key budgets for views that name a `budget_scope` (resilience/api/throttles.py).
+    "DEFAULT_THROTTLE_CLASSES": ["resilience.api.throttles.KeyBudgetThrottle"],
     "DEFAULT_PAGINATION_CLASS": "resilience.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
@@ -157,6 +240,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Report failures, learn what to do next, and triage error groups.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema as the API answers: shared 4xx answers, blank and null fields, the report
+    # body (resilience/api/schema_hooks.py; after the enum hook, which rebuilds components).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "resilience.api.schema_hooks.postprocess",
+    ],
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "resilience.models.core.ErrorGroup.Status",  # its name before dead letters
         "DeadLetterStatusEnum": "resilience.models.dead_letters.DeadLetter.Status",
@@ -210,6 +300,17 @@ FAULTLINE = {
     "SENTRY_MAX_DECOMPRESSED_BYTES": env.int("FAULTLINE_SENTRY_MAX_DECOMPRESSED_BYTES",
                                              default=50 * 1024 * 1024),
     "SENTRY_MAX_EVENT_BYTES": env.int("FAULTLINE_SENTRY_MAX_EVENT_BYTES", default=1024 * 1024),
+    "RATE_LIMIT_KEY_REPORTS_PER_MINUTE": env.int("FAULTLINE_RATE_LIMIT_KEY_REPORTS_PER_MINUTE",
+                                                 default=10_000),
+    "RATE_LIMIT_KEY_DEAD_LETTERS_PER_MINUTE": env.int(
+        "FAULTLINE_RATE_LIMIT_KEY_DEAD_LETTERS_PER_MINUTE", default=600
+    ),
+    "RATE_LIMIT_KEY_CIRCUIT_CALLS_PER_MINUTE": env.int(
+        "FAULTLINE_RATE_LIMIT_KEY_CIRCUIT_CALLS_PER_MINUTE", default=60_000
+    ),
+    "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE": env.int(
+        "FAULTLINE_RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE", default=60
+    ),
     "INGEST_GROUP_COMMIT": env.bool("FAULTLINE_INGEST_GROUP_COMMIT", default=False),
     "RETRY_MAX_ATTEMPTS": env.int("FAULTLINE_RETRY_MAX_ATTEMPTS", default=3),
     "BACKOFF_BASE_MS": env.int("FAULTLINE_BACKOFF_BASE_MS", default=1000),
@@ -238,10 +339,18 @@ FAULTLINE = {
     "CIRCUIT_SUCCESS_RESETS_FAILURES": env.bool("FAULTLINE_CIRCUIT_SUCCESS_RESETS_FAILURES",
                                                 default=False),
     "CIRCUIT_KEY_PREFIX": env.str("FAULTLINE_CIRCUIT_KEY_PREFIX", default="faultline"),
+    "CIRCUIT_MAX_PER_SERVICE": env.int("FAULTLINE_CIRCUIT_MAX_PER_SERVICE", default=1000),
+    "CIRCUIT_IDLE_EXPIRE_SECONDS": env.int("FAULTLINE_CIRCUIT_IDLE_EXPIRE_SECONDS",
+                                           default=7 * 24 * 3600),
+    "CIRCUIT_EXPIRE_BATCH_SIZE": env.int("FAULTLINE_CIRCUIT_EXPIRE_BATCH_SIZE", default=1000),
+    "CIRCUIT_METRICS_MAX_CIRCUITS": env.int("FAULTLINE_CIRCUIT_METRICS_MAX_CIRCUITS",
+                                            default=100),
     "CIRCUIT_SETTINGS_CACHE_SECONDS": env.float(
         "FAULTLINE_CIRCUIT_SETTINGS_CACHE_SECONDS", default=5.0
     ),
     "OUTBOUND_TIMEOUT_SECONDS": env.float("FAULTLINE_OUTBOUND_TIMEOUT_SECONDS", default=10.0),
+    "OUTBOUND_ALLOW_PRIVATE": env.bool("FAULTLINE_OUTBOUND_ALLOW_PRIVATE", default=False),
+    "OUTBOUND_ALLOWED_NETWORKS": env.list("FAULTLINE_OUTBOUND_ALLOWED_NETWORKS", default=[]),
     "REPLAY_BATCH_SIZE": env.int("FAULTLINE_REPLAY_BATCH_SIZE", default=50),
     "REPLAY_CLAIM_TIMEOUT_SECONDS": env.int("FAULTLINE_REPLAY_CLAIM_TIMEOUT_SECONDS",
                                             default=300),
@@ -297,6 +406,8 @@ FAULTLINE = {
     "ALERT_PRODUCT_NAME": env.str("FAULTLINE_ALERT_PRODUCT_NAME",
                                   default="Campaign Lifecycle Service"),
     "ALERT_THROTTLE_ENABLED": env.bool("FAULTLINE_ALERT_THROTTLE_ENABLED", default=True),
+    "ALERT_DEAD_LETTER_MAX_PER_SERVICE": env.int("FAULTLINE_ALERT_DEAD_LETTER_MAX_PER_SERVICE",
+                                                 default=5),
 }
 
 LOGGING = {
@@ -310,6 +421,8 @@ LOGGING = {
         # Every digested error, as the seed's ErrorLogger prints it (LOW entries at INFO):
         # raise to WARNING to keep only MEDIUM and up.
         "faultline.errors": {"level": env.str("ERRORS_LOG_LEVEL", default="INFO")},
+        # axes logs every request it looks at; failures are on faultline.security.
+        "axes": {"level": "WARNING"},
     },
 }
 

@@ -19,6 +19,12 @@ FAULTLINE["ERROR_CRITICAL_LOG_PATH"] = str(
     __import__("pathlib").Path(__import__("tempfile").gettempdir()) / "faultline-test-errors.log"
 )
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# pytest-httpserver listens on loopback; the policy tests turn this off again.
+FAULTLINE["OUTBOUND_ALLOWED_NETWORKS"] = ["127.0.0.0/8", "::1/128"]
+# /metrics and /readyz's details for the test client (127.0.0.1), as an operator's allow-list
+# would; tests of the access rule itself (tests/resilience/test_secrets_visibility.py) set
+# their own. The default outside tests is: nobody without METRICS_TOKEN.
+METRICS_ALLOWED_IPS = ["127.0.0.1"]
 # Serve static files from the finders: tests never run collectstatic.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True

@@ -1,5 +1,10 @@
 """Services and their keys. A key is only ever made by service_key_create, so its raw API
-key is shown exactly once (in a success message) and only its hash is stored."""
+key is shown exactly once (in a success message) and only its hash is stored.
+
+The Sentry DSN holds the key's public key, which is enough to report as the service: it is
+shown only to superusers and holders of `accounts.view_dsn`. Everyone else who may view
+keys (Viewer, Triager) sees the label and the prefix.
+"""
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,6 +18,19 @@ from resilience.services.keys import service_key_create, service_key_dsn, servic
 from .display import EMPTY
 
 ADD_KEY_PERMISSION = "resilience.add_servicekey"
+VIEW_DSN_PERMISSION = "accounts.view_dsn"
+DSN_FIELDS = ("public_key", "dsn")
+
+
+def may_see_dsn(request: HttpRequest) -> bool:
+    return request.user.has_perm(VIEW_DSN_PERMISSION)
+
+
+def _without_dsn(request: HttpRequest, fields):
+    """`fields` as given for DSN holders; otherwise without the DSN and the public key."""
+    if may_see_dsn(request):
+        return fields
+    return type(fields)(f for f in fields if f not in DSN_FIELDS)
 
 
 def announce_new_key(request: HttpRequest, key: ServiceKey, raw_key: str) -> None:
@@ -48,6 +66,12 @@ class ServiceKeyInline(admin.TabularInline):
     @admin.display(description="DSN")
     def dsn(self, key: ServiceKey) -> str:
         return service_key_dsn(key)
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        return _without_dsn(request, self.fields)
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return _without_dsn(request, self.readonly_fields)
 
 
 @admin.register(Service)
@@ -136,14 +160,21 @@ class ServiceKeyAdmin(admin.ModelAdmin):
     def dsn(self, key: ServiceKey) -> str:
         return service_key_dsn(key) if key.pk else EMPTY
 
+    def get_list_display(self, request: HttpRequest):
+        return _without_dsn(request, self.list_display)
+
+    def get_search_fields(self, request: HttpRequest):
+        # Searching by public key would let anyone confirm a DSN they guessed or found.
+        return _without_dsn(request, self.search_fields)
+
     def get_fields(self, request: HttpRequest, obj=None):
-        return self.add_fields if obj is None else self.fields
+        return self.add_fields if obj is None else _without_dsn(request, self.fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
         if obj is None:
             return ()
         # An existing key's label and rate limit may change; its identity may not.
-        return (
+        return _without_dsn(request, (
             "service",
             "key_prefix",
             "public_key",
@@ -152,7 +183,7 @@ class ServiceKeyAdmin(admin.ModelAdmin):
             "created_by",
             "revoked_at",
             "revoked_by",
-        )
+        ))
 
     def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
         if obj is None:

@@ -1,5 +1,10 @@
 """Creates the demo operator and the demo reporting service for `make run`, and prints
-how to log in and how to report a first error. Safe to run again: it reuses both."""
+how to log in and how to report a first error.
+
+Secrets are printed once and kept nowhere in clear: the password only as Django's hash, the
+API key only as its SHA-256. Run again, it reuses both and says how to get new ones
+(`--reset`: a new password, and a new key in place of the old one, which is revoked).
+"""
 
 import json
 import secrets
@@ -8,27 +13,42 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from resilience.models import Service, ServiceKey
-from resilience.services.keys import hash_key, service_key_create, service_key_dsn
+from resilience.services.keys import service_key_create, service_key_dsn, service_key_revoke
 
 DEMO_USER = "operator"
 DEMO_SERVICE = "demo"
+DEMO_KEY_LABEL = "demo"
+# Where earlier versions kept the password and key in clear; removed on sight.
+LEGACY_STATE_FILE = "demo_credentials.json"
+RESET_COMMAND = ".venv/bin/python manage.py demo_setup --reset"
+KEY_PLACEHOLDER = "<the demo API key>"
 
 
 class Command(BaseCommand):
-    help = "Create (or reuse) the demo operator and demo service, and print their credentials."
+    help = "Create (or reuse) the demo operator and demo service, and print how to use them."
 
-    def handle(self, *args, **options):
-        state_file = Path(settings.VAR_DIR) / "demo_credentials.json"
-        state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--reset", action="store_true",
+            help="Set a new password and replace the demo key (the old one is revoked).",
+        )
 
-        password = state.get("password") or secrets.token_urlsafe(12)
-        user, _ = User.objects.get_or_create(username=DEMO_USER)
-        if not user.check_password(password) or not user.is_superuser:
+    @transaction.atomic
+    def handle(self, *args, reset: bool = False, **options) -> None:
+        legacy = Path(settings.VAR_DIR) / LEGACY_STATE_FILE
+        removed_legacy = legacy.exists()
+        legacy.unlink(missing_ok=True)
+
+        user, created = User.objects.get_or_create(username=DEMO_USER)
+        password = None
+        if created or reset or not user.has_usable_password():
+            password = secrets.token_urlsafe(12)
             user.set_password(password)
-            user.is_staff = user.is_superuser = True
-            user.save()
+        user.is_staff = user.is_superuser = user.is_active = True
+        user.save()
         triagers = Group.objects.filter(name="Triager").first()
         if triagers:
             user.groups.add(triagers)
@@ -37,21 +57,20 @@ class Command(BaseCommand):
             slug=DEMO_SERVICE,
             defaults={"name": "Demo service", "description": "Created by make run"},
         )
-        raw_key = state.get("api_key")
-        key = (
-            ServiceKey.objects.filter(key_hash=hash_key(raw_key), revoked_at=None).first()
-            if raw_key
-            else None
-        )
+        active = ServiceKey.objects.filter(service=service, label=DEMO_KEY_LABEL, revoked_at=None)
+        raw_key = None
+        if reset:
+            for old in active:
+                service_key_revoke(key=old, actor=user)
+        key = None if reset else active.order_by("-created_at").first()
         if key is None:
-            key, raw_key = service_key_create(service=service, label="demo", created_by=user)
+            key, raw_key = service_key_create(
+                service=service, label=DEMO_KEY_LABEL, created_by=user
+            )
+        self._print(password=password, raw_key=raw_key, key=key, removed_legacy=removed_legacy)
 
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps({"password": password, "api_key": raw_key}))
-        state_file.chmod(0o600)
-        self._print(password, raw_key, key)
-
-    def _print(self, password: str, raw_key: str, key: ServiceKey) -> None:
+    def _print(self, *, password: str | None, raw_key: str | None, key: ServiceKey,
+               removed_legacy: bool) -> None:
         base = settings.EXTERNAL_URL
         report = json.dumps(
             {
@@ -61,26 +80,31 @@ class Command(BaseCommand):
                 "attempt_count": 0,
             }
         )
-        self.stdout.write(
-            "\n".join(
-                [
-                    "",
-                    "Faultline is starting.",
-                    f"  Admin:     {base}/admin/",
-                    f"  Login:     {DEMO_USER} / {password}",
-                    f"  API docs:  {base}/api/docs/",
-                    f"  Service:   {key.service.name} (id {key.service_id})",
-                    f"  API key:   {raw_key}",
-                    f"  DSN:       {service_key_dsn(key)}   (for Sentry SDKs)",
-                    "",
-                    "Report an error:",
-                    f"  curl -s -X POST {base}/api/v1/errors/ \\",
-                    f"    -H 'Authorization: Bearer {raw_key}' \\",
-                    "    -H 'Content-Type: application/json' \\",
-                    f"    -d '{report}'",
-                    "",
-                    "Press Ctrl-C to stop the web server, worker and beat.",
-                    "",
-                ]
-            )
-        )
+        shown_once = password is not None or raw_key is not None
+        lines = [
+            "",
+            "Faultline is starting.",
+            f"  Admin:     {base}/admin/",
+            f"  Login:     {DEMO_USER} / {password}" if password is not None
+            else f"  Login:     {DEMO_USER} (password as printed when it was set)",
+            f"  API docs:  {base}/api/docs/",
+            f"  Service:   {key.service.name} (id {key.service_id})",
+            f"  API key:   {raw_key}" if raw_key is not None
+            else f"  API key:   {key.key_prefix}… (as printed when it was made)",
+            f"  DSN:       {service_key_dsn(key)}   (for Sentry SDKs)",
+            "",
+            "Report an error:",
+            f"  curl -s -X POST {base}/api/v1/errors/ \\",
+            f"    -H 'Authorization: Bearer {raw_key or KEY_PLACEHOLDER}' \\",
+            "    -H 'Content-Type: application/json' \\",
+            f"    -d '{report}'",
+            "",
+        ]
+        if shown_once:
+            lines.append("Copy what is shown above now: only hashes of it are kept.")
+        if password is None or raw_key is None:
+            lines.append(f"Lost the password or key? {RESET_COMMAND} prints new ones.")
+        if removed_legacy:
+            lines.append(f"Removed var/{LEGACY_STATE_FILE}: it held the demo secrets in clear.")
+        lines += ["", "Press Ctrl-C to stop the web server, worker and beat.", ""]
+        self.stdout.write("\n".join(lines))

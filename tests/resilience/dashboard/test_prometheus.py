@@ -27,7 +27,7 @@ def samples(response):
 
 
 def test_every_figure_is_read_from_the_database_and_parses(db, settings):
-    settings.METRICS_TOKEN = ""
+    settings.METRICS_TOKEN = "s3cret-token"
     settings.METRICS_ALLOWED_IPS = []
     service = factories.ServiceFactory(slug="billing")
     for _ in range(3):
@@ -42,7 +42,7 @@ def test_every_figure_is_read_from_the_database_and_parses(db, settings):
     CircuitState.objects.create(operation="timer.execute", state="OPEN")
     factories.DeadLetterFactory(status="PENDING")
 
-    found = samples(scrape())  # the test client comes from 127.0.0.1
+    found = samples(scrape(HTTP_AUTHORIZATION="Bearer s3cret-token"))
     events = ("faultline_events_ingested_total",
               (("category", "TRANSIENT"), ("service", "billing"), ("severity", "HIGH")))
     assert found[events] == 4
@@ -51,10 +51,12 @@ def test_every_figure_is_read_from_the_database_and_parses(db, settings):
     assert found[("faultline_outcomes_total",
                   (("outcome", "SUCCEEDED"), ("strategy", "FALLBACK")))] == 1
     assert found[("faultline_digest_lag_seconds", ())] >= 90
+    assert found[("faultline_circuit_state",  # circuits belong to a service (faultline's)
+                  (("operation", "timer.execute"), ("service", "faultline"),
+                   ("state", "OPEN")))] == 1
     assert found[("faultline_circuit_state",
-                  (("operation", "timer.execute"), ("state", "OPEN")))] == 1
-    assert found[("faultline_circuit_state",
-                  (("operation", "timer.execute"), ("state", "CLOSED")))] == 0
+                  (("operation", "timer.execute"), ("service", "faultline"),
+                   ("state", "CLOSED")))] == 0
     assert found[("faultline_circuits", (("state", "OPEN"),))] == 1
     assert found[("faultline_dead_letters", (("status", "PENDING"),))] == 1
     assert found[("faultline_dead_letters", (("status", "REPLAYED"),))] == 0
@@ -74,8 +76,8 @@ def test_a_token_is_required_when_one_is_configured(db, settings):
     (["10.0.0.0/8"], "10.1.2.3", 200),
     (["10.0.0.0/8"], "192.168.1.1", 403),
     (["192.168.1.1"], "192.168.1.1", 200),
-    ([], "192.168.1.1", 403),  # nothing configured: loopback only
-    ([], "127.0.0.1", 200),
+    ([], "192.168.1.1", 403),  # nothing configured: nobody, not even loopback
+    ([], "127.0.0.1", 403),
 ])
 def test_addresses_can_be_allowed_without_a_token(db, settings, allowed, address, status):
     settings.METRICS_TOKEN = ""

@@ -1,0 +1,1 @@
+"""Operator accounts: hashed API tokens, login throttling and its audit, client addresses."""

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint migrate bench-ingest bench-dashboard clean
+.PHONY: run test fuzz install lint migrate bench-ingest bench-dashboard bench-slow-clients clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The schemathesis run alone (tests/fuzz/, also part of `make test`): PostgreSQL needed.
+fuzz: install
+	$(BIN)/python -m pytest -m fuzz tests/fuzz $(PYTEST_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 
@@ -32,6 +36,10 @@ bench-ingest: install
 
 bench-dashboard: install
 	$(BIN)/python bench/dashboard.py $(BENCH_ARGS)
+
+# 20 slow senders against gunicorn alone and behind deploy/nginx.conf (needs nginx).
+bench-slow-clients: install
+	$(BIN)/python bench/slow_clients.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var/ .pytest_cache .ruff_cache

@@ -1,7 +1,8 @@
 """One place where failures become HTTP answers: {"message": …, "field": …}."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -45,3 +46,12 @@ def api_exception_handler(exc, context):
         body["field"] = field
     response.data = body
     return response
+
+
+def not_found(request, exception=None):
+    """Django's handler404 (config/urls.py). A path under /api/ that matches no route (a
+    word where an id goes: /api/v1/groups/abc/) gets the API's JSON shape, not an HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"message": "No API endpoint matches this path (ids in paths "
+                                        "are whole numbers)."}, status=404)
+    return page_not_found(request, exception)

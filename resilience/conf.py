@@ -17,6 +17,14 @@ DEFAULTS: dict[str, Any] = {
     "SENTRY_MAX_COMPRESSED_BYTES": 20 * 1024 * 1024,
     "SENTRY_MAX_DECOMPRESSED_BYTES": 50 * 1024 * 1024,
     "SENTRY_MAX_EVENT_BYTES": 1024 * 1024,
+    # Budgets per minute (resilience/services/rate_limits.py; 0 = no limit). Per key: reports
+    # (native API reports, Sentry envelope items; a key's own "rate limit per minute"
+    # replaces this default), dead letters created, circuit permit/outcome calls. Per client
+    # address: requests refused for missing or wrong credentials (then answered 429).
+    "RATE_LIMIT_KEY_REPORTS_PER_MINUTE": 10_000,
+    "RATE_LIMIT_KEY_DEAD_LETTERS_PER_MINUTE": 600,
+    "RATE_LIMIT_KEY_CIRCUIT_CALLS_PER_MINUTE": 60_000,
+    "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE": 60,
     "INGEST_GROUP_COMMIT": False,
     "INGEST_GROUP_COMMIT_MAX_ROWS": 500,
     "RETRY_MAX_ATTEMPTS": 3,
@@ -50,8 +58,23 @@ DEFAULTS: dict[str, Any] = {
     "CIRCUIT_SUCCESS_RESETS_FAILURES": False,
     "CIRCUIT_KEY_PREFIX": "faultline",
     "CIRCUIT_SETTINGS_CACHE_SECONDS": 5.0,
+    # Circuits belong to a service: at most this many per service (0 = no limit; Faultline's
+    # own are never limited). Past it a new operation is refused (409) or, on ingest, not
+    # tracked ("circuit": "UNTRACKED").
+    "CIRCUIT_MAX_PER_SERVICE": 1000,
+    # Idle circuits (CLOSED, unused and unchanged this long) expire: their Redis keys by
+    # TTL, their rows by the beat task circuits_expire_idle in batches (0 = never).
+    "CIRCUIT_IDLE_EXPIRE_SECONDS": 7 * 24 * 3600,
+    "CIRCUIT_EXPIRE_BATCH_SIZE": 1000,
+    # /metrics exports per-circuit series only for circuits not CLOSED, at most this many.
+    "CIRCUIT_METRICS_MAX_CIRCUITS": 100,
     # Outbound calls (resilience/outbound.py) and dead-letter replay.
     "OUTBOUND_TIMEOUT_SECONDS": 10.0,
+    # The destination policy (outbound.py): only public addresses are called. True lets
+    # private, loopback, unique-local and shared addresses through; the networks (CIDRs)
+    # are allowed whatever they are (link-local/metadata only this way).
+    "OUTBOUND_ALLOW_PRIVATE": False,
+    "OUTBOUND_ALLOWED_NETWORKS": [],
     "REPLAY_BATCH_SIZE": 50,
     "REPLAY_RUN_SECONDS": 20.0,
     "REPLAY_CLAIM_TIMEOUT_SECONDS": 300,
@@ -112,6 +135,9 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_PRODUCT_NAME": "Campaign Lifecycle Service",
     # False: every alert is sent, as the seed's AlertSystem does (no throttle window).
     "ALERT_THROTTLE_ENABLED": True,
+    # Dead-letter alerts per service and rule within the rule's throttle window, whatever
+    # the operations; the rest are counted into the last one (0: no cap).
+    "ALERT_DEAD_LETTER_MAX_PER_SERVICE": 5,
 }
 
 

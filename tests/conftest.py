@@ -10,6 +10,21 @@ from django.db import connection
 from tests import factories
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Every transactional test restores what the migrations wrote (roles, content types,
+    default alert rules, beat schedules) as it starts: a flush after a transactional test
+    re-creates content types with new ids, and a later test that restores the snapshot
+    would then collide with them. Mixing both kinds broke whichever ran second."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        transactional = bool(marker and (marker.kwargs.get("transaction")
+                                         or (marker.args and marker.args[0])))
+        transactional |= any(name in item.fixturenames
+                             for name in ("transactional_db", "live_server"))
+        if transactional and "django_db_serialized_rollback" not in item.fixturenames:
+            item.fixturenames.append("django_db_serialized_rollback")
+
+
 def _missing(service: str) -> None:
     message = f"{service} is required for this test but is not configured or not reachable"
     if os.environ.get("REQUIRE_SERVICES") == "1":
@@ -61,6 +76,28 @@ def circuit_prefix(settings):
 
         with contextlib.suppress(redis.RedisError):
             RedisCircuitStore(url, prefix).delete_all()
+
+
+def forget_rate_limit_windows() -> None:
+    """Key ids repeat across test runs and budget windows live a minute in the cache, so
+    every test starts with none (only the rate-limit keys: the Redis database may hold
+    other tests' state)."""
+    from django.core.cache import cache
+
+    from resilience.services.rate_limits import budgets_process_reset
+
+    if hasattr(cache, "delete_pattern"):
+        cache.delete_pattern("ratelimit:*")
+    else:
+        cache.clear()  # the per-process local-memory cache
+    budgets_process_reset()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    forget_rate_limit_windows()
+    yield
+    forget_rate_limit_windows()
 
 
 @pytest.fixture

@@ -9,11 +9,15 @@ Reads are in resilience/selectors_metrics.py, the write in resilience/services/o
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from resilience.api.authentication import ServiceKeyAuthentication, service_key_of
+from resilience.api.authentication import (
+    OperatorTokenAuthentication,
+    ServiceKeyAuthentication,
+    service_key_of,
+)
 from resilience.api.permissions import ReportingService, ServiceOrOperator
 from resilience.models import (
     CATEGORY_CHOICES,
@@ -28,7 +32,7 @@ from resilience.services.outcomes import entry_outcome_record
 from resilience.time_ranges import DEFAULT as DEFAULT_RANGE
 from resilience.time_ranges import PRESETS
 
-AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, TokenAuthentication]
+AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, OperatorTokenAuthentication]
 
 # --- serializers (the OpenAPI shape; the selector builds the dict) ------------------------
 

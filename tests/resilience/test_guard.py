@@ -92,7 +92,8 @@ def test_a_retryable_error_without_a_task_propagates_with_the_decision(db):
     assert not OutboxEvent.objects.exists()
 
 
-celery_app = Celery("guard-tests", broker="memory://")
+# Not the current app: its eager mode must not leak into other tests' shared tasks.
+celery_app = Celery("guard-tests", broker="memory://", set_as_current=False)
 celery_app.conf.task_always_eager = True
 calls: list[int] = []
 

@@ -1,0 +1,42 @@
+"""Session-wide private servers for the fault tests (tests/faults/services.py)."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.faults.services import PrivatePostgres, PrivateRedis, migrate
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def private_postgres():
+    """A running private cluster with the project's schema in database `faultline`."""
+    cluster = PrivatePostgres()
+    try:
+        cluster.start()
+        cluster.database_url = cluster.createdb("faultline")
+        migrate(cluster.database_url, base_dir=BASE_DIR)
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def postgres_up(private_postgres):
+    """The private cluster, started again after a test that stopped it."""
+    yield private_postgres
+    try:
+        private_postgres.start()
+    except Exception:  # noqa: BLE001 - already running
+        pass
+
+
+@pytest.fixture
+def private_redis():
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()

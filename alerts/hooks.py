@@ -9,6 +9,7 @@ circuit pay one broker publish at most.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from resilience import conf
@@ -31,6 +32,11 @@ def digest_payload(result: DigestResult) -> dict[str, Any]:
     }
 
 
+# Evaluating in place when the broker refuses the message: tries before the signal goes to
+# the critical log. Bounded (about 3 s of waiting) since it holds up the digest worker.
+INLINE_EVALUATION_TRIES = 3
+
+
 def digest_committed(result: DigestResult) -> None:
     # Runs as the digest's transaction commits, before digest_batch() fills in `entries`.
     if not result.group_entries or not conf.get("ALERT_ENABLED"):
@@ -42,12 +48,37 @@ def digest_committed(result: DigestResult) -> None:
         tasks.alerts_evaluate_digest.apply_async(kwargs=payload, retry=False)
     except Exception:  # noqa: BLE001 - broker down: evaluate here (it sends nothing)
         log.warning("could not queue alert evaluation; evaluating in the digest worker")
-        try:
-            from alerts.services.evaluate import alerts_evaluate_digest
+        digest_evaluate_in_place(payload)
 
+
+def digest_evaluate_in_place(payload: dict[str, Any]) -> None:
+    """The broker refused the evaluation: run it here, retrying an outage a few times
+    (the database may be down too); if it still fails, the signal goes to the critical log
+    with its arguments rather than nowhere."""
+    from alerts.services.evaluate import alerts_evaluate_digest
+    from alerts.tasks import (
+        OUTAGE_ERRORS,
+        drop_broken_connections,
+        evaluation_lost,
+        retry_countdown,
+    )
+
+    for attempt in range(1, INLINE_EVALUATION_TRIES + 1):
+        try:
             alerts_evaluate_digest(**payload)
-        except Exception:
+            return
+        except OUTAGE_ERRORS as exc:
+            if attempt == INLINE_EVALUATION_TRIES:
+                evaluation_lost(source="alerts.hooks.digest_committed", arguments=payload,
+                                error=exc, attempts=attempt)
+                return
+            drop_broken_connections()
+            time.sleep(retry_countdown(attempt - 1))
+        except Exception as exc:  # a bug: still leave the signal a trace
             log.exception("alert evaluation failed for a digest batch")
+            evaluation_lost(source="alerts.hooks.digest_committed", arguments=payload,
+                            error=exc, attempts=attempt)
+            return
 
 
 def circuit_opened(operation: str, *, circuit_id: int | None = None) -> None:

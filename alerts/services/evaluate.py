@@ -281,7 +281,18 @@ def alerts_evaluate_digest(
     """
     if not conf.get("ALERT_ENABLED"):
         return []
-    now = now or timezone.now()
+    # One transaction for the whole batch: a database that drops mid-way leaves nothing
+    # behind, so the task's retry (alerts/tasks.py) neither doubles an alert nor a count.
+    with transaction.atomic():
+        return _evaluate_digest(new_groups=new_groups, regressions=regressions,
+                                groups=groups, immediate=immediate,
+                                dead_letters=dead_letters, now=now or timezone.now())
+
+
+def _evaluate_digest(
+    *, new_groups: Iterable[int], regressions: Iterable[int], groups: Iterable[Sequence[int]],
+    immediate: Iterable[Sequence[int]], dead_letters: Iterable[Sequence[int]], now: datetime,
+) -> list[Alert]:
     rules = rule_specs()
     silences = active_silences(now=now)
     counts = {int(g[0]): int(g[1]) for g in groups}

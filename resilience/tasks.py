@@ -29,14 +29,22 @@ def _digest_until_empty() -> int:
     return digested
 
 
-@shared_task(name="resilience.tasks.digest_pending")
+# Acknowledged after the run and given back if the process running it dies (kill -9, OOM):
+# a worker killed mid-digest left its entries for up to 84 s (issue 12). Redelivery is
+# safe: claimed rows were rolled back with the dead connection, and a run digests only
+# what is still pending. (A whole worker killed never acks either; the wake-up on
+# reconnect in config/celery_app.py and the 10 s beat sweep cover the message.)
+DIGEST_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+@shared_task(name="resilience.tasks.digest_pending", **DIGEST_TASK_OPTIONS)
 def digest_pending() -> int:
     """Digest everything pending; scheduled after ingest commits (coalesced)."""
     digest_claimed_schedule_slot()
     return _digest_until_empty()
 
 
-@shared_task(name="resilience.tasks.digest_sweep")
+@shared_task(name="resilience.tasks.digest_sweep", **DIGEST_TASK_OPTIONS)
 def digest_sweep() -> int:
     """The beat sweep: digests what a lost or never-sent digest message left behind."""
     return _digest_until_empty()

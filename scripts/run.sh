@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts Faultline for a first look: migrate, demo data, then web + worker + beat.
-# Ctrl-C (or any one process exiting) stops all three.
+# Ctrl-C (or the web server exiting) stops all three; worker and beat are restarted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -8,6 +8,7 @@ HOST=${FAULTLINE_HOST:-127.0.0.1}
 PORT=${FAULTLINE_PORT:-8000}
 export EXTERNAL_URL=${EXTERNAL_URL:-http://$HOST:$PORT}
 
+# The embedded broker's folders; the worker also recreates them if they go (config/celery_app.py).
 mkdir -p var/broker/queue var/broker/processed
 $BIN/python manage.py migrate --noinput
 $BIN/python manage.py collectstatic --noinput --verbosity 0
@@ -22,15 +23,32 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# Worker and beat are restarted if they exit, as systemd does in production (deploy/):
+# a worker lost to a broker hiccup must not stop digestion, alerts or `make run`.
+supervise() {
+  local name=$1
+  shift
+  (
+    child=
+    trap 'kill $child 2>/dev/null; wait $child 2>/dev/null; exit 0' INT TERM
+    while true; do
+      "$@" &
+      child=$!
+      wait $child && status=0 || status=$?
+      echo "$name exited ($status); restarting in 2 s" >&2
+      sleep 2
+    done
+  ) &
+  pids+=($!)
+}
+
 $BIN/gunicorn config.wsgi:application --bind "$HOST:$PORT" --workers 2 --threads 4 \
   --worker-class gthread --access-logfile - --log-level warning &
 pids+=($!)
-$BIN/celery -A config worker --loglevel INFO --concurrency 1 \
-  --queues digest,alerts,replay,maintenance &
-pids+=($!)
-$BIN/celery -A config beat --loglevel INFO \
+supervise worker $BIN/celery -A config worker --loglevel INFO --concurrency 1 \
+  --queues digest,alerts,replay,maintenance --without-gossip --without-mingle
+supervise beat $BIN/celery -A config beat --loglevel INFO \
   --scheduler django_celery_beat.schedulers:DatabaseScheduler \
-  --schedule var/celerybeat-schedule &
-pids+=($!)
+  --schedule var/celerybeat-schedule
 
 wait -n "${pids[@]}"

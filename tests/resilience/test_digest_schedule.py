@@ -1,6 +1,7 @@
 """Digest scheduling: after commit, coalesced, and never lost to a broker outage."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
@@ -13,6 +14,10 @@ from resilience.services import digest_schedule as schedule
 @pytest.fixture(autouse=True)
 def no_local_throttle(monkeypatch):
     monkeypatch.setattr(schedule, "LOCAL_INTERVAL_SECONDS", 0)
+    # Publish on the caller's thread, so these tests see the publish at once (the scheduler
+    # thread itself: tests/resilience/test_digest_schedule_outage.py).
+    monkeypatch.setattr(schedule, "_scheduler",
+                        lambda: SimpleNamespace(wake=schedule.digest_schedule_now))
 
 
 @pytest.fixture

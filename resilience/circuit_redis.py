@@ -31,6 +31,8 @@ import redis
 from resilience.circuit_machine import LEGAL, Cause, Config, Outcome, State, Transition
 
 SOCKET_TIMEOUT_SECONDS = 0.5
+# A dead Redis refuses at once; a silent one (host gone) costs this much to find out.
+CONNECT_TIMEOUT_SECONDS = 0.25
 
 # The whitelist, generated from the pure machine so the two cannot drift apart.
 _LEGAL_LUA = ",".join(f'["{f}>{t}:{c}"]=true' for f, t, c in sorted(LEGAL))
@@ -59,6 +61,17 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local cur = redis.call('HMGET', K_S, 's', 'o', 'v')
+-- Probes the mirror granted or knows of ("token=expiry,..."), so a probe granted by the
+-- database fallback during an outage is still a probe here and its slot stays taken.
+local function add_probes()
+  if ARGV[14] ~= 'HALF_OPEN' then return end
+  local p = 0
+  for tok, exp in string.gmatch(ARGV[18] or '', '([^,=]+)=([^,]+)') do
+    redis.call('ZADD', K_P, 'NX', tonumber(exp), tok)
+    p = p + 1
+  end
+  if p > 0 then redis.call('PEXPIRE', K_P, probe_timeout) end
+end
 local function seed()
   redis.call('DEL', K_F, K_P)
   redis.call('HSET', K_S, 's', ARGV[14], 'o', ARGV[15], 'v', ARGV[16])
@@ -68,6 +81,7 @@ local function seed()
     redis.call('ZADD', K_F, tonumber(ts), 'seed:' .. i)
   end
   if i > 0 then redis.call('PEXPIRE', K_F, window) end
+  add_probes()
   cur = {ARGV[14], ARGV[15], ARGV[16]}
 end
 -- Each call is a use: the state key lives `idle` ms past the last one (0: a read that is
@@ -80,6 +94,9 @@ if cmd == 'reseed' then
     seed()
     touch()
     return {'SEEDED'}
+  end
+  if cur[1] == 'HALF_OPEN' and tonumber(cur[3]) == tonumber(ARGV[16]) then
+    add_probes()  -- the same half-open period: its probes, wherever they were granted
   end
   return {'KEPT'}
 end
@@ -225,6 +242,8 @@ class Seed:
     opened_at_ms: int | None = None
     version: int = 0
     failures: tuple[int, ...] = ()
+    # Probe reservations (token → expiry ms) in HALF_OPEN: honoured by Redis once seeded.
+    probes: tuple[tuple[str, int], ...] = ()
 
     def argv(self) -> list:
         return [
@@ -233,6 +252,7 @@ class Seed:
             "" if self.opened_at_ms is None else self.opened_at_ms,
             self.version,
             ",".join(str(t) for t in self.failures),
+            ",".join(f"{token}={expiry}" for token, expiry in self.probes),
         ]
 
 
@@ -261,7 +281,7 @@ def client_for(url: str) -> redis.Redis:
                 client = redis.Redis.from_url(
                     url,
                     socket_timeout=SOCKET_TIMEOUT_SECONDS,
-                    socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+                    socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 )
                 _clients[url] = client
     return client

@@ -46,3 +46,16 @@ REQUESTS_RATE_LIMITED = Counter(
 
 def request_limited(scope: str) -> None:
     REQUESTS_RATE_LIMITED.labels(scope=scope).inc()
+
+
+# A use of a dependency that went on without it (resilience/cache_guard.py): rate limits not
+# enforced, cached figures read live, circuits on their database rows.
+DEPENDENCY_FAIL_OPEN = Counter(
+    "faultline_dependency_fail_open",
+    "Calls that went on without an unreachable dependency instead of failing, by use",
+    ["dependency", "use"],
+)
+
+
+def dependency_failed_open(*, dependency: str, use: str) -> None:
+    DEPENDENCY_FAIL_OPEN.labels(dependency=dependency, use=use).inc()

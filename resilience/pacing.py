@@ -20,6 +20,9 @@ from collections.abc import Callable
 
 from django.core.cache import BaseCache
 from django.core.cache import cache as default_cache
+from django.core.cache.backends.locmem import LocMemCache
+
+from resilience.cache_guard import cache_call
 
 KEY_PREFIX = "pace"
 # A caller that would have to wait longer than this gives up (and says so); the replay
@@ -27,8 +30,22 @@ KEY_PREFIX = "pace"
 DEFAULT_MAX_WAIT_SECONDS = 30.0
 
 
+# Redis down: slots are reserved in this process only (fail open, counted), so the rate
+# holds per process until the shared cache answers again.
+_local = LocMemCache("faultline-pacing", {"MAX_ENTRIES": 10_000})
+_UNREACHABLE = object()
+
+
 class PacingTimeout(Exception):
     """No free slot within max_wait."""
+
+
+def _reserve(store: BaseCache, name: str, ttl: int) -> bool:
+    taken = cache_call("pacing", lambda: store.add(name, 1, timeout=ttl),
+                       default=_UNREACHABLE)
+    if taken is _UNREACHABLE:
+        return _local.add(name, 1, timeout=ttl)
+    return bool(taken)
 
 
 def acquire(
@@ -57,7 +74,7 @@ def acquire(
         # A reservation must outlive its slot (a little more, for callers whose clock is
         # behind), or a late caller could take the same slot again.
         ttl = math.ceil(start - now + width) + 2
-        if store.add(f"{KEY_PREFIX}:{key}:{slot}", 1, timeout=ttl):
+        if _reserve(store, f"{KEY_PREFIX}:{key}:{slot}", ttl):
             delay = start - clock()
             if delay > 0:
                 sleep(delay)

@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from resilience import circuit_machine as machine
 from resilience import conf
+from resilience.cache_guard import cache_guard_reset, fail_open_counted
 from resilience.circuit_machine import Config, Live, Outcome, State
 from resilience.circuit_redis import NeedsSeed, RedisCircuitStore, Seed, circuit_name
 from resilience.models import AuditEvent, CircuitState, CircuitTransition, Service
@@ -359,12 +360,33 @@ def _never_used(cfg: Config) -> Outcome:
 
 
 def _seed_of(row: CircuitState) -> Seed:
+    live = row.live_state or {}
     return Seed(
         state=row.state,
         opened_at_ms=_dt_to_ms(row.opened_at),
         version=row.version,
-        failures=tuple(int(t) for t in (row.live_state or {}).get("failures", [])),
+        failures=tuple(int(t) for t in live.get("failures", [])),
+        probes=tuple((str(t), int(e)) for t, e in live.get("probes", {}).items()),
     )
+
+
+def _remember_probe(ref: CircuitRef, outcome: Outcome, cfg: Config) -> None:
+    """A probe Redis granted is kept on the row too (probes are few: N per half-open
+    period), so a database fallback after Redis is lost counts its slot and honours its
+    outcome, and a reseed carries it back: never more than N probes in flight."""
+    with transaction.atomic():
+        row = (CircuitState.objects.select_for_update()
+               .filter(service_id=ref.service_id, operation=ref.operation,
+                       version=outcome.version).first())
+        if row is None:
+            return  # the mirror is behind or ahead: this half-open period is not its own
+        live = dict(row.live_state or {})
+        probes = {t: int(e) for t, e in live.get("probes", {}).items()
+                  if int(e) > outcome.now_ms}
+        probes[outcome.probe_token] = outcome.now_ms + cfg.probe_timeout_ms
+        live["probes"] = probes
+        row.live_state = live
+        row.save(update_fields=["live_state"])
 
 
 def _transition_rows(row: CircuitState, outcome: Outcome, actor, via: str):
@@ -506,9 +528,13 @@ def _run(command: str, ref: CircuitRef, *, actor=None, via: str = "system", n: i
                 outcome = store.call(command, ref.name, cfg, seed=_seed_of(row), **kwargs)
             if outcome.transitions:
                 _mirror(ref, outcome, actor, via)
+            if outcome.probe_token:
+                _remember_probe(ref, outcome, cfg)
             return outcome
     except redis.RedisError as exc:
         _redis_failed(exc)
+    if settings.REDIS_URL:
+        fail_open_counted("circuit_state")  # Redis configured, but this call went without
     return _run_on_database(command, ref, cfg, actor, via, limited=limited, n=n, token=token,
                             counts=counts, new_token=new_token)
 
@@ -675,6 +701,7 @@ def circuit_process_reset() -> None:
     """Forget this process's cached settings and outage state (tests, after a fork)."""
     _guard.clear()
     circuit_settings_changed()
+    cache_guard_reset()
     with _outage_lock:
         _outage.update(active=False, since=None, retry_at=0.0, warned_at=0.0)
 

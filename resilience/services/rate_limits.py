@@ -7,7 +7,8 @@ count back, so a batch too big for what is left does not use the window up for o
 
 Each key has one budget per scope (what it spends: reports, dead letters, circuit calls);
 an address has one for requests that fail authentication. When the cache cannot be
-reached the budgets fail open: a limiter outage must not become an ingest outage.
+reached the budgets fail open: a limiter outage must not become an ingest outage (counted
+in faultline_dependency_fail_open_total{use="rate_limit"}).
 """
 
 import contextlib
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 
 from resilience import conf
+from resilience.cache_guard import fail_open_counted
 from resilience.metrics import request_limited
 from resilience.services.keys import AuthenticatedKey
 
@@ -86,7 +88,10 @@ def _retry_after(now: float, window: int) -> int:
 
 
 def _consume(ident: str, limit: int | None, cost: int, now: float | None) -> int | None:
-    if not limit or cost <= 0 or _Outage.active():
+    if not limit or cost <= 0:
+        return None
+    if _Outage.active():
+        fail_open_counted("rate_limit")
         return None
     now, window = _window(now)
     name = _cache_key(ident, window)
@@ -103,18 +108,23 @@ def _consume(ident: str, limit: int | None, cost: int, now: float | None) -> int
             cache.decr(name, cost)
     except Exception as exc:  # noqa: BLE001 - any cache failure: fail open
         _Outage.begin(exc)
+        fail_open_counted("rate_limit")
         return None
     return _retry_after(now, window)
 
 
 def _exhausted(ident: str, limit: int | None, now: float | None) -> int | None:
-    if not limit or _Outage.active():
+    if not limit:
+        return None
+    if _Outage.active():
+        fail_open_counted("rate_limit")
         return None
     now, window = _window(now)
     try:
         count = cache.get(_cache_key(ident, window)) or 0
     except Exception as exc:  # noqa: BLE001 - any cache failure: fail open
         _Outage.begin(exc)
+        fail_open_counted("rate_limit")
         return None
     return _retry_after(now, window) if count >= limit else None
 

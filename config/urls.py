@@ -9,6 +9,7 @@ from resilience.admin.dashboard import dashboard_view
 
 # JSON 404s under /api/ (resilience/api/errors.py).
 handler404 = "resilience.api.errors.not_found"
+handler500 = "resilience.outage_middleware.server_error"
 
 urlpatterns = [
     # Before admin.site.urls, whose catch-all would otherwise answer 404 for it.

@@ -6,14 +6,18 @@ metrics scraper (probe_access.may_scrape: METRICS_TOKEN or METRICS_ALLOWED_IPS) 
 logged-in staff.
 """
 
+import time
+
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from resilience import conf
 from resilience.probe_access import may_scrape
 from resilience.services.digest import oldest_pending_received_at
+from resilience.spool import SpoolStats, spool_enabled, spool_status
 
 
 @require_GET
@@ -66,22 +70,45 @@ def _check_digest_lag() -> tuple[str | None, float | None]:
     return None, lag
 
 
+# Past this share of SPOOL_MAX_BYTES the process is not ready: it would soon refuse reports.
+SPOOL_READY_SHARE = 0.9
+
+
+def _check_spool() -> tuple[str | None, SpoolStats | None]:
+    if not spool_enabled():
+        return None, None
+    stats = spool_status()
+    limit = conf.get("SPOOL_MAX_BYTES")
+    if stats.bytes >= limit * SPOOL_READY_SHARE:
+        return (f"spool: {stats.bytes} of {limit} bytes used (SPOOL_MAX_BYTES); reports are "
+                f"refused with a 503 once it is full"), stats
+    return None, stats
+
+
 @require_GET
 def readyz(request):
     checks = {"database": _check_database(), "redis": _check_redis(), "broker": _check_broker()}
     lag_seconds = None
     if checks["database"] is None:
         checks["digest"], lag_seconds = _check_digest_lag()
-    failures = [f for f in checks.values() if f]
+    checks["spool"], spool = _check_spool()
+    # Database down but the spool taking reports: still ready (ingest answers, the spool is
+    # written back when the database returns), "degraded"; taking the process out of the
+    # load balancer would turn a database blip into lost reports.
+    degraded = checks["database"] is not None and spool is not None and not checks["spool"]
+    failures = [f for name, f in checks.items() if f and not (degraded and name == "database")]
     status = 503 if failures else 200
+    word = "fail" if failures else "degraded" if degraded else "ok"
     if not _may_see_details(request):
         return JsonResponse({
-            "status": "fail" if failures else "ok",
+            "status": word,
             "checks": {name: "fail" if problem else "ok" for name, problem in checks.items()},
         }, status=status)
-    body = {"status": "fail" if failures else "ok", "failures": failures,
+    body = {"status": word, "failures": failures,
             "checks": {name: problem or "ok" for name, problem in checks.items()},
-            "digest_lag_seconds": lag_seconds}
+            "digest_lag_seconds": lag_seconds,
+            "spool_bytes": spool.bytes if spool else 0,
+            "spool_age_seconds": round(spool.age_seconds(time.time()), 1) if spool else 0.0}
     # Where this process keeps circuit state: "database" means Redis is not configured or
     # was unreachable on the last try (the breakers still work, on the rows).
     from resilience.services.circuits import circuit_backend

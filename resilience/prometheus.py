@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 import resilience.metrics  # noqa: F401 - registers the process-local counters
+from resilience.cache_guard import cache_call
 from resilience.health_score import hour_floor
 from resilience.models import CircuitState, DeadLetter, ErrorMetric, Service
 from resilience.probe_access import may_scrape
@@ -59,10 +60,11 @@ def rollup_totals(now: datetime) -> dict[Row, tuple[int, int, int]]:
     """(count, succeeded, failed) per service/category/severity/strategy, all time."""
     boundary = hour_floor(now) - timedelta(hours=SEALED_HOURS)
     key = f"faultline:prometheus:sealed:{boundary.isoformat()}"
-    sealed = cache.get(key)
+    sealed = cache_call("metrics_cache", lambda: cache.get(key), default=None)
     if sealed is None:
         sealed = list(_sum_rollups(bucket__lt=boundary).items())
-        cache.set(key, sealed, _SEALED_CACHE_SECONDS)
+        cache_call("metrics_cache", lambda: cache.set(key, sealed, _SEALED_CACHE_SECONDS),
+                   default=None)
     totals = dict(sealed)
     for row, (n, ok, ko) in _sum_rollups(bucket__gte=boundary).items():
         old = totals.get(row, (0, 0, 0))
@@ -184,7 +186,22 @@ def _alert_families(now: datetime) -> Iterator[Metric]:
     yield _status_counts(model, "faultline_alert_deliveries", "Alert deliveries per status")
 
 
+def _spool_families(now: datetime) -> Iterator[Metric]:
+    # This host's spool (resilience/spool/): reports kept while PostgreSQL was unavailable.
+    # Read from the files, so it answers with the database down too.
+    from resilience.spool import spool_status
+
+    status = spool_status()
+    yield GaugeMetricFamily("faultline_spool_bytes", "Bytes of reports in the local spool, "
+                            "waiting for the database", value=status.bytes)
+    yield GaugeMetricFamily("faultline_spool_segments", "Spool segment files not yet drained",
+                            value=status.segments)
+    yield GaugeMetricFamily("faultline_spool_age_seconds", "Age of the oldest spooled report",
+                            value=status.age_seconds(now.timestamp()))
+
+
 SECTIONS = {
+    "spool": _spool_families,
     "events": _event_families,
     "digest": _lag_family,
     "quarantine": _quarantine_family,

@@ -56,6 +56,12 @@ def classification_rules() -> Mapping[str, Rule]:
     return rules
 
 
+def classification_rules_last_known() -> Mapping[str, Rule]:
+    """The rules this process last read, however old: while the database is unavailable
+    they are the best there is (none read yet: the built-in table alone)."""
+    return _rules_cache[1] if _rules_cache else {}
+
+
 def entries_filtered(
     *,
     service_id: int | None = None,

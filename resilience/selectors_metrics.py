@@ -16,6 +16,7 @@ On PostgreSQL the rollup rows of the range are read once, with GROUPING SETS (on
 over the rows, one hash table per breakdown); elsewhere one query per breakdown.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from django.db.models import Case, F, Max, QuerySet, Sum, When
 from django.utils import timezone
 
 from resilience import conf
+from resilience.cache_guard import cache_call
 from resilience.classification import Category, Severity
 from resilience.health_score import (
     health_score,
@@ -187,7 +189,17 @@ def system_figures(*, scope: Scope, now: datetime) -> dict[str, Any]:
         # Circuits are per operation, shared by every service: never scoped.
         "open_circuits": CircuitState.objects.filter(state__in=OPEN_CIRCUIT_STATES).count(),
         "pending_dead_letters": letters.count(),
+        # This host's spool (reports kept while the database was down): never scoped.
+        **_spool_figures(),
     }
+
+
+def _spool_figures() -> dict[str, Any]:
+    from resilience.spool import spool_status
+
+    status = spool_status()
+    return {"spool_bytes": status.bytes,
+            "spool_age_seconds": round(status.age_seconds(time.time()), 1)}
 
 
 def metrics_summary_cached(*, range_: str, scope: Scope | None = None) -> dict[str, Any]:
@@ -209,10 +221,11 @@ def metrics_summary_cached(*, range_: str, scope: Scope | None = None) -> dict[s
     span = parse_metrics_range(range_)
     key = (f"faultline:metrics:{int(span.total_seconds())}:{scope.service_id}:"
            f"{scope.environment}:{conf.get('METRICS_NO_OUTCOMES_AS_NULL')}")
-    summary = cache.get(key)
+    # Redis down: the figures are read from the database (fail open, counted).
+    summary = cache_call("metrics_cache", lambda: cache.get(key), default=None)
     if summary is None:
         summary = metrics_summary(range_=range_, scope=scope, now=now, system=False)
-        cache.set(key, summary, seconds)
+        cache_call("metrics_cache", lambda: cache.set(key, summary, seconds), default=None)
     return {**summary, "range": range_, "system": system_figures(scope=scope, now=now)}
 
 

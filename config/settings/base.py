@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A dependency outage raised by a view is a JSON 503 with Retry-After, not a 500.
+    "resilience.outage_middleware.DependencyOutageMiddleware",
     # A NUL in a query string is a 400 before any view compares it with a column.
     "resilience.query_strings.RefuseNulInQueryString",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -136,7 +138,8 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="faultline"),
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+            # A dead Redis must cost milliseconds: every use fails open (cache_guard.py).
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.5},
         }
     }
 else:
@@ -266,7 +269,16 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     }
 else:
     # Keep retry countdowns well under this (celery #4766: longer ETAs redeliver twice).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Short socket timeouts and a health check so a dead broker is noticed in seconds
+    # and a publish never hangs (issue 12); the socket timeout stays above kombu's 1 s BRPOP.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+        "retry_on_timeout": True,
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
@@ -284,6 +296,11 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker keeps reconnecting for as long as the broker is away (the default gives up after
+# 100 tries and exits); each connection attempt is bounded.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -328,7 +345,12 @@ FAULTLINE = {
     "ERROR_CRITICAL_LOG_PATH": env.str("FAULTLINE_ERROR_CRITICAL_LOG_PATH",
                                        default=str(VAR_DIR / "critical-errors.log")),
     "AUTH_CACHE_SECONDS": env.float("FAULTLINE_AUTH_CACHE_SECONDS", default=5.0),
+    "SPOOL_DIR": env.str("FAULTLINE_SPOOL_DIR", default=str(VAR_DIR / "spool")),
+    "SPOOL_MAX_BYTES": env.int("FAULTLINE_SPOOL_MAX_BYTES", default=256 * 1024 * 1024),
+    "SPOOL_DRAIN_THREAD": env.bool("FAULTLINE_SPOOL_DRAIN_THREAD", default=True),
     "RULES_CACHE_SECONDS": env.float("FAULTLINE_RULES_CACHE_SECONDS", default=10.0),
+    "CACHE_OUTAGE_RETRY_SECONDS": env.float("FAULTLINE_CACHE_OUTAGE_RETRY_SECONDS",
+                                            default=2.0),
     "CIRCUIT_FAILURE_THRESHOLD": env.int("FAULTLINE_CIRCUIT_FAILURE_THRESHOLD", default=5),
     "CIRCUIT_WINDOW_SECONDS": env.int("FAULTLINE_CIRCUIT_WINDOW_SECONDS", default=60),
     "CIRCUIT_RECOVERY_TIMEOUT_SECONDS": env.int(
@@ -402,6 +424,11 @@ FAULTLINE = {
     "ALERT_BACKOFF_BASE_SECONDS": env.int("FAULTLINE_ALERT_BACKOFF_BASE_SECONDS", default=30),
     "ALERT_BACKOFF_CAP_SECONDS": env.int("FAULTLINE_ALERT_BACKOFF_CAP_SECONDS", default=1800),
     "ALERT_CLAIM_TIMEOUT_SECONDS": env.int("FAULTLINE_ALERT_CLAIM_TIMEOUT_SECONDS", default=300),
+    "ALERT_TASK_MAX_RETRIES": env.int("FAULTLINE_ALERT_TASK_MAX_RETRIES", default=12),
+    "ALERT_TASK_RETRY_BASE_SECONDS": env.float("FAULTLINE_ALERT_TASK_RETRY_BASE_SECONDS",
+                                               default=1.0),
+    "ALERT_TASK_RETRY_CAP_SECONDS": env.float("FAULTLINE_ALERT_TASK_RETRY_CAP_SECONDS",
+                                              default=60.0),
     "ALERT_THRESHOLD_MAX_COUNT": env.int("FAULTLINE_ALERT_THRESHOLD_MAX_COUNT", default=10_000),
     "ALERT_PRODUCT_NAME": env.str("FAULTLINE_ALERT_PRODUCT_NAME",
                                   default="Campaign Lifecycle Service"),

@@ -18,8 +18,15 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-# Health probes and the ingest API are called over plain HTTP inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Health probes and the ingest API are called over plain HTTP inside the cluster. A
+# redirected POST comes back as a GET (the report is gone), so ingest — the native API and
+# the Sentry endpoints — is never redirected; everything else still is.
+# Services and scrapers call these over plain HTTP inside the network; a redirect would
+# turn a POST into a GET and the report would be gone (308 is not what Django sends).
+SECURE_REDIRECT_EXEMPT = [
+    r"^healthz$", r"^readyz$", r"^metrics$", r"^api/v1/errors/$", r"^api/v1/dead-letters/$",
+    r"^api/[0-9]+/(envelope|store)/?$",
+]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)

@@ -10,6 +10,11 @@ CELERY_BROKER_URL = "memory://"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 FAULTLINE["AUTH_CACHE_SECONDS"] = 0
 FAULTLINE["RULES_CACHE_SECONDS"] = 0
+# The spool in a temporary folder, drained by the tests themselves (tests/resilience/test_spool.py).
+FAULTLINE["SPOOL_DIR"] = str(
+    __import__("pathlib").Path(__import__("tempfile").gettempdir()) / "faultline-test-spool"
+)
+FAULTLINE["SPOOL_DRAIN_THREAD"] = False
 # Undeliverable CRITICAL alerts from any test go to a temporary file, not var/.
 FAULTLINE["ALERT_CRITICAL_LOG_PATH"] = str(
     __import__("pathlib").Path(__import__("tempfile").gettempdir()) / "faultline-test-critical.log"

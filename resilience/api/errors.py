@@ -7,6 +7,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from resilience.outage_middleware import outage_response
 from resilience.report_schema import ReportError
 
 
@@ -29,6 +30,9 @@ def _first_message(detail) -> tuple[str | None, str]:
 
 
 def api_exception_handler(exc, context):
+    outage = outage_response(exc, context.get("request"))
+    if outage is not None:  # a dependency is down: 503 + Retry-After, never a 500
+        return outage
     if isinstance(exc, ReportError):
         return Response(
             {"message": str(exc), "field": exc.field}, status=status.HTTP_400_BAD_REQUEST

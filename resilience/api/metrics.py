@@ -106,6 +106,9 @@ class SystemSerializer(serializers.Serializer):
     digest_lag_seconds = serializers.FloatField(help_text="Age of the oldest undigested entry")
     open_circuits = serializers.IntegerField(help_text="OPEN, HALF_OPEN or FORCED_OPEN")
     pending_dead_letters = serializers.IntegerField()
+    spool_bytes = serializers.IntegerField(help_text="Reports spooled on this host while the "
+                                           "database was unavailable, in bytes")
+    spool_age_seconds = serializers.FloatField(help_text="Age of the oldest spooled report")
 
 
 class MetricsSerializer(serializers.Serializer):

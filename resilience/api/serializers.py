@@ -36,7 +36,7 @@ for _field in ReportSerializer._declared_fields.values():
 
 
 class AcceptedSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.IntegerField(allow_null=True, help_text="null when spooled")
     event_id = serializers.CharField()
     category = serializers.CharField()
     severity = serializers.CharField()
@@ -45,6 +45,9 @@ class AcceptedSerializer(serializers.Serializer):
     strategy = serializers.CharField()
     retry_after_ms = serializers.IntegerField(allow_null=True)
     circuit = serializers.CharField()
+    spooled = serializers.BooleanField(
+        required=False, help_text="Present and true when the database was unavailable: the "
+        "report is kept in the server's spool and stored once the database is back.")
 
 
 class EntrySerializer(serializers.ModelSerializer):

@@ -69,12 +69,18 @@ class ErrorsView(ReportsAndReads, generics.ListAPIView):
             413: OpenApiResponse(description="Body over the configured limit"),
             429: OpenApiResponse(description="The key's rate limit (reports per minute) is "
                                  "used up; Retry-After says when to send again"),
+            503: OpenApiResponse(description="A dependency is unavailable and the report "
+                                 "could not be kept (the spool is full, or the key cannot be "
+                                 "checked); `unavailable` names it, Retry-After says when "
+                                 "to send again"),
         },
         description="Report one error (an object) or up to INGEST_MAX_BATCH errors (a list). "
         "Each is classified, given a strategy, and stored before the answer is sent. "
         "A list gets a list of answers in the same order. A list with one bad report is "
         "refused whole with a 400 naming its index (reports[417].timestamp) and nothing of "
-        "it is stored: fix that report and send the list again.",
+        "it is stored: fix that report and send the list again. While the database is "
+        "unavailable reports are spooled and answered 201 with `spooled: true` and a null "
+        "id; they are stored, once per event_id, when it is back.",
     )
     def post(self, request):
         key = service_key_of(request)

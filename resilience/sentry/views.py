@@ -29,6 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.client_ip import client_ip
 from resilience import conf
 from resilience.metrics import SENTRY_ITEMS_FRAMED, sentry_item_dropped
+from resilience.outage_middleware import outage_response
 from resilience.report_schema import ReportError, validate_report
 from resilience.sentry.auth import (
     SentryAuthError,
@@ -132,6 +133,14 @@ def _endpoint(accept: Callable[[HttpRequest, int, _Caller], dict[str, Any]]):
             if caller.key is None:
                 refusal = _unauthenticated(request, refusal)
             return _with_cors(_refusal(refusal))
+        except Exception as exc:
+            # A database outage is spooled and answered 200 as usual; only a full spool or a key
+            # that cannot be checked without the database gets here: 503, Retry-After and
+            # X-Sentry-Rate-Limits, so the SDK backs off.
+            outage = outage_response(exc, request)
+            if outage is None:
+                raise
+            return _with_cors(outage)
         return _with_cors(JsonResponse(answer))
 
     view.__name__ = accept.__name__

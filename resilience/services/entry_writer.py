@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import Q
 
-from resilience import conf
+from resilience import conf, spool
 from resilience.models import ErrorLogEntry
 from resilience.services.digest_schedule import digest_schedule
 
@@ -254,6 +254,29 @@ def committer() -> GroupCommitter:
 
 
 def write(entries: Sequence[ErrorLogEntry]) -> list[ErrorLogEntry]:
+    """Store entries; while the database is unavailable, spool them instead (resilience/
+    spool/): those come back unsaved (pk None) with `spooled` set. Raises SpoolFull when
+    the spool has no room. A caller's own transaction is never spooled out of: its other
+    writes are lost with the database anyway, and it must see the error."""
+    if connection.in_atomic_block or not spool.spool_enabled():
+        return _write(entries)
+    try:
+        return _write(entries)
+    except spool.DATABASE_DOWN as exc:
+        failure = exc
+    if spool.database_reachable():
+        # It answers again (a fast restart), or the error was about these rows: one more
+        # try tells which, and a row error is raised rather than spooled for ever.
+        return _write(entries)
+    log.info("database unavailable, %d entr(ies) spooled: %s", len(entries), failure)
+    spool.spool_entries(entries=entries)
+    for entry in entries:
+        entry.pk = None
+        entry.spooled = True
+    return list(entries)
+
+
+def _write(entries: Sequence[ErrorLogEntry]) -> list[ErrorLogEntry]:
     """Store entries, through the group committer when it is on and the caller is not
     already inside a transaction of its own (whose rows it could not see)."""
     # A large batch amortises its own commit; queued behind the committer it would only

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from resilience import conf
+from resilience import conf, spool
 from resilience.backoff import BackoffPolicy
 from resilience.circuits import NO_CIRCUIT, circuit_readings_for
 from resilience.classification import (
@@ -24,16 +24,16 @@ from resilience.classification import (
 )
 from resilience.models import ErrorLogEntry
 from resilience.report_schema import classification_input
-from resilience.selectors import classification_rules
+from resilience.selectors import classification_rules, classification_rules_last_known
 from resilience.services import entry_writer
 from resilience.strategy import CircuitView, decide
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """What the caller is told about one stored report."""
+    """What the caller is told about one stored report (or spooled: id None, spooled)."""
 
-    id: int
+    id: int | None
     event_id: str
     category: str
     severity: str
@@ -42,9 +42,13 @@ class Accepted:
     strategy: str
     retry_after_ms: int | None
     circuit: str
+    spooled: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        answer = self.__dict__.copy()
+        if not self.spooled:
+            del answer["spooled"]  # only said when true: stored reports look as they did
+        return answer
 
 
 def backoff_policy() -> BackoffPolicy:
@@ -139,10 +143,15 @@ def ingest(
     """Classify, decide and store `reports`; returns one Accepted per report, in order.
 
     A report whose event_id was already stored for this service is answered from the
-    stored row, so a resend gets the same answer and is stored once.
+    stored row, so a resend gets the same answer and is stored once. While the database is
+    unavailable the reports are spooled (spooled=True, id None); SpoolFull when there is
+    no room for them.
     """
     now = timezone.now()
-    rules = classification_rules()
+    try:
+        rules = classification_rules()
+    except spool.DATABASE_DOWN:
+        rules = classification_rules_last_known()  # classification needs no database
     policy = backoff_policy()
     max_attempts = conf.get("RETRY_MAX_ATTEMPTS")
     by_cause = conf.get("CLASSIFY_BY_CAUSE")
@@ -157,6 +166,7 @@ def ingest(
             failures[report["operation"]] = (
                 failures.get(report["operation"], 0) + classification.retryable
             )
+    # A circuit that cannot be read (Redis and the database down) reads UNKNOWN there.
     circuits = circuit_readings_for(service_id=service_id, failures=failures)
     entries = [
         build_entry(
@@ -183,6 +193,7 @@ def ingest(
             strategy=entry.strategy,
             retry_after_ms=entry.retry_after_ms,
             circuit=circuits.get(entry.operation, NO_CIRCUIT).state,
+            spooled=getattr(entry, "spooled", False),
         )
         for entry in stored
     ]

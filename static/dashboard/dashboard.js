@@ -116,6 +116,7 @@
     setText("digest_lag", lag(m.system.digest_lag_seconds));
     setText("open_circuits", n(m.system.open_circuits));
     setText("pending_dead_letters", n(m.system.pending_dead_letters));
+    setText("spool", `${n(m.system.spool_bytes)} bytes, oldest ${lag(m.system.spool_age_seconds)}`);
 
     const span = m.trend.length;
     charts.trend.data.labels = m.trend.map((p) => hourLabel(p.hour, span));

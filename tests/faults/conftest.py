@@ -1,5 +1,7 @@
 """Session-wide private servers for the fault tests (tests/faults/services.py)."""
 
+import contextlib
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,10 +28,8 @@ def private_postgres():
 def postgres_up(private_postgres):
     """The private cluster, started again after a test that stopped it."""
     yield private_postgres
-    try:
+    with contextlib.suppress(subprocess.CalledProcessError):  # it was never stopped
         private_postgres.start()
-    except Exception:  # noqa: BLE001 - already running
-        pass
 
 
 @pytest.fixture

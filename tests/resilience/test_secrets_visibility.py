@@ -110,7 +110,8 @@ def test_readyz_tells_an_anonymous_caller_only_ok_or_fail(db, redis_down):
     assert response.status_code == 503
     assert response.json() == {
         "status": "fail",
-        "checks": {"database": "ok", "redis": "fail", "broker": "ok", "digest": "ok"},
+        "checks": {"database": "ok", "redis": "fail", "broker": "ok", "digest": "ok",
+                   "spool": "ok"},
     }
     assert b"127.0.0.1" not in response.content and b":1" not in response.content
     # The same through a proxy from an address the allow-list would name.

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz install lint migrate bench-ingest bench-dashboard bench-slow-clients clean
+.PHONY: run test fuzz install lint migrate bench-ingest bench-dashboard bench-slow-clients faults clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench-dashboard: install
 # 20 slow senders against gunicorn alone and behind deploy/nginx.conf (needs nginx).
 bench-slow-clients: install
 	$(BIN)/python bench/slow_clients.py $(BENCH_ARGS)
+
+# Outages on private PostgreSQL/Redis under load (docs/reliability.md); FAULTS_ARGS=--quick
+# for the one-minute version. Exits 1 on any violation.
+faults: install
+	$(BIN)/python bench/faults.py $(FAULTS_ARGS)
 
 clean:
 	rm -rf var/ .pytest_cache .ruff_cache

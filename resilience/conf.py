@@ -45,7 +45,16 @@ DEFAULTS: dict[str, Any] = {
     # JSON lines ("" = no file; every entry is still logged on `faultline.errors`).
     "ERROR_CRITICAL_LOG_PATH": "var/critical-errors.log",
     "AUTH_CACHE_SECONDS": 5.0,
+    # The spool (resilience/spool/): where reports go while PostgreSQL is unavailable, and
+    # its bound over all processes' segments ("" or 0 = no spool: such reports get a 503).
+    "SPOOL_DIR": "var/spool",
+    "SPOOL_MAX_BYTES": 256 * 1024 * 1024,
+    # One drainer thread per web process writes the spool back (off: tests drain by hand).
+    "SPOOL_DRAIN_THREAD": True,
     "RULES_CACHE_SECONDS": 10.0,
+    # Redis down: this process goes on without the cache (fail open, counted) and does not
+    # ask it again for this long (resilience/cache_guard.py).
+    "CACHE_OUTAGE_RETRY_SECONDS": 2.0,
     # Circuit breakers (resilience/services/circuits.py); per-operation overrides live on
     # CircuitState and are read at most every CIRCUIT_SETTINGS_CACHE_SECONDS per process.
     "CIRCUIT_FAILURE_THRESHOLD": 5,
@@ -129,6 +138,12 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_BACKOFF_BASE_SECONDS": 30,
     "ALERT_BACKOFF_CAP_SECONDS": 1800,
     "ALERT_CLAIM_TIMEOUT_SECONDS": 300,
+    # Alert evaluation and delivery tasks retry database, cache and broker outages this
+    # often, waiting BASE seconds doubling up to CAP (defaults: about 7 minutes in all),
+    # before the critical log (evaluation) or the sweep (delivery) takes over.
+    "ALERT_TASK_MAX_RETRIES": 12,
+    "ALERT_TASK_RETRY_BASE_SECONDS": 1.0,
+    "ALERT_TASK_RETRY_CAP_SECONDS": 60.0,
     "ALERT_THRESHOLD_MAX_COUNT": 10_000,
     # The service name in alerts about Faultline itself and its in-process guard (the
     # seed's email subject says "[HIGH] Campaign Lifecycle Service Alert").

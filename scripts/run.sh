@@ -15,28 +15,37 @@ $BIN/python manage.py collectstatic --noinput --verbosity 0
 $BIN/python manage.py demo_setup
 
 pids=()
+STOP_FLAG=$(mktemp -u "${TMPDIR:-/tmp}/faultline-run-stop.XXXXXX")
 stop() {
   trap - INT TERM EXIT
+  touch "$STOP_FLAG"  # the supervisors below stop restarting
   echo "Stopping Faultline…"
-  kill "${pids[@]}" 2>/dev/null || true
+  for pid in "${pids[@]}"; do
+    pkill -TERM -P "$pid" 2>/dev/null || true  # a supervisor's child
+    kill -TERM "$pid" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
+  rm -f "$STOP_FLAG"
 }
 trap stop INT TERM EXIT
 
 # Worker and beat are restarted if they exit, as systemd does in production (deploy/):
 # a worker lost to a broker hiccup must not stop digestion, alerts or `make run`.
+# Ctrl-C reaches every process of the group; the flag keeps a supervisor from
+# restarting what Ctrl-C just stopped.
 supervise() {
   local name=$1
   shift
   (
     child=
-    trap 'kill $child 2>/dev/null; wait $child 2>/dev/null; exit 0' INT TERM
-    while true; do
+    trap '[ -n "$child" ] && kill -TERM $child 2>/dev/null; exit 0' TERM
+    until [ -e "$STOP_FLAG" ]; do
       "$@" &
       child=$!
       wait $child && status=0 || status=$?
-      echo "$name exited ($status); restarting in 2 s" >&2
       sleep 2
+      [ -e "$STOP_FLAG" ] && break
+      echo "$name exited ($status); restarted" >&2
     done
   ) &
   pids+=($!)

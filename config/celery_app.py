@@ -26,7 +26,8 @@ app.autodiscover_tasks()
 
 class FilesystemChannel(kombu_filesystem.Channel):
     def _folders(self) -> None:
-        for folder in (self.data_folder_in, self.data_folder_out, self.processed_folder):
+        for folder in (self.data_folder_in, self.data_folder_out, self.processed_folder,
+                       self.control_folder):
             if folder:
                 Path(folder).mkdir(parents=True, exist_ok=True)
 
@@ -45,6 +46,11 @@ class FilesystemChannel(kombu_filesystem.Channel):
     def _purge(self, queue):
         self._folders()
         return super()._purge(queue)
+
+    def _queue_bind(self, exchange, routing_key, pattern, queue):
+        # kombu creates the control folder without its parents (var/broker may not exist).
+        self._folders()
+        return super()._queue_bind(exchange, routing_key, pattern, queue)
 
 
 class FilesystemTransport(kombu_filesystem.Transport):

@@ -34,6 +34,3 @@ def register_fallback(operation: str) -> Callable[[Fallback], Fallback]:
 def fallback_for(operation: str) -> Fallback | None:
     return _registry.get(operation)
 
-
-def registered_operations() -> list[str]:
-    return sorted(_registry)

@@ -4,7 +4,7 @@
 it and returns a ``Sent`` or raises ``TransportError``. ``permanent`` says whether trying
 again unchanged could help; ``disable`` says the destination is gone and the channel
 should be switched off (with the error as the reason). Each provider has its own module;
-``TRANSPORTS`` maps Channel.Kind to its class.
+``transport_for(channel)`` maps Channel.Kind to its class.
 """
 
 from __future__ import annotations

@@ -23,10 +23,11 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from campaigns import events
 from campaigns.models import Campaign, OutboxEvent
 from campaigns.services import campaign_schedule
+from resilience import conf
 from tests.recovery.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER_DB = 13  # this test's own Redis database for the Celery broker; flushed first
+CLAIM_KEY = "faultline-test-e2e-broker"  # marks the database this test took for its broker
 schedules = importlib.import_module("recovery.migrations.0003_schedules")
 
 
@@ -36,6 +37,32 @@ def _database_url() -> str:
     if s.get("PASSWORD"):
         auth += ":" + quote(s["PASSWORD"])
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def _claim_broker_db(redis_url: str, claim: str) -> str:
+    """The Celery broker's own database: the first empty one after REDIS_URL's.
+
+    kombu keeps global names (`unacked`, `_kombu.binding.*`), so the broker cannot share a
+    database. A database holding any key but our claim belongs to someone else: passed over,
+    never flushed.
+    """
+    url = urlsplit(redis_url)
+    configured = int(url.path.strip("/") or 0)
+    databases = int(redis.Redis.from_url(redis_url).config_get("databases")["databases"])
+    for db in range(configured + 1, databases):
+        broker = url._replace(path=f"/{db}").geturl()
+        client = redis.Redis.from_url(broker)
+        if client.set(CLAIM_KEY, claim, nx=True):
+            if client.dbsize() == 1:
+                return broker
+            client.delete(CLAIM_KEY)
+    pytest.fail(f"no empty Redis database after db {configured} for the Celery broker")
+
+
+def _release_broker_db(broker: str, claim: str) -> None:
+    client = redis.Redis.from_url(broker)
+    if client.get(CLAIM_KEY) == claim.encode():  # still ours: every key in it is this test's
+        client.flushdb()
 
 
 def _every(seconds: int) -> IntervalSchedule:
@@ -70,8 +97,8 @@ def test_campaigns_run_on_celery_beat_and_events_survive_a_bus_outage(
     postgres, redis_url, settings, tmp_path
 ):
     url = urlsplit(redis_url)
-    broker = f"redis://{url.hostname}:{url.port or 6379}/{BROKER_DB}"
-    redis.Redis.from_url(broker).flushdb()
+    claim = uuid.uuid4().hex
+    broker = _claim_broker_db(redis_url, claim)
     stream_prefix = f"e2e-{uuid.uuid4().hex[:10]}"
     settings.EVENT_BUS_URL = redis_url  # the test reads the stream directly
     settings.FAULTLINE = {**settings.FAULTLINE, "EVENT_BUS_STREAM_PREFIX": stream_prefix}
@@ -96,7 +123,7 @@ def test_campaigns_run_on_celery_beat_and_events_survive_a_bus_outage(
         "EVENT_BUS_URL": f"redis://127.0.0.1:{proxy.port}{url.path or '/0'}",
         "FAULTLINE_VAR_DIR": str(tmp_path),
         "FAULTLINE_EVENT_BUS_STREAM_PREFIX": stream_prefix,
-        "FAULTLINE_CIRCUIT_KEY_PREFIX": settings.FAULTLINE["CIRCUIT_KEY_PREFIX"],
+        "FAULTLINE_CIRCUIT_KEY_PREFIX": conf.get("CIRCUIT_KEY_PREFIX"),
         # Count failures, but never trip the event.publish breaker within this short test.
         "FAULTLINE_CIRCUIT_FAILURE_THRESHOLD": "1000",
         "FAULTLINE_ALERT_ENABLED": "false",
@@ -156,4 +183,4 @@ def test_campaigns_run_on_celery_beat_and_events_survive_a_bus_outage(
             proc.wait(timeout=10)
         proxy.stop()
         events.client().delete(events.stream_key("lifecycle"))
-        redis.Redis.from_url(broker).flushdb()
+        _release_broker_db(broker, claim)

@@ -1,10 +1,12 @@
 """The real @sentry/node SDK (tests/sentry/js/), run with the machine's Node.js.
 
-`npm ci` installs the locked version once; later runs reuse node_modules when it holds
-the pinned version. Without node and npm the test is skipped (failed under
-REQUIRE_SERVICES=1, as CI runs it).
+`npm ci` installs the locked version once, outside the source tree: into the user's cache
+($XDG_CACHE_HOME, else ~/.cache) under a folder named by the lock file's hash, which
+`send.js` finds through NODE_PATH. A changed lock file is a new folder. Without node and
+npm the test is skipped (failed under REQUIRE_SERVICES=1, as CI runs it).
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -29,31 +31,42 @@ def _missing(message: str) -> None:
     pytest.skip(message)
 
 
-def _installed_matches() -> bool:
+def _install_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    lock = hashlib.sha256((JS_DIR / "package-lock.json").read_bytes()).hexdigest()[:16]
+    return Path(cache) / "faultline" / f"sentry-node-{lock}"
+
+
+def _installed_matches(prefix: Path) -> bool:
     wanted = json.loads((JS_DIR / "package.json").read_text())["dependencies"]["@sentry/node"]
-    installed = JS_DIR / "node_modules" / "@sentry" / "node" / "package.json"
+    installed = prefix / "node_modules" / "@sentry" / "node" / "package.json"
     return installed.exists() and json.loads(installed.read_text())["version"] == wanted
 
 
 @pytest.fixture(scope="session")
-def node_sdk() -> str:
+def node_sdk() -> dict[str, str]:
+    """The environment to run `node send.js` in: NODE_PATH at the cached install."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         _missing("node and npm are required for the @sentry/node test")
-    if not _installed_matches():
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR,
+    prefix = _install_dir()
+    if not _installed_matches(prefix):
+        prefix.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(JS_DIR / name, prefix / name)
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=prefix,
                               capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             _missing(f"npm ci failed:\n{done.stderr[-2000:]}")
-    return node
+    return {**os.environ, "NODE_PATH": str(prefix / "node_modules"), "NODE": node}
 
 
 def test_an_exception_from_sentry_node_arrives_and_is_grouped(node_sdk, live_server, service,
                                                               settings):
     settings.EXTERNAL_URL = live_server.url
     key = factories.service_key(service)[0]
-    done = subprocess.run([node_sdk, "send.js", service_key_dsn(key), "ci"], cwd=JS_DIR,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run([node_sdk["NODE"], "send.js", service_key_dsn(key), "ci"],
+                          cwd=JS_DIR, capture_output=True, text=True, timeout=60, env=node_sdk)
     assert done.returncode == 0, done.stderr
     event_id = done.stdout.strip().splitlines()[-1]
 
@@ -88,8 +101,8 @@ def _closed_port() -> int:
 
 def _send(node_sdk, service, scenario: str) -> ErrorLogEntry:
     key = factories.service_key(service)[0]
-    env = {**os.environ, "REFUSED_URL": f"http://127.0.0.1:{_closed_port()}/never"}
-    done = subprocess.run([node_sdk, "send.js", service_key_dsn(key), scenario, scenario],
+    env = {**node_sdk, "REFUSED_URL": f"http://127.0.0.1:{_closed_port()}/never"}
+    done = subprocess.run([node_sdk["NODE"], "send.js", service_key_dsn(key), scenario, scenario],
                           cwd=JS_DIR, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     return ErrorLogEntry.objects.get(event_id=done.stdout.strip().splitlines()[-1])

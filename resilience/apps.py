@@ -12,3 +12,6 @@ class ResilienceConfig(AppConfig):
         )
 
         db_datetimes.register()  # offsets past ±15:59 reach PostgreSQL in UTC
+        from resilience import conf
+
+        conf.validate()  # a malformed FAULTLINE_* variable stops start-up, not a request

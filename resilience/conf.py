@@ -1,13 +1,23 @@
-"""Faultline's own settings: one defaults dict, merged with settings.FAULTLINE.
+"""Faultline's own settings, written once: DEFAULTS below.
 
-An unknown key is an error at start-up rather than a silently ignored typo.
+Each key is read from the environment as FAULTLINE_<KEY>, cast to its default's type (int,
+float, bool, str, or a comma-separated list); a malformed value stops start-up naming the
+variable. settings.FAULTLINE (the test settings, tests) overrides both. An unknown key
+there is an error too, rather than a silently ignored typo. .env.example lists every key
+with its default (tests/config/test_env_example.py holds it to DEFAULTS).
 """
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import environ
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+
+ENV_PREFIX = "FAULTLINE_"
 
 DEFAULTS: dict[str, Any] = {
     "INGEST_MAX_BATCH": 1000,
@@ -156,26 +166,94 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# Defaults written "var/…" live under settings.VAR_DIR (FAULTLINE_VAR_DIR), wherever the
+# process was started from; a value from the environment is taken as given.
+UNDER_VAR_DIR = frozenset({"ERROR_CRITICAL_LOG_PATH", "SPOOL_DIR", "ALERT_CRITICAL_LOG_PATH"})
+
+# django-environ reads any unknown word as False and drops letters from a float ("10s" is
+# 10.0); a typo in a knob should stop start-up instead.
+_TRUE = frozenset(environ.Env.BOOLEAN_TRUE_STRINGS)
+_FALSE = frozenset({"false", "off", "no", "n", "f", "0"})
+
+
+def env_cast(*, variable: str, raw: str, default: Any) -> Any:
+    """`raw` (the environment's text) as the type of `default`, or ImproperlyConfigured."""
+    text = raw.strip()
+    try:
+        if isinstance(default, bool):  # before int: a bool is an int
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError("expected true or false")
+        if isinstance(default, int):
+            return environ.Env.parse_value(text, int)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, list):
+            return environ.Env.parse_value(raw, list)
+        return environ.Env.parse_value(raw, str)
+    except ValueError as exc:
+        kind = "a list" if isinstance(default, list) else type(default).__name__
+        raise ImproperlyConfigured(
+            f"{variable}={raw!r} is not a valid {kind} ({exc}); "
+            f"unset it for the default, {default!r}."
+        ) from None
+
+
+def from_environment(*, env: Mapping[str, str]) -> dict[str, Any]:
+    """The FAULTLINE_<KEY> variables set in `env`, cast; unset keys are left out."""
+    return {
+        name: env_cast(variable=ENV_PREFIX + name, raw=env[ENV_PREFIX + name], default=default)
+        for name, default in DEFAULTS.items()
+        if ENV_PREFIX + name in env
+    }
+
+
+def defaults(*, var_dir: Path | str) -> dict[str, Any]:
+    """DEFAULTS with the "var/…" paths placed under `var_dir`."""
+    return {
+        name: str(Path(var_dir) / Path(value).relative_to("var"))
+        if name in UNDER_VAR_DIR and value else value
+        for name, value in DEFAULTS.items()
+    }
+
+
 _merged: dict[str, Any] | None = None
+
+
+def _merge() -> dict[str, Any]:
+    configured = getattr(settings, "FAULTLINE", {})
+    unknown = set(configured) - set(DEFAULTS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"Unknown FAULTLINE setting(s): {', '.join(sorted(unknown))}"
+        )
+    return {
+        **defaults(var_dir=getattr(settings, "VAR_DIR", "var")),
+        **from_environment(env=os.environ),
+        **configured,
+    }
 
 
 def get(name: str) -> Any:
     # Read on every request: merged once, and again whenever settings.FAULTLINE is replaced.
     global _merged
     if _merged is None:
-        configured = getattr(settings, "FAULTLINE", {})
-        unknown = set(configured) - set(DEFAULTS)
-        if unknown:
-            raise ImproperlyConfigured(
-                f"Unknown FAULTLINE setting(s): {', '.join(sorted(unknown))}"
-            )
-        _merged = {**DEFAULTS, **configured}
+        _merged = _merge()
     return _merged[name]
+
+
+def validate() -> None:
+    """Merge once at app start-up, so a malformed or unknown setting stops the process.
+    Nothing is kept: a process may still replace settings.FAULTLINE before its first get()
+    (the tests' worker processes do, without Django's setting_changed signal)."""
+    _merge()
 
 
 def _forget(*, setting: str, **kwargs) -> None:
     global _merged
-    if setting == "FAULTLINE":
+    if setting in ("FAULTLINE", "VAR_DIR"):
         _merged = None
 
 

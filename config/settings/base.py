@@ -13,12 +13,14 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(environ.Env().str("FAULTLINE_VAR_DIR", default=str(BASE_DIR / "var")))
 
+# .env first: everything below, and resilience/conf.py's FAULTLINE_* knobs, read the
+# environment it fills (a variable already set wins over the file).
 env = environ.Env()
 env_file = BASE_DIR / ".env"
 if env_file.exists():
     environ.Env.read_env(env_file)
+VAR_DIR = Path(env.str("FAULTLINE_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=False)
 # Without SECRET_KEY (the embedded first look) the key is random, made once per checkout
@@ -265,6 +267,8 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # kombu's exchange tables; unset, kombu writes them to ./control in the cwd.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -308,134 +312,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="faultline@localhost"
 # Seconds an SMTP connection may block (alert emails); Django's default is no timeout.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
-# Faultline's own knobs; resilience/conf.py holds the defaults and rejects unknown keys.
-FAULTLINE = {
-    "INGEST_MAX_BATCH": env.int("FAULTLINE_INGEST_MAX_BATCH", default=1000),
-    "INGEST_MAX_BODY_BYTES": env.int("FAULTLINE_INGEST_MAX_BODY_BYTES", default=10 * 1024 * 1024),
-    "SENTRY_MAX_COMPRESSED_BYTES": env.int("FAULTLINE_SENTRY_MAX_COMPRESSED_BYTES",
-                                           default=20 * 1024 * 1024),
-    "SENTRY_MAX_DECOMPRESSED_BYTES": env.int("FAULTLINE_SENTRY_MAX_DECOMPRESSED_BYTES",
-                                             default=50 * 1024 * 1024),
-    "SENTRY_MAX_EVENT_BYTES": env.int("FAULTLINE_SENTRY_MAX_EVENT_BYTES", default=1024 * 1024),
-    "RATE_LIMIT_KEY_REPORTS_PER_MINUTE": env.int("FAULTLINE_RATE_LIMIT_KEY_REPORTS_PER_MINUTE",
-                                                 default=10_000),
-    "RATE_LIMIT_KEY_DEAD_LETTERS_PER_MINUTE": env.int(
-        "FAULTLINE_RATE_LIMIT_KEY_DEAD_LETTERS_PER_MINUTE", default=600
-    ),
-    "RATE_LIMIT_KEY_CIRCUIT_CALLS_PER_MINUTE": env.int(
-        "FAULTLINE_RATE_LIMIT_KEY_CIRCUIT_CALLS_PER_MINUTE", default=60_000
-    ),
-    "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE": env.int(
-        "FAULTLINE_RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE", default=60
-    ),
-    "INGEST_GROUP_COMMIT": env.bool("FAULTLINE_INGEST_GROUP_COMMIT", default=False),
-    "RETRY_MAX_ATTEMPTS": env.int("FAULTLINE_RETRY_MAX_ATTEMPTS", default=3),
-    "BACKOFF_BASE_MS": env.int("FAULTLINE_BACKOFF_BASE_MS", default=1000),
-    "BACKOFF_FACTOR": env.float("FAULTLINE_BACKOFF_FACTOR", default=2.0),
-    "BACKOFF_CAP_MS": env.int("FAULTLINE_BACKOFF_CAP_MS", default=30_000),
-    "BACKOFF_JITTER": env.float("FAULTLINE_BACKOFF_JITTER", default=0.1),
-    "BACKOFF_FULL_JITTER": env.bool("FAULTLINE_BACKOFF_FULL_JITTER", default=False),
-    "CLASSIFY_BY_CAUSE": env.bool("FAULTLINE_CLASSIFY_BY_CAUSE", default=True),
-    "GUARD_RETRYABLE_CODES": env.list(
-        "FAULTLINE_GUARD_RETRYABLE_CODES",
-        default=["ECONNREFUSED", "ETIMEDOUT", "ECONNRESET", "ConnectionError", "TimeoutError",
-                 "500", "502", "503", "504"],
-    ),
-    "DIGEST_BATCH_SIZE": env.int("FAULTLINE_DIGEST_BATCH_SIZE", default=1000),
-    "ERROR_CRITICAL_LOG_PATH": env.str("FAULTLINE_ERROR_CRITICAL_LOG_PATH",
-                                       default=str(VAR_DIR / "critical-errors.log")),
-    "AUTH_CACHE_SECONDS": env.float("FAULTLINE_AUTH_CACHE_SECONDS", default=5.0),
-    "SPOOL_DIR": env.str("FAULTLINE_SPOOL_DIR", default=str(VAR_DIR / "spool")),
-    "SPOOL_MAX_BYTES": env.int("FAULTLINE_SPOOL_MAX_BYTES", default=256 * 1024 * 1024),
-    "SPOOL_DRAIN_THREAD": env.bool("FAULTLINE_SPOOL_DRAIN_THREAD", default=True),
-    "RULES_CACHE_SECONDS": env.float("FAULTLINE_RULES_CACHE_SECONDS", default=10.0),
-    "CACHE_OUTAGE_RETRY_SECONDS": env.float("FAULTLINE_CACHE_OUTAGE_RETRY_SECONDS",
-                                            default=2.0),
-    "CIRCUIT_FAILURE_THRESHOLD": env.int("FAULTLINE_CIRCUIT_FAILURE_THRESHOLD", default=5),
-    "CIRCUIT_WINDOW_SECONDS": env.int("FAULTLINE_CIRCUIT_WINDOW_SECONDS", default=60),
-    "CIRCUIT_RECOVERY_TIMEOUT_SECONDS": env.int(
-        "FAULTLINE_CIRCUIT_RECOVERY_TIMEOUT_SECONDS", default=30
-    ),
-    "CIRCUIT_HALF_OPEN_PROBES": env.int("FAULTLINE_CIRCUIT_HALF_OPEN_PROBES", default=1),
-    "CIRCUIT_PROBE_TIMEOUT_SECONDS": env.int("FAULTLINE_CIRCUIT_PROBE_TIMEOUT_SECONDS", default=10),
-    "CIRCUIT_SUCCESS_RESETS_FAILURES": env.bool("FAULTLINE_CIRCUIT_SUCCESS_RESETS_FAILURES",
-                                                default=False),
-    "CIRCUIT_KEY_PREFIX": env.str("FAULTLINE_CIRCUIT_KEY_PREFIX", default="faultline"),
-    "CIRCUIT_MAX_PER_SERVICE": env.int("FAULTLINE_CIRCUIT_MAX_PER_SERVICE", default=1000),
-    "CIRCUIT_IDLE_EXPIRE_SECONDS": env.int("FAULTLINE_CIRCUIT_IDLE_EXPIRE_SECONDS",
-                                           default=7 * 24 * 3600),
-    "CIRCUIT_EXPIRE_BATCH_SIZE": env.int("FAULTLINE_CIRCUIT_EXPIRE_BATCH_SIZE", default=1000),
-    "CIRCUIT_METRICS_MAX_CIRCUITS": env.int("FAULTLINE_CIRCUIT_METRICS_MAX_CIRCUITS",
-                                            default=100),
-    "CIRCUIT_SETTINGS_CACHE_SECONDS": env.float(
-        "FAULTLINE_CIRCUIT_SETTINGS_CACHE_SECONDS", default=5.0
-    ),
-    "OUTBOUND_TIMEOUT_SECONDS": env.float("FAULTLINE_OUTBOUND_TIMEOUT_SECONDS", default=10.0),
-    "OUTBOUND_ALLOW_PRIVATE": env.bool("FAULTLINE_OUTBOUND_ALLOW_PRIVATE", default=False),
-    "OUTBOUND_ALLOWED_NETWORKS": env.list("FAULTLINE_OUTBOUND_ALLOWED_NETWORKS", default=[]),
-    "REPLAY_BATCH_SIZE": env.int("FAULTLINE_REPLAY_BATCH_SIZE", default=50),
-    "REPLAY_CLAIM_TIMEOUT_SECONDS": env.int("FAULTLINE_REPLAY_CLAIM_TIMEOUT_SECONDS",
-                                            default=300),
-    # Campaign lifecycle and recovery/clean-up (recovery/; defaults in resilience/conf.py).
-    "TIMER_PROCESSOR_BATCH_SIZE": env.int("FAULTLINE_TIMER_PROCESSOR_BATCH_SIZE", default=100),
-    "EVENT_BUS_STREAM_PREFIX": env.str("FAULTLINE_EVENT_BUS_STREAM_PREFIX", default="faultline"),
-    "EVENT_BUS_MAXLEN": env.int("FAULTLINE_EVENT_BUS_MAXLEN", default=100_000),
-    "RECOVERY_TIMER_STUCK_SECONDS": env.int("FAULTLINE_RECOVERY_TIMER_STUCK_SECONDS", default=300),
-    "RECOVERY_TIMER_RETRY_DELAY_SECONDS": env.int("FAULTLINE_RECOVERY_TIMER_RETRY_DELAY_SECONDS",
-                                                  default=120),
-    "RECOVERY_TIMER_MAX_RETRIES": env.int("FAULTLINE_RECOVERY_TIMER_MAX_RETRIES", default=5),
-    "RECOVERY_TIMER_OVERDUE_SECONDS": env.int("FAULTLINE_RECOVERY_TIMER_OVERDUE_SECONDS",
-                                              default=60),
-    "RECOVERY_CAMPAIGN_END_GRACE_SECONDS": env.int("FAULTLINE_RECOVERY_CAMPAIGN_END_GRACE_SECONDS",
-                                                   default=300),
-    "RECOVERY_CAMPAIGN_WAIT_FOR_END_RETRY": env.bool(
-        "FAULTLINE_RECOVERY_CAMPAIGN_WAIT_FOR_END_RETRY", default=True
-    ),
-    "RECOVERY_OUTBOX_BATCH_SIZE": env.int("FAULTLINE_RECOVERY_OUTBOX_BATCH_SIZE", default=100),
-    "RECOVERY_OUTBOX_MAX_ATTEMPTS": env.int("FAULTLINE_RECOVERY_OUTBOX_MAX_ATTEMPTS", default=10),
-    "RECOVERY_OUTBOX_KEEP_ORDER": env.bool("FAULTLINE_RECOVERY_OUTBOX_KEEP_ORDER", default=True),
-    "TIMER_FALLBACK_RETRY_DELAY_SECONDS": env.int("FAULTLINE_TIMER_FALLBACK_RETRY_DELAY_SECONDS",
-                                                  default=300),
-    "TIMER_FALLBACK_ERROR_DETAIL": env.bool("FAULTLINE_TIMER_FALLBACK_ERROR_DETAIL",
-                                            default=False),
-    "TIMER_FALLBACK_RETRY_ILLEGAL_TRANSITIONS": env.bool(
-        "FAULTLINE_TIMER_FALLBACK_RETRY_ILLEGAL_TRANSITIONS", default=False
-    ),
-    "RECOVERY_REPLAY_BATCH_SIZE": env.int("FAULTLINE_RECOVERY_REPLAY_BATCH_SIZE", default=500),
-    "RECOVERY_DEFERRED_WRITE_EXPIRE_DAYS": env.int(
-        "FAULTLINE_RECOVERY_DEFERRED_WRITE_EXPIRE_DAYS", default=7
-    ),
-    "RETENTION_ENTRIES_DAYS": env.int("FAULTLINE_RETENTION_ENTRIES_DAYS", default=30),
-    "RETENTION_METRICS_DAYS": env.int("FAULTLINE_RETENTION_METRICS_DAYS", default=400),
-    "RETENTION_TIMERS_DAYS": env.int("FAULTLINE_RETENTION_TIMERS_DAYS", default=7),
-    "RETENTION_OUTBOX_DAYS": env.int("FAULTLINE_RETENTION_OUTBOX_DAYS", default=7),
-    "RETENTION_DEAD_LETTERS_DAYS": env.int("FAULTLINE_RETENTION_DEAD_LETTERS_DAYS", default=30),
-    "RETENTION_RECOVERY_RUNS_DAYS": env.int("FAULTLINE_RETENTION_RECOVERY_RUNS_DAYS", default=90),
-    "RETENTION_BATCH_SIZE": env.int("FAULTLINE_RETENTION_BATCH_SIZE", default=5000),
-    "METRICS_REFUSE_BAD_RANGE": env.bool("FAULTLINE_METRICS_REFUSE_BAD_RANGE", default=True),
-    "METRICS_NO_OUTCOMES_AS_NULL": env.bool("FAULTLINE_METRICS_NO_OUTCOMES_AS_NULL",
-                                            default=True),
-    "ALERT_ENABLED": env.bool("FAULTLINE_ALERT_ENABLED", default=True),
-    "ALERT_DIGEST_LAG_SECONDS": env.int("FAULTLINE_ALERT_DIGEST_LAG_SECONDS", default=300),
-    "ALERT_CRITICAL_LOG_PATH": env.str("FAULTLINE_ALERT_CRITICAL_LOG_PATH",
-                                       default=str(VAR_DIR / "critical-alerts.log")),
-    "ALERT_HTTP_TIMEOUT_SECONDS": env.float("FAULTLINE_ALERT_HTTP_TIMEOUT_SECONDS", default=10.0),
-    "ALERT_MAX_ATTEMPTS": env.int("FAULTLINE_ALERT_MAX_ATTEMPTS", default=5),
-    "ALERT_BACKOFF_BASE_SECONDS": env.int("FAULTLINE_ALERT_BACKOFF_BASE_SECONDS", default=30),
-    "ALERT_BACKOFF_CAP_SECONDS": env.int("FAULTLINE_ALERT_BACKOFF_CAP_SECONDS", default=1800),
-    "ALERT_CLAIM_TIMEOUT_SECONDS": env.int("FAULTLINE_ALERT_CLAIM_TIMEOUT_SECONDS", default=300),
-    "ALERT_TASK_MAX_RETRIES": env.int("FAULTLINE_ALERT_TASK_MAX_RETRIES", default=12),
-    "ALERT_TASK_RETRY_BASE_SECONDS": env.float("FAULTLINE_ALERT_TASK_RETRY_BASE_SECONDS",
-                                               default=1.0),
-    "ALERT_TASK_RETRY_CAP_SECONDS": env.float("FAULTLINE_ALERT_TASK_RETRY_CAP_SECONDS",
-                                              default=60.0),
-    "ALERT_THRESHOLD_MAX_COUNT": env.int("FAULTLINE_ALERT_THRESHOLD_MAX_COUNT", default=10_000),
-    "ALERT_PRODUCT_NAME": env.str("FAULTLINE_ALERT_PRODUCT_NAME",
-                                  default="Campaign Lifecycle Service"),
-    "ALERT_THROTTLE_ENABLED": env.bool("FAULTLINE_ALERT_THROTTLE_ENABLED", default=True),
-    "ALERT_DEAD_LETTER_MAX_PER_SERVICE": env.int("FAULTLINE_ALERT_DEAD_LETTER_MAX_PER_SERVICE",
-                                                 default=5),
-}
+# Faultline's own knobs (FAULTLINE_* in the environment) are declared and read in
+# resilience/conf.py, not here; a FAULTLINE dict in settings overrides them (test.py).
 
 LOGGING = {
     "version": 1,

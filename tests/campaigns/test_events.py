@@ -10,13 +10,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from campaigns import events
+from resilience import conf
 
 
 def test_publish_appends_to_the_stream_and_a_reader_catches_up(bus, settings):
     first = events.event_publish("lifecycle.campaign.started", {"campaign_id": 1}, event_id=7)
     events.event_publish("lifecycle.campaign.completed", {"campaign_id": 1}, event_id=8)
     key = events.stream_key("lifecycle")
-    assert key == f"{settings.FAULTLINE['EVENT_BUS_STREAM_PREFIX']}:events:lifecycle"
+    assert key == f"{conf.get('EVENT_BUS_STREAM_PREFIX')}:events:lifecycle"
     assert events.client().xlen(key) == 2
     everything = events.events_read()
     assert [(e.topic, e.event_id, e.payload) for e in everything] == [

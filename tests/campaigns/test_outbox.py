@@ -11,6 +11,7 @@ from campaigns.services import (
     outbox_publish,
     outbox_republish,
 )
+from resilience import conf
 from resilience.models import ErrorLogEntry
 from resilience.services.circuits import circuit_force
 
@@ -56,7 +57,7 @@ def test_once_retries_are_used_up_the_guard_falls_back_and_the_row_is_kept(
     fake_bus, settings, django_capture_on_commit_callbacks
 ):
     event = OutboxEvent.objects.create(topic="lifecycle.campaign.started", payload={},
-                                       attempts=settings.FAULTLINE["RETRY_MAX_ATTEMPTS"])
+                                       attempts=conf.get("RETRY_MAX_ATTEMPTS"))
     fake_bus.down = True
     assert outbox_publish(event.pk) == "failed"
     entry = ErrorLogEntry.objects.get(operation="event.publish")

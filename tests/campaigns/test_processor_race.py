@@ -8,6 +8,7 @@ from django.db import connection
 
 from campaigns.models import Campaign, CampaignTimer, OutboxEvent
 from campaigns.services import campaign_schedule
+from resilience import conf
 from tests.campaigns import workers
 from tests.resilience import circuit_workers
 
@@ -20,7 +21,7 @@ def test_four_processors_run_each_due_timer_once(postgres, make_campaign, settin
                  for _ in range(40)]
     starts = set(CampaignTimer.objects.filter(type="campaign.start")
                  .values_list("id", flat=True))
-    prefix = settings.FAULTLINE["CIRCUIT_KEY_PREFIX"]
+    prefix = conf.get("CIRCUIT_KEY_PREFIX")
     results = circuit_workers.run_all(
         workers.process_timers, [(connection.settings_dict["NAME"], prefix, 3)] * 4,
         timeout=120,

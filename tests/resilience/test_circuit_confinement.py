@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from resilience import handling, prometheus
+from resilience import conf, handling, prometheus
 from resilience.circuit_redis import RedisCircuitStore
 from resilience.circuits import UNTRACKED
 from resilience.models import AuditEvent, CircuitState, CircuitTransition, Service
@@ -189,7 +189,7 @@ def test_faultlines_own_circuits_and_operators_are_not_limited(settings, triager
 @pytest.mark.django_db(transaction=True)
 def test_the_limit_holds_when_16_processes_make_circuits_at_once(settings, redis_url):
     service = factories.ServiceFactory()
-    prefix = settings.FAULTLINE["CIRCUIT_KEY_PREFIX"]
+    prefix = conf.get("CIRCUIT_KEY_PREFIX")
     answers = circuit_workers.run_all(
         circuit_workers.service_permit,
         [(connection.settings_dict["NAME"], redis_url, prefix, service.pk, f"op.{i}", 5)
@@ -271,7 +271,7 @@ def test_metrics_export_only_circuits_not_closed_and_at_most_the_limit(settings,
 
 @pytest.fixture
 def store(settings, redis_url):
-    return RedisCircuitStore(redis_url, settings.FAULTLINE["CIRCUIT_KEY_PREFIX"])
+    return RedisCircuitStore(redis_url, conf.get("CIRCUIT_KEY_PREFIX"))
 
 
 def state_key(store, row) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from resilience import conf
 from resilience.circuit_redis import RedisCircuitStore
 from resilience.models import AuditEvent, CircuitState, CircuitTransition
 from resilience.services import circuits
@@ -50,7 +51,7 @@ def on_database(settings, fast, db):
 @pytest.fixture
 def on_redis(settings, fast, db, redis_url):
     settings.REDIS_URL = redis_url
-    return RedisCircuitStore(redis_url, settings.FAULTLINE["CIRCUIT_KEY_PREFIX"])
+    return RedisCircuitStore(redis_url, conf.get("CIRCUIT_KEY_PREFIX"))
 
 
 def transitions(operation=OP):
@@ -186,8 +187,9 @@ def test_a_success_clears_the_counted_failures_only_with_the_seed_switch(
 
 
 def test_the_seed_switch_is_read_from_the_environment():
-    code = ("from config.settings import base; "
-            "print(base.FAULTLINE['CIRCUIT_SUCCESS_RESETS_FAILURES'])")
+    code = ("import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings.base'; "
+            "import django; django.setup(); from resilience import conf; "
+            "print(conf.get('CIRCUIT_SUCCESS_RESETS_FAILURES'))")
     env = {**os.environ, "FAULTLINE_CIRCUIT_SUCCESS_RESETS_FAILURES": "true"}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, timeout=60, cwd=ROOT)
@@ -255,7 +257,7 @@ def test_no_redis_configured_means_the_database(on_database):
 
 @pytest.mark.django_db(transaction=True)
 def test_32_processes_failing_at_once_open_it_once(postgres, redis_url, settings):
-    prefix = settings.FAULTLINE["CIRCUIT_KEY_PREFIX"]
+    prefix = conf.get("CIRCUIT_KEY_PREFIX")
     CircuitState.objects.create(operation=OP, failure_threshold=5)
     states = circuit_workers.run_all(
         circuit_workers.service_failure,

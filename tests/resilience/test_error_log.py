@@ -188,8 +188,9 @@ def test_a_file_that_cannot_be_written_is_logged_and_the_digest_stands(
 
 
 def test_the_file_path_is_read_from_the_environment():
-    code = ("from config.settings import base; "
-            "print(repr(base.FAULTLINE['ERROR_CRITICAL_LOG_PATH']))")
+    code = ("import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings.base'; "
+            "import django; django.setup(); from resilience import conf; "
+            "print(repr(conf.get('ERROR_CRITICAL_LOG_PATH')))")
     env = {k: v for k, v in os.environ.items() if k != "FAULTLINE_ERROR_CRITICAL_LOG_PATH"}
 
     def read(**extra) -> str:

@@ -1,6 +1,8 @@
 """Where the rest of Faultline tells alerting that something happened.
 
-Called after the caller's transaction commits (transaction.on_commit), so an alert never
+The receivers of resilience's signals (resilience/signals.py), connected in
+alerts/apps.py: resilience announces, alerts listens, so resilience never imports alerts.
+Sent after the caller's transaction commits (transaction.on_commit), so an alert never
 describes work that was rolled back. Each hook only queues a task on the "alerts" queue:
 nothing here routes, renders or sends, so the digest and the request that opened a
 circuit pay one broker publish at most.
@@ -37,7 +39,7 @@ def digest_payload(result: DigestResult) -> dict[str, Any]:
 INLINE_EVALUATION_TRIES = 3
 
 
-def digest_committed(result: DigestResult) -> None:
+def digest_committed(*, result: DigestResult, **_signal: Any) -> None:
     # Runs as the digest's transaction commits, before digest_batch() fills in `entries`.
     if not result.group_entries or not conf.get("ALERT_ENABLED"):
         return
@@ -81,7 +83,7 @@ def digest_evaluate_in_place(payload: dict[str, Any]) -> None:
             return
 
 
-def circuit_opened(operation: str, *, circuit_id: int | None = None) -> None:
+def circuit_opened(*, operation: str, circuit_id: int | None = None, **_signal: Any) -> None:
     if not conf.get("ALERT_ENABLED"):
         return
     from alerts import tasks
@@ -93,7 +95,7 @@ def circuit_opened(operation: str, *, circuit_id: int | None = None) -> None:
         log.error("could not queue the alert for circuit %r opening", operation)
 
 
-def dead_letter_created(dead_letter_id: int) -> None:
+def dead_letter_created(*, dead_letter_id: int, **_signal: Any) -> None:
     if not conf.get("ALERT_ENABLED"):
         return
     from alerts import tasks
@@ -105,7 +107,7 @@ def dead_letter_created(dead_letter_id: int) -> None:
         log.error("could not queue the alert for dead letter %s", dead_letter_id)
 
 
-def fallback_failed(entry_id: int) -> None:
+def fallback_failed(*, entry_id: int, **_signal: Any) -> None:
     """An entry's FALLBACK decision was reported FAILED (resilience/services/outcomes.py)."""
     if not conf.get("ALERT_ENABLED"):
         return

@@ -5,4 +5,6 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
 
     def ready(self) -> None:
-        from campaigns import fallbacks  # noqa: F401 - registers the campaign fallbacks
+        # The fallbacks register with resilience; the procedures with recovery (after its
+        # own, so recovery must come first in INSTALLED_APPS), which never imports campaigns.
+        from campaigns import fallbacks, procedures  # noqa: F401

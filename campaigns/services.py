@@ -8,7 +8,7 @@ processors never run one timer. `timer_execute()` runs it under
 the lifecycle transition (campaigns/lifecycle.py), writes the lifecycle event to the
 outbox and marks the timer COMPLETED. A failure goes through the guard (recorded,
 classified, the `timer.execute` fallback marks the timer FAILED with a retry time), and
-recovery (recovery/procedures.py) retries it or dead-letters it at the limit.
+recovery (campaigns/procedures.py) retries it or dead-letters it at the limit.
 
 Events. A lifecycle event is always written as an OutboxEvent row in the transaction that
 changes the campaign's status, so the change and its announcement commit together. After

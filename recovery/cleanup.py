@@ -16,9 +16,10 @@ What is deleted, and what is not (retentions are FAULTLINE settings, in days):
   retention, and not OPEN (an open group is still somebody's to-do). Nothing younger can
   go: ErrorMetric points at its group with CASCADE, so deleting a group would delete the
   rollups that are to be kept;
-- completed campaign timers executed more than RETENTION_TIMERS_DAYS (7) ago;
-- outbox events PUBLISHED more than RETENTION_OUTBOX_DAYS (7) ago (PENDING and FAILED ones
-  are kept: they are still owed to the bus or to an operator);
+- completed campaign timers executed more than RETENTION_TIMERS_DAYS (7) ago, and
+  outbox events PUBLISHED more than RETENTION_OUTBOX_DAYS (7) ago (PENDING and FAILED ones
+  are kept: they are still owed to the bus or to an operator): both procedures are
+  campaigns' own (campaigns/procedures.py), registered in this group;
 - dead letters REPLAYED or DISCARDED more than RETENTION_DEAD_LETTERS_DAYS (30) ago,
   through the dead-letter purge (one AuditEvent per batch, naming its rows);
 - recovery runs older than RETENTION_RECOVERY_RUNS_DAYS (90).
@@ -38,7 +39,6 @@ from datetime import datetime, timedelta
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
-from campaigns.models import CampaignTimer, OutboxEvent
 from recovery.models import RecoveryRun
 from recovery.registry import CLEANUP, Result, procedure
 from resilience import conf
@@ -129,14 +129,14 @@ def delete_in_batches(queryset: QuerySet, *, batch_size: int | None = None,
     return result
 
 
-def _cut(now: datetime, setting: str) -> datetime:
+def retention_cut(now: datetime, setting: str) -> datetime:
     return now - timedelta(days=conf.get(setting))
 
 
 @procedure("cleanup.entries", group=CLEANUP,
            description="Error log entries past RETENTION_ENTRIES_DAYS (digested ones only).")
 def cleanup_entries(now: datetime) -> Result:
-    cut = _cut(now, "RETENTION_ENTRIES_DAYS")
+    cut = retention_cut(now, "RETENTION_ENTRIES_DAYS")
     old = ErrorLogEntry.objects.filter(timestamp__lt=cut, digested_at__isnull=False)
     return Result(changed=delete_in_batches(old, order_by="timestamp").as_changed(
         before=cut.isoformat()))
@@ -145,7 +145,7 @@ def cleanup_entries(now: datetime) -> Result:
 @procedure("cleanup.metrics", group=CLEANUP,
            description="Hourly rollups past RETENTION_METRICS_DAYS.")
 def cleanup_metrics(now: datetime) -> Result:
-    cut = _cut(now, "RETENTION_METRICS_DAYS")
+    cut = retention_cut(now, "RETENTION_METRICS_DAYS")
     old = ErrorMetric.objects.filter(bucket__lt=cut)
     return Result(changed=delete_in_batches(old, order_by="bucket").as_changed(
         before=cut.isoformat()))
@@ -155,7 +155,7 @@ def cleanup_metrics(now: datetime) -> Result:
            description="Error groups with no entries or rollups left, not OPEN, last seen "
                        "before the rollup retention.")
 def cleanup_groups(now: datetime) -> Result:
-    cut = _cut(now, "RETENTION_METRICS_DAYS")
+    cut = retention_cut(now, "RETENTION_METRICS_DAYS")
     empty = (
         ErrorGroup.objects.filter(last_seen__lt=cut)
         .exclude(status=ErrorGroup.Status.OPEN)
@@ -163,23 +163,6 @@ def cleanup_groups(now: datetime) -> Result:
         .exclude(Exists(ErrorMetric.objects.filter(group_id=OuterRef("pk"))))
     )
     return Result(changed=delete_in_batches(empty).as_changed(before=cut.isoformat()))
-
-
-@procedure("cleanup.timers", group=CLEANUP,
-           description="Completed campaign timers executed before RETENTION_TIMERS_DAYS.")
-def cleanup_timers(now: datetime) -> Result:
-    cut = _cut(now, "RETENTION_TIMERS_DAYS")
-    old = CampaignTimer.objects.filter(status=CampaignTimer.Status.COMPLETED,
-                                       executed_at__lt=cut)
-    return Result(changed=delete_in_batches(old).as_changed(before=cut.isoformat()))
-
-
-@procedure("cleanup.outbox", group=CLEANUP,
-           description="Outbox events published before RETENTION_OUTBOX_DAYS.")
-def cleanup_outbox(now: datetime) -> Result:
-    cut = _cut(now, "RETENTION_OUTBOX_DAYS")
-    old = OutboxEvent.objects.filter(status=OutboxEvent.Status.PUBLISHED, published_at__lt=cut)
-    return Result(changed=delete_in_batches(old).as_changed(before=cut.isoformat()))
 
 
 @procedure("cleanup.dead_letters", group=CLEANUP,
@@ -209,7 +192,7 @@ def cleanup_dead_letters(now: datetime) -> Result:
 @procedure("cleanup.recovery_runs", group=CLEANUP,
            description="Recovery run history older than RETENTION_RECOVERY_RUNS_DAYS.")
 def cleanup_recovery_runs(now: datetime) -> Result:
-    cut = _cut(now, "RETENTION_RECOVERY_RUNS_DAYS")
+    cut = retention_cut(now, "RETENTION_RECOVERY_RUNS_DAYS")
     old = RecoveryRun.objects.filter(started_at__lt=cut)
     return Result(changed=delete_in_batches(old).as_changed(before=cut.isoformat()))
 

@@ -1,9 +1,10 @@
 """The recovery procedures (the seed's AutoRecoveryManager), run every 5 minutes.
 
 Each is registered by name and run by recovery/services.py, which records one RecoveryRun
-per procedure. The work itself lives with its owner: campaign timers and the outbox in
-campaigns/services.py, dead-letter replay in resilience/services/replay.py; these
-functions choose what to hand over and report what changed.
+per procedure. The work itself lives with its owner: dead-letter replay in
+resilience/services/replay.py; these functions choose what to hand over and report what
+changed. The campaign procedures (timers, overdue campaigns, the outbox) live in
+campaigns/procedures.py and register themselves here: recovery never imports campaigns.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, Value
 from django.db.models.functions import Concat
 
-from campaigns import services as campaigns
 from recovery.alerting import operational_alert
 from recovery.registry import RECOVERY, Result, ids, procedure
 from resilience import conf
@@ -96,74 +96,7 @@ def check_broker(now: datetime) -> Result:
     return _check_twice("Broker", _check_broker, lambda: None)
 
 
-# --- campaign timers -------------------------------------------------------------------------
-
-
-@procedure("timers.reclaim_stuck", group=RECOVERY,
-           description="Timers RUNNING too long (5 min) → FAILED, retried later (2 min).")
-def reclaim_stuck_timers(now: datetime) -> Result:
-    return Result(changed={**ids(campaigns.timers_reclaim_stuck(now=now)),
-                           "stuck_seconds": conf.get("RECOVERY_TIMER_STUCK_SECONDS")})
-
-
-@procedure("timers.retry_failed", group=RECOVERY,
-           description="FAILED timers due for a retry → PENDING; past the limit, dead-lettered.")
-def retry_failed_timers(now: datetime) -> Result:
-    result = campaigns.timers_retry_failed(now=now)
-    return Result(changed={
-        "retried": len(result.retried), **ids(result.retried, "retried_ids"),
-        "dead_lettered": len(result.dead_lettered),
-        **ids(result.dead_lettered, "dead_lettered_ids"),
-        **ids(result.dead_letter_ids, "dead_letter_ids"),
-        "max_retries": conf.get("RECOVERY_TIMER_MAX_RETRIES"),
-    })
-
-
-@procedure("timers.run_overdue", group=RECOVERY,
-           description="PENDING timers more than a minute overdue → executed now.")
-def run_overdue_timers(now: datetime) -> Result:
-    result = campaigns.timers_process_due(now=now,
-                                          overdue_seconds=conf.get("RECOVERY_TIMER_OVERDUE_SECONDS"))
-    if result.circuit_open:
-        return Result("SKIPPED", {"reason": "the timer.execute circuit is open"})
-    changed = {"executed": len(result.claimed)}
-    for outcome, timer_ids in sorted(result.outcomes.items()):
-        changed |= {outcome: len(timer_ids), **ids(timer_ids, f"{outcome}_ids")}
-    return Result(changed=changed)
-
-
-@procedure("campaigns.complete_overdue", group=RECOVERY,
-           description="RUNNING campaigns past their end (+5 min) with no end timer to come "
-                       "→ COMPLETED.")
-def complete_overdue_campaigns(now: datetime) -> Result:
-    completed = campaigns.campaigns_complete_overdue(now=now)
-    return Result(changed={"completed": len(completed), **ids(completed),
-                           "grace_seconds": conf.get("RECOVERY_CAMPAIGN_END_GRACE_SECONDS")})
-
-
-# --- events, dead letters, deferred writes ----------------------------------------------------
-
-
-@procedure("outbox.republish", group=RECOVERY,
-           description="Lifecycle events kept in the outbox → published, in order.")
-def republish_outbox(now: datetime) -> Result:
-    result = campaigns.outbox_republish()
-    changed = {"published": len(result.published), **ids(result.published),
-               "failed": len(result.failed), **ids(result.failed, "failed_ids"),
-               "given_up": len(result.given_up), **ids(result.given_up, "given_up_ids"),
-               "pending": result.pending}
-    if result.outcome == "no_bus":
-        return Result("SKIPPED", {**changed, "reason": "no event bus configured"})
-    if result.outcome == "circuit_open":
-        return Result("SKIPPED", {**changed, "reason": "the event.publish circuit is open"})
-    if result.outcome == "busy":
-        changed["stopped"] = "another process is publishing the oldest event"
-    if result.outcome == "stopped":
-        # The event stays (PENDING, or FAILED at the attempt limit); the next run goes on.
-        return Result("FAILED", {**changed, "failed_id": result.failed_id}, error=result.error)
-    # Not in order (RECOVERY_OUTBOX_KEEP_ORDER off): like the seed's recoverEventQueue, a
-    # failed event is counted and passed over; the run itself succeeds.
-    return Result(changed=changed)
+# --- dead letters, deferred writes ----------------------------------------------------
 
 
 def _replayable(now: datetime):

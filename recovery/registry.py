@@ -34,11 +34,24 @@ class Procedure:
 PROCEDURES: dict[str, Procedure] = {}
 
 
-def procedure(name: str, *, group: str, description: str):
+def procedure(name: str, *, group: str, description: str, after: str | None = None):
+    """Register a procedure, last in its group or right `after` another one: other apps
+    (campaigns/procedures.py) register theirs from their AppConfig.ready, after recovery's
+    own, and `after` keeps the run order the seed's."""
     def register(func: Callable[[datetime], Result]) -> Callable[[datetime], Result]:
         if name in PROCEDURES:
             raise ValueError(f"procedure {name!r} is registered twice")
-        PROCEDURES[name] = Procedure(name, group, description, func)
+        entry = Procedure(name, group, description, func)
+        if after is None:
+            PROCEDURES[name] = entry
+            return func
+        if after not in PROCEDURES:
+            raise ValueError(f"procedure {name!r} goes after {after!r}, which is not "
+                             "registered (recovery must come first in INSTALLED_APPS)")
+        items = list(PROCEDURES.items())
+        at = [n for n, _ in items].index(after) + 1
+        PROCEDURES.clear()
+        PROCEDURES.update([*items[:at], (name, entry), *items[at:]])
         return func
 
     return register

@@ -25,6 +25,32 @@ def pytest_collection_modifyitems(items) -> None:
             item.fixturenames.append("django_db_serialized_rollback")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def test_database_released(django_db_setup, django_db_blocker):
+    """Runs its teardown just before pytest-django drops the test database: no session may
+    still use it then. Threads that opened their own connection (group committers, live
+    servers, the tests' worker threads) can only be closed from inside, so what is left is
+    ended on the server; every session on the test database is this run's."""
+    yield
+    from django.db import connections
+    from django.db.backends.base.creation import TEST_DATABASE_PREFIX
+
+    connections.close_all()
+    with django_db_blocker.unblock():
+        for alias in connections:
+            conn = connections[alias]
+            # Only a database this run created (a run with no database test creates none).
+            name, test_name = conn.settings_dict["NAME"], conn.settings_dict["TEST"]["NAME"]
+            created = name == test_name if test_name else name.startswith(TEST_DATABASE_PREFIX)
+            if conn.vendor != "postgresql" or not created:
+                continue
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            conn.close()
+
+
 def _missing(service: str) -> None:
     message = f"{service} is required for this test but is not configured or not reachable"
     if os.environ.get("REQUIRE_SERVICES") == "1":

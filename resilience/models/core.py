@@ -60,10 +60,6 @@ class ServiceKey(models.Model):
     def __str__(self) -> str:
         return f"{self.service.name} / {self.label} ({self.key_prefix}…)"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
 
 class ClassificationRule(models.Model):
     """An operator's code → category/severity rule, overriding the built-in table."""

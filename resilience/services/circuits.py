@@ -42,7 +42,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from resilience import circuit_machine as machine
-from resilience import conf
+from resilience import conf, signals
 from resilience.cache_guard import cache_guard_reset, fail_open_counted
 from resilience.circuit_machine import Config, Live, Outcome, State
 from resilience.circuit_redis import NeedsSeed, RedisCircuitStore, Seed, circuit_name
@@ -413,9 +413,7 @@ def _record_transitions(row: CircuitState, outcome: Outcome, actor, via: str) ->
 
 
 def _alert_opened(operation: str, circuit_id: int | None) -> None:
-    from alerts.hooks import circuit_opened  # alerts builds on resilience, not the reverse
-
-    circuit_opened(operation, circuit_id=circuit_id)
+    signals.announce(signals.circuit_opened, operation=operation, circuit_id=circuit_id)
 
 
 def _mirror(ref: CircuitRef, outcome: Outcome, actor, via: str) -> None:

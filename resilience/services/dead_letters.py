@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from resilience import signals
 from resilience.models import AuditEvent, DeadLetter, ErrorLogEntry
 from resilience.safe_json import replace_bad_text
 
@@ -82,9 +83,7 @@ def dead_letter_for_entry(entry: ErrorLogEntry, *, payload: Any) -> DeadLetter:
 
 
 def _alert_created(dead_letter_id: int) -> None:
-    from alerts.hooks import dead_letter_created  # alerts builds on resilience, not the reverse
-
-    dead_letter_created(dead_letter_id)
+    signals.announce(signals.dead_letter_created, dead_letter_id=dead_letter_id)
 
 
 def dead_letter_create(

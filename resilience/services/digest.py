@@ -28,7 +28,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, F, JSONField, Q, QuerySet, When
 from django.utils import timezone
 
-from resilience import conf, error_log
+from resilience import conf, error_log, signals
 from resilience.classification import SEVERITY_RANK, Severity
 from resilience.group_state import status_after_events
 from resilience.grouping import Frame, culprit, fingerprint, group_title, parse_stack_trace
@@ -387,10 +387,8 @@ def _note_for_alerts(result: DigestResult, entry: ErrorLogEntry) -> None:
 
 
 def _alerts_after_commit(result: DigestResult) -> None:
-    # Queues one alert evaluation on the "alerts" queue; nothing is sent from here.
-    from alerts.hooks import digest_committed  # alerts builds on resilience, not the reverse
-
-    digest_committed(result)
+    # alerts' receiver queues one evaluation on the "alerts" queue; nothing is sent here.
+    signals.announce(signals.digest_committed, result=result)
 
 
 # --- the seed's ErrorLogger output, after commit (formatting: resilience/error_log.py) ---

@@ -28,6 +28,7 @@ from functools import partial
 from django.db import connection, transaction
 from django.utils import timezone
 
+from resilience import signals
 from resilience.health_score import hour_floor
 from resilience.models import ErrorLogEntry, ErrorMetric
 from resilience.strategy import Strategy
@@ -59,9 +60,7 @@ def _adjust_rollup(entry: ErrorLogEntry, *, succeeded: int, failed: int) -> None
 
 
 def _alert_fallback_failed(entry_id: int) -> None:
-    from alerts.hooks import fallback_failed  # alerts builds on resilience, not the reverse
-
-    fallback_failed(entry_id)
+    signals.announce(signals.fallback_failed, entry_id=entry_id)
 
 
 def entry_outcome_record(

@@ -40,7 +40,8 @@ def _database_url() -> str:
 
 
 def _claim_broker_db(redis_url: str, claim: str) -> str:
-    """The Celery broker's own database: the first empty one after REDIS_URL's.
+    """The Celery broker's own database: the first empty one after REDIS_URL's (wrapping
+    round past the last one).
 
     kombu keeps global names (`unacked`, `_kombu.binding.*`), so the broker cannot share a
     database. A database holding any key but our claim belongs to someone else: passed over,
@@ -49,14 +50,14 @@ def _claim_broker_db(redis_url: str, claim: str) -> str:
     url = urlsplit(redis_url)
     configured = int(url.path.strip("/") or 0)
     databases = int(redis.Redis.from_url(redis_url).config_get("databases")["databases"])
-    for db in range(configured + 1, databases):
+    for db in [(configured + step) % databases for step in range(1, databases)]:
         broker = url._replace(path=f"/{db}").geturl()
         client = redis.Redis.from_url(broker)
         if client.set(CLAIM_KEY, claim, nx=True):
             if client.dbsize() == 1:
                 return broker
             client.delete(CLAIM_KEY)
-    pytest.fail(f"no empty Redis database after db {configured} for the Celery broker")
+    pytest.fail(f"no empty Redis database besides db {configured} for the Celery broker")
 
 
 def _release_broker_db(broker: str, claim: str) -> None:

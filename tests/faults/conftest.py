@@ -40,3 +40,16 @@ def private_redis():
         yield server
     finally:
         server.destroy()
+
+
+@pytest.fixture
+def stack(private_postgres, private_redis, tmp_path):
+    """gunicorn + one worker on the private servers; the broker is `private_redis`."""
+    from tests.faults import celery_procs as procs
+
+    running = procs.Stack(database_url=private_postgres.database_url,
+                          broker_url=private_redis.url(0), logs=tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()

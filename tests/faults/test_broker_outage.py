@@ -6,22 +6,9 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from tests.faults import celery_procs as procs
 
 REPORTS = 50
-
-
-@pytest.fixture
-def stack(private_postgres, private_redis, tmp_path):
-    """gunicorn + one worker on the private servers; the broker is `private_redis`."""
-    running = procs.Stack(database_url=private_postgres.database_url,
-                          broker_url=private_redis.url(0), logs=tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_ingest_answers_at_full_speed_while_the_broker_is_down(stack, private_redis):

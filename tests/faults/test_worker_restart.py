@@ -6,19 +6,7 @@ import os
 import signal
 import subprocess
 
-import pytest
-
 from tests.faults import celery_procs as procs
-
-
-@pytest.fixture
-def stack(private_postgres, private_redis, tmp_path):
-    running = procs.Stack(database_url=private_postgres.database_url,
-                          broker_url=private_redis.url(0), logs=tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def _hold_a_digest_run(stack):

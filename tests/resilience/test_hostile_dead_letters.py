@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from resilience.models import DeadLetter
 from tests.factories import DeadLetterFactory, ReplayTargetFactory, operator_token
+from tests.resilience.hostile import refused
 
 URL = "/api/v1/dead-letters/"
 pytestmark = pytest.mark.usefixtures("postgres")
@@ -19,14 +20,6 @@ pytestmark = pytest.mark.usefixtures("postgres")
 def post(client, url, body):
     data = body if isinstance(body, bytes) else json.dumps(body)
     return client.post(url, data=data, content_type="application/json")
-
-
-def refused(response, field: str | None, words: str) -> None:
-    assert response.status_code == 400, response.content
-    body = response.json()
-    assert words in body["message"], body
-    if field:
-        assert body["field"] == field, body
 
 
 @pytest.mark.parametrize("body, field, words", [

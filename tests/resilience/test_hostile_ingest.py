@@ -13,6 +13,7 @@ from django.utils import timezone
 from resilience.models import ErrorLogEntry
 from resilience.services.digest import digest_batch
 from tests import factories
+from tests.resilience.hostile import refused
 
 URL = "/api/v1/errors/"
 pytestmark = pytest.mark.usefixtures("postgres")
@@ -21,14 +22,6 @@ pytestmark = pytest.mark.usefixtures("postgres")
 def post(client, body):
     data = body if isinstance(body, bytes) else json.dumps(body)
     return client.post(URL, data=data, content_type="application/json")
-
-
-def refused(response, field: str | None, words: str) -> None:
-    assert response.status_code == 400, response.content
-    body = response.json()
-    assert words in body["message"], body
-    if field:
-        assert body["field"] == field, body
 
 
 def stored_ok(client, **fields) -> ErrorLogEntry:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from resilience import conf
 
 if TYPE_CHECKING:
-    from resilience.services.digest import DigestResult
+    from resilience.digest.service import DigestResult
 
 log = logging.getLogger("faultline.alerts")
 
@@ -108,7 +108,7 @@ def dead_letter_created(*, dead_letter_id: int, **_signal: Any) -> None:
 
 
 def fallback_failed(*, entry_id: int, **_signal: Any) -> None:
-    """An entry's FALLBACK decision was reported FAILED (resilience/services/outcomes.py)."""
+    """An entry's FALLBACK decision was reported FAILED (resilience/handling/outcomes.py)."""
     if not conf.get("ALERT_ENABLED"):
         return
     from alerts import tasks

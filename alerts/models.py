@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from alerts.routing import LEVELS, Kind
 from resilience.models import CATEGORY_CHOICES, ErrorGroup, Service
-from resilience.outbound import destination_problem
+from resilience.outbound.calls import destination_problem
 
 LEVEL_CHOICES = [(level, level.title()) for level in LEVELS]
 KIND_CHOICES = [(kind.value, kind.value.replace("_", " ").capitalize()) for kind in Kind]
@@ -75,7 +75,7 @@ class Channel(models.Model):
                 validate_email(address)
             except ValidationError:
                 raise ValidationError({"recipients": f"Not an email address: {address}"}) from None
-        # The same destination policy as every send (resilience/outbound.py), at save time.
+        # The same destination policy as every send (resilience/outbound/calls.py), at save time.
         refused = destination_problem(self.url) if self.url and self.kind != self.Kind.EMAIL \
             else ""
         if refused:

@@ -27,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from alerts.critical_log import critical_log_write
 from alerts.services import delivery, evaluate
 from resilience import conf
-from resilience.backoff import BackoffPolicy, backoff_delay_ms
+from resilience.core.backoff import BackoffPolicy, backoff_delay_ms
 
 log = logging.getLogger("faultline.alerts")
 T = TypeVar("T")

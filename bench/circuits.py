@@ -68,7 +68,7 @@ KEY_SNIPPET = """
 import django
 django.setup()
 from resilience.models import Service
-from resilience.services.keys import service_key_create
+from resilience.ingest.keys import service_key_create
 service = Service.objects.create(name="bench", slug="bench")
 print(service_key_create(service=service, label="bench")[1])
 """
@@ -119,7 +119,7 @@ def _timed(fn, n: int) -> tuple[list[float], float]:
 
 
 def _round_trip() -> None:
-    from resilience.services.circuits import circuit_permit, circuit_record_success
+    from resilience.circuits.services import circuit_permit, circuit_record_success
 
     permit = circuit_permit(operation=OPERATION)
     circuit_record_success(operation=OPERATION, probe_token=permit.probe_token)
@@ -134,9 +134,9 @@ def _proc_round_trips(env, n, queue) -> None:
 
 def python_bench(args, env) -> list[dict]:
     _setup_django(env)
-    from resilience.circuit_machine import Config
-    from resilience.circuit_redis import RedisCircuitStore, Seed
-    from resilience.services.circuits import circuit_backend, circuit_permit
+    from resilience.circuits.redis_breaker import RedisCircuitStore, Seed
+    from resilience.circuits.services import circuit_backend, circuit_permit
+    from resilience.core.circuit_machine import Config
 
     rows = []
     assert circuit_permit(operation=OPERATION).allowed  # creates the row, seeds Redis
@@ -265,7 +265,7 @@ def main(argv=None) -> int:
         rows += python_bench(args, env)
         rows += api_bench(args, env, key)
     finally:
-        from resilience.circuit_redis import RedisCircuitStore
+        from resilience.circuits.redis_breaker import RedisCircuitStore
 
         RedisCircuitStore(args.redis_url, prefix).delete_all()
     if args.json:

@@ -223,8 +223,8 @@ def main(argv=None) -> int:
     from django.db import connection
     from django.test import Client, override_settings
 
+    from resilience.ingest.keys import service_key_create
     from resilience.models import Service
-    from resilience.services.keys import service_key_create
 
     call_command("migrate", "--noinput", verbosity=0)
     info = machine_info(version)

@@ -54,7 +54,7 @@ KEY_SNIPPET = """
 import django
 django.setup()
 from resilience.models import Service
-from resilience.services.keys import service_key_create
+from resilience.ingest.keys import service_key_create
 service = Service.objects.create(name="faults", slug="faults")
 print(service_key_create(service=service, label="faults")[1])
 """

@@ -55,7 +55,7 @@ KEY_SNIPPET = """
 import django
 django.setup()
 from resilience.models import Service
-from resilience.services.keys import service_key_create
+from resilience.ingest.keys import service_key_create
 service = Service.objects.create(name="bench-slow", slug="bench-slow")
 print(service_key_create(service=service, label="bench-slow")[1])
 """

@@ -13,7 +13,7 @@ from django.utils import timezone
 from campaigns.lifecycle import IllegalTransition
 from campaigns.models import CampaignTimer, OutboxEvent
 from resilience import conf
-from resilience.fallbacks import FallbackContext, register_fallback
+from resilience.handling.fallbacks import FallbackContext, register_fallback
 
 
 @register_fallback("timer.execute")

@@ -34,7 +34,7 @@ from django.utils import timezone
 from campaigns import events, lifecycle
 from campaigns.models import Campaign, CampaignTimer, OutboxEvent
 from resilience import conf
-from resilience.handling import CircuitOpenError, guard
+from resilience.handling.guard import CircuitOpenError, guard
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def outbox_republish(*, limit: int | None = None) -> RepublishResult:
     event reaches the bus before an older one; without it a failed event is passed over
     and the next one tried, as in the seed.
     """
-    from resilience.services.circuits import circuit_view
+    from resilience.circuits.services import circuit_view
 
     limit = limit or conf.get("RECOVERY_OUTBOX_BATCH_SIZE")
     keep_order = conf.get("RECOVERY_OUTBOX_KEEP_ORDER")
@@ -360,7 +360,7 @@ def timers_process_due(*, now: datetime | None = None, limit: int | None = None,
                        overdue_seconds: float = 0) -> ProcessResult:
     """Claim the due timers and run each (the celery-beat task, and recovery's overdue
     sweep with `overdue_seconds`)."""
-    from resilience.services.circuits import circuit_view
+    from resilience.circuits.services import circuit_view
 
     result = ProcessResult()
     if circuit_view(operation="timer.execute").is_open:
@@ -395,7 +395,7 @@ def timers_reclaim_stuck(*, now: datetime | None = None) -> list[int]:
 
 
 def _guard_service_id() -> int:
-    from resilience.handling import GUARD_SERVICE_SLUG
+    from resilience.handling.guard import GUARD_SERVICE_SLUG
     from resilience.models import Service
 
     service, _ = Service.objects.get_or_create(
@@ -416,7 +416,7 @@ def timers_retry_failed(*, now: datetime | None = None) -> RetryResult:
     """FAILED timers whose retry time has come: PENDING again while retry_count (failures
     so far) is at most RECOVERY_TIMER_MAX_RETRIES; past it, dead-lettered once (operation
     "timer.execute") and left FAILED with no retry time and a "[dead-lettered]" prefix."""
-    from resilience.services.dead_letters import dead_letter_create
+    from resilience.dead_letters.services import dead_letter_create
 
     now = now or timezone.now()
     max_retries = conf.get("RECOVERY_TIMER_MAX_RETRIES")

@@ -4,12 +4,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from campaigns.api import LifecycleEventsView
-from resilience import health, prometheus
 from resilience.admin.dashboard import dashboard_view
+from resilience.observability import health, prometheus
 
-# JSON 404s under /api/ (resilience/api/errors.py).
-handler404 = "resilience.api.errors.not_found"
-handler500 = "resilience.outage_middleware.server_error"
+# JSON 404s under /api/ (resilience/api/exceptions.py).
+handler404 = "resilience.api.exceptions.not_found"
+handler500 = "resilience.ingest.outage.server_error"
 
 urlpatterns = [
     # Before admin.site.urls, whose catch-all would otherwise answer 404 for it.

@@ -169,7 +169,7 @@ def cleanup_groups(now: datetime) -> Result:
            description="Dead letters replayed or discarded before RETENTION_DEAD_LETTERS_DAYS "
                        "(through the audited purge).")
 def cleanup_dead_letters(now: datetime) -> Result:
-    from resilience.services.dead_letters import dead_letter_purge, purgeable
+    from resilience.dead_letters.services import dead_letter_purge, purgeable
 
     days = conf.get("RETENTION_DEAD_LETTERS_DAYS")
     batch_size = min(conf.get("RETENTION_BATCH_SIZE"), 1000)  # ids are listed in the audit

@@ -2,7 +2,7 @@
 
 Each is registered by name and run by recovery/services.py, which records one RecoveryRun
 per procedure. The work itself lives with its owner: dead-letter replay in
-resilience/services/replay.py; these functions choose what to hand over and report what
+resilience/dead_letters/replay.py; these functions choose what to hand over and report what
 changed. The campaign procedures (timers, overdue campaigns, the outbox) live in
 campaigns/procedures.py and register themselves here: recovery never imports campaigns.
 """
@@ -43,7 +43,7 @@ def _check_twice(name: str, check, reconnect) -> Result:
 @procedure("health.database", group=RECOVERY,
            description="Database answers a query (reconnects once if not).")
 def check_database(now: datetime) -> Result:
-    from resilience.health import _check_database
+    from resilience.observability.health import _check_database
 
     return _check_twice("Database", _check_database, _reconnect_database)
 
@@ -91,7 +91,7 @@ def _safe_url(url: str) -> str:
 @procedure("health.broker", group=RECOVERY,
            description="The Celery broker accepts a connection (ensure_connection, twice).")
 def check_broker(now: datetime) -> Result:
-    from resilience.health import _check_broker
+    from resilience.observability.health import _check_broker
 
     return _check_twice("Broker", _check_broker, lambda: None)
 
@@ -116,8 +116,8 @@ def _replayable(now: datetime):
 @procedure("dead_letters.replay_transient", group=RECOVERY,
            description="TRANSIENT dead letters → replayed (backoff, limit), circuit closed only.")
 def replay_transient_dead_letters(now: datetime) -> Result:
-    from resilience.services.circuits import circuit_view
-    from resilience.services.replay import dead_letter_replay_request
+    from resilience.circuits.services import circuit_view
+    from resilience.dead_letters.replay import dead_letter_replay_request
 
     waiting = _replayable(now)
     # Circuits belong to a service: each dead letter waits on its own service's circuit.

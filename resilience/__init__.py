@@ -8,7 +8,7 @@ imported lazily so that importing this package does not load Django models.
 
 def __getattr__(name: str):
     if name in ("guard", "handle_error", "HandlingResult", "CircuitOpenError"):
-        from resilience import handling
+        from resilience.handling import guard as handling
 
         return getattr(handling, name)
     raise AttributeError(name)

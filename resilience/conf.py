@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "SENTRY_MAX_COMPRESSED_BYTES": 20 * 1024 * 1024,
     "SENTRY_MAX_DECOMPRESSED_BYTES": 50 * 1024 * 1024,
     "SENTRY_MAX_EVENT_BYTES": 1024 * 1024,
-    # Budgets per minute (resilience/services/rate_limits.py; 0 = no limit). Per key: reports
+    # Budgets per minute (resilience/ingest/rate_limits.py; 0 = no limit). Per key: reports
     # (native API reports, Sentry envelope items; a key's own "rate limit per minute"
     # replaces this default), dead letters created, circuit permit/outcome calls. Per client
     # address: requests refused for missing or wrong credentials (then answered 429).
@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     # JSON lines ("" = no file; every entry is still logged on `faultline.errors`).
     "ERROR_CRITICAL_LOG_PATH": "var/critical-errors.log",
     "AUTH_CACHE_SECONDS": 5.0,
-    # The spool (resilience/spool/): where reports go while PostgreSQL is unavailable, and
+    # The spool (resilience/ingest/spool/): where reports go while PostgreSQL is unavailable, and
     # its bound over all processes' segments ("" or 0 = no spool: such reports get a 503).
     "SPOOL_DIR": "var/spool",
     "SPOOL_MAX_BYTES": 256 * 1024 * 1024,
@@ -63,9 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "SPOOL_DRAIN_THREAD": True,
     "RULES_CACHE_SECONDS": 10.0,
     # Redis down: this process goes on without the cache (fail open, counted) and does not
-    # ask it again for this long (resilience/cache_guard.py).
+    # ask it again for this long (resilience/infra/cache_guard.py).
     "CACHE_OUTAGE_RETRY_SECONDS": 2.0,
-    # Circuit breakers (resilience/services/circuits.py); per-operation overrides live on
+    # Circuit breakers (resilience/circuits/services.py); per-operation overrides live on
     # CircuitState and are read at most every CIRCUIT_SETTINGS_CACHE_SECONDS per process.
     "CIRCUIT_FAILURE_THRESHOLD": 5,
     "CIRCUIT_WINDOW_SECONDS": 60,
@@ -87,7 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "CIRCUIT_EXPIRE_BATCH_SIZE": 1000,
     # /metrics exports per-circuit series only for circuits not CLOSED, at most this many.
     "CIRCUIT_METRICS_MAX_CIRCUITS": 100,
-    # Outbound calls (resilience/outbound.py) and dead-letter replay.
+    # Outbound calls (resilience/outbound/calls.py) and dead-letter replay.
     "OUTBOUND_TIMEOUT_SECONDS": 10.0,
     # The destination policy (outbound.py): only public addresses are called. True lets
     # private, loopback, unique-local and shared addresses through; the networks (CIDRs)

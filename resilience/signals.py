@@ -16,7 +16,7 @@ from django.dispatch import Signal
 
 log = logging.getLogger("faultline.signals")
 
-# A digest batch committed: `result` is its resilience.services.digest.DigestResult.
+# A digest batch committed: `result` is its resilience.digest.service.DigestResult.
 digest_committed = Signal()
 # A circuit went OPEN: `operation`, `circuit_id` (the CircuitState row, or None).
 circuit_opened = Signal()

@@ -6,10 +6,10 @@ import time
 from celery import shared_task
 
 from resilience import conf
-from resilience.services.circuit_expiry import circuits_expire_idle
-from resilience.services.digest import digest_batch
-from resilience.services.digest_schedule import digest_claimed_schedule_slot, digest_schedule
-from resilience.services.replay import dead_letter_replay_batch, dead_letters_reclaim_stuck
+from resilience.circuits.expiry import circuits_expire_idle
+from resilience.dead_letters.replay import dead_letter_replay_batch, dead_letters_reclaim_stuck
+from resilience.digest.schedule import digest_claimed_schedule_slot, digest_schedule
+from resilience.digest.service import digest_batch
 
 # One run digests for at most this long, then hands over to a fresh run so a long
 # backlog never pins a worker (and the digest queue keeps moving other runs along).

@@ -85,7 +85,7 @@ def circuit_prefix(settings):
     afterwards) and a process with no cached circuit settings or Redis outage."""
     import uuid
 
-    from resilience.services.circuits import circuit_process_reset
+    from resilience.circuits.services import circuit_process_reset
 
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_KEY_PREFIX": prefix}
@@ -98,7 +98,7 @@ def circuit_prefix(settings):
 
         import redis
 
-        from resilience.circuit_redis import RedisCircuitStore
+        from resilience.circuits.redis_breaker import RedisCircuitStore
 
         with contextlib.suppress(redis.RedisError):
             RedisCircuitStore(url, prefix).delete_all()
@@ -110,7 +110,7 @@ def forget_rate_limit_windows() -> None:
     other tests' state)."""
     from django.core.cache import cache
 
-    from resilience.services.rate_limits import budgets_process_reset
+    from resilience.ingest.rate_limits import budgets_process_reset
 
     if hasattr(cache, "delete_pattern"):
         cache.delete_pattern("ratelimit:*")

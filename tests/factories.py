@@ -6,8 +6,8 @@ import factory
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
+from resilience.ingest.keys import service_key_create
 from resilience.models import ErrorGroup, ErrorLogEntry, Service
-from resilience.services.keys import service_key_create
 
 
 class ServiceFactory(factory.django.DjangoModelFactory):

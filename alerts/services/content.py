@@ -21,7 +21,7 @@ from alerts.formatting import AlertContent
 from alerts.messages import seed_alert
 from alerts.routing import Candidate, Kind
 from resilience import conf
-from resilience.handling import GUARD_SERVICE_SLUG
+from resilience.handling.guard import GUARD_SERVICE_SLUG
 from resilience.models import DeadLetter, ErrorGroup, ErrorLogEntry, Service
 
 HANDLER_FAILURE_CODE = "FAULTLINE_HANDLER_FAILURE"

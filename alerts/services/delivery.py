@@ -6,7 +6,7 @@ that dies mid-send still leaves a trace (and the claim expires, so the sweep sen
 delivery is at least once; receivers may deduplicate on ``alert_id``).
 
 Retries: connection errors, timeouts, 5xx (and 408/425/429) are retried with
-resilience.backoff up to ALERT_MAX_ATTEMPTS; other 4xx and SMTP 5xx are not. A Slack or
+resilience.core.backoff up to ALERT_MAX_ATTEMPTS; other 4xx and SMTP 5xx are not. A Slack or
 webhook URL answering 404/410 disables its channel with the answer as the reason.
 """
 
@@ -29,7 +29,7 @@ from alerts.models import NOT_CONFIGURED, Alert, AlertAttempt, AlertDelivery, Ch
 from alerts.routing import Kind
 from alerts.transports import TransportError, transport_for
 from resilience import conf
-from resilience.backoff import BackoffPolicy, backoff_delay_ms
+from resilience.core.backoff import BackoffPolicy, backoff_delay_ms
 from resilience.models import AuditEvent
 
 log = logging.getLogger("faultline.alerts")

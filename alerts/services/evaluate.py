@@ -43,8 +43,8 @@ from alerts.throttling import (
     throttle_decide,
 )
 from resilience import conf
+from resilience.digest.service import oldest_pending_received_at
 from resilience.models import CircuitState, DeadLetter, ErrorGroup, ErrorLogEntry
-from resilience.services.digest import oldest_pending_received_at
 
 log = logging.getLogger("faultline.alerts")
 Status = Alert.Status

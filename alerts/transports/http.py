@@ -1,11 +1,12 @@
-"""Slack and webhooks both POST JSON through resilience.outbound (the one seam)."""
+"""Slack and webhooks both POST JSON through resilience.outbound.calls (the one seam)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from alerts.transports import Sent, TransportError
-from resilience import conf, outbound
+from resilience import conf
+from resilience.outbound import calls as outbound
 
 
 def post_json(url: str, body: bytes, *, headers: Mapping[str, str] | None = None,

@@ -14,7 +14,7 @@ from typing import Any
 from alerts.formatting import AlertContent, slack_payload
 from alerts.transports import Sent, Transport
 from alerts.transports.http import post_json
-from resilience import outbound
+from resilience.outbound import calls as outbound
 
 GONE = frozenset({404, 410})
 

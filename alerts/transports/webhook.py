@@ -1,7 +1,7 @@
 """Generic webhooks: the alert as versioned JSON, signed like dead-letter replays.
 
 Headers: ``X-Faultline-Timestamp`` (Unix seconds) and ``X-Faultline-Signature:
-v1=<hex HMAC-SHA256 of "{timestamp}.{body}">`` (resilience/signing.py), plus
+v1=<hex HMAC-SHA256 of "{timestamp}.{body}">`` (resilience/core/signing.py), plus
 ``X-Faultline-Alert-Id`` and ``X-Faultline-Group-Key``: the body's ``group_key``
 percent-encoded as UTF-8 (``urllib.parse.unquote`` gives it back). The key holds a
 reporter's operation name, and a CR/LF or non-Latin-1 character in a raw header would fail
@@ -15,7 +15,8 @@ from typing import Any
 from alerts.formatting import AlertContent, webhook_payload
 from alerts.transports import Sent, Transport, TransportError
 from alerts.transports.http import post_json
-from resilience import outbound, signing
+from resilience.core import signing
+from resilience.outbound import calls as outbound
 
 GONE = frozenset({404, 410})
 

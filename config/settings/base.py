@@ -82,9 +82,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # A dependency outage raised by a view is a JSON 503 with Retry-After, not a 500.
-    "resilience.outage_middleware.DependencyOutageMiddleware",
+    "resilience.ingest.outage.DependencyOutageMiddleware",
     # A NUL in a query string is a 400 before any view compares it with a column.
-    "resilience.query_strings.RefuseNulInQueryString",
+    "resilience.infra.query_strings.RefuseNulInQueryString",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -210,7 +210,7 @@ CONTENT_SECURITY_POLICY = {
 # Raw API keys are shown once through a message: keep messages server-side, not in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
-# Observability (resilience/prometheus.py, resilience/health.py). /metrics answers a
+# Observability (resilience/observability/: prometheus.py, health.py). /metrics answers a
 # request with `Authorization: Bearer <METRICS_TOKEN>`, or one from an address in
 # METRICS_ALLOWED_IPS (addresses or CIDR networks) that carries no X-Forwarded-For or
 # Forwarded header (a proxy's request is someone else's). Neither set: nobody. /readyz
@@ -230,9 +230,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # Bounded depth and numbers, no NaN, NUL or lone surrogates (resilience/safe_json.py).
+    # Bounded depth and numbers, no NaN, NUL or lone surrogates (resilience/core/safe_json.py).
     "DEFAULT_PARSER_CLASSES": ["resilience.api.body.SafeJSONParser"],
-    "EXCEPTION_HANDLER": "resilience.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "resilience.api.exceptions.api_exception_handler",
     # Per-key budgets for views that name a `budget_scope` (resilience/api/throttles.py).
     "DEFAULT_THROTTLE_CLASSES": ["resilience.api.throttles.KeyBudgetThrottle"],
     "DEFAULT_PAGINATION_CLASS": "resilience.api.pagination.NewestFirstCursorPagination",

@@ -4,7 +4,7 @@ A circuit belongs to a service (its calls and failures); "Share with every servi
 one circuit per operation count every service's failures and answer every service's calls.
 The state shown is the live one (Redis, or the database while Redis is away), read once
 per row of the page; the list puts open circuits first. Force open / Force closed / Reset /
-sharing go through resilience.services.circuits, which records a CircuitTransition (for
+sharing go through resilience.circuits.services, which records a CircuitTransition (for
 state changes) and an AuditEvent; the admin also writes its LogEntry.
 """
 
@@ -18,9 +18,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from resilience.admin.base import ReadOnlyTabularInline
-from resilience.models import CircuitState, CircuitTransition
-from resilience.selectors_circuits import STATE_ORDER
-from resilience.services.circuits import (
+from resilience.circuits.selectors import STATE_ORDER
+from resilience.circuits.services import (
     SETTINGS_FIELDS,
     CircuitStatus,
     SharingRefused,
@@ -33,6 +32,7 @@ from resilience.services.circuits import (
     circuit_status,
     probe_allowed_at,
 )
+from resilience.models import CircuitState, CircuitTransition
 
 from .base import ReadOnlyAdmin
 from .display import EMPTY

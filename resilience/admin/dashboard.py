@@ -16,11 +16,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from resilience.core.time_ranges import DEFAULT as DEFAULT_RANGE
+from resilience.core.time_ranges import PRESETS
+from resilience.groups.selectors import BadRange, parse_range
 from resilience.models import Service
-from resilience.selectors import BadRange, parse_range
-from resilience.selectors_metrics import Scope, metrics_summary_cached
-from resilience.time_ranges import DEFAULT as DEFAULT_RANGE
-from resilience.time_ranges import PRESETS
+from resilience.observability.dashboard import Scope, metrics_summary_cached
 
 PERMISSION = "resilience.view_errormetric"
 REFRESH_SECONDS = 30

@@ -21,10 +21,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from resilience import safe_json
 from resilience.admin.base import ReadOnlyTabularInline
-from resilience.models import DeadLetter, DeadLetterAttempt, ReplayTarget
-from resilience.services.dead_letters import (
+from resilience.core import safe_json
+from resilience.dead_letters.replay import (
+    ReplayRequest,
+    dead_letter_replay_one_request,
+    dead_letter_replay_request,
+)
+from resilience.dead_letters.services import (
     PURGE_PERMISSION,
     REPLAY_PERMISSION,
     DeadLetterError,
@@ -33,11 +37,7 @@ from resilience.services.dead_letters import (
     dead_letters_discard,
     purgeable,
 )
-from resilience.services.replay import (
-    ReplayRequest,
-    dead_letter_replay_one_request,
-    dead_letter_replay_request,
-)
+from resilience.models import DeadLetter, DeadLetterAttempt, ReplayTarget
 
 from .display import EMPTY, admin_link, pre, pretty_json
 from .filters import distinct_values_filter

@@ -7,9 +7,9 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
+from resilience.admin.paginators import EstimatedCountPaginator
+from resilience.digest.quarantine import entry_quarantine_release, quarantined_entries
 from resilience.models import ErrorLogEntry, ErrorMetric
-from resilience.paginators import EstimatedCountPaginator
-from resilience.services.quarantine import entry_quarantine_release, quarantined_entries
 
 from .base import ReadOnlyAdmin
 from .display import EMPTY, admin_link, pre, pretty_json

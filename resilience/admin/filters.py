@@ -8,8 +8,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from resilience.selectors import RANGES
-from resilience.time_ranges import label as range_label
+from resilience.core.time_ranges import label as range_label
+from resilience.groups.selectors import RANGES
 
 # Distinct-value filters list at most this many values, so a field with thousands of
 # distinct operations does not turn the sidebar into a wall (or the query into a scan).

@@ -1,5 +1,5 @@
 """Error groups: where operators triage. Every state change goes through
-resilience.services.groups, so it leaves a GroupHistory row, and is also logged to the
+resilience.groups.triage, so it leaves a GroupHistory row, and is also logged to the
 admin's LogEntry so the object history shows who did it and when."""
 
 from collections.abc import Callable
@@ -12,14 +12,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from resilience.admin.base import ReadOnlyTabularInline
-from resilience.models import ErrorGroup, ErrorLogEntry, GroupHistory
-from resilience.paginators import EstimatedCountPaginator
-from resilience.services.groups import (
+from resilience.admin.paginators import EstimatedCountPaginator
+from resilience.groups.triage import (
     error_group_assign,
     error_group_mute,
     error_group_reopen,
     error_group_resolve,
 )
+from resilience.models import ErrorGroup, ErrorLogEntry, GroupHistory
 
 from .base import ReadOnlyAdmin
 from .display import EMPTY, admin_link, pre, pretty_json

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from resilience.classification import ADDED_CODE_TABLE, SEED_CODE_TABLE, severity_for
+from resilience.core.classification import ADDED_CODE_TABLE, SEED_CODE_TABLE, severity_for
 from resilience.models import ClassificationRule
 
 

@@ -12,8 +12,8 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from resilience.ingest.keys import service_key_create, service_key_dsn, service_key_revoke
 from resilience.models import Service, ServiceKey
-from resilience.services.keys import service_key_create, service_key_dsn, service_key_revoke
 
 from .display import EMPTY
 

@@ -5,8 +5,8 @@ from rest_framework import authentication, exceptions
 
 from accounts import authentication as operator_auth
 from accounts.client_ip import client_ip
-from resilience.services.keys import AuthenticatedKey, authenticate_api_key
-from resilience.services.rate_limits import unauthenticated_attempt, unauthenticated_message
+from resilience.ingest.keys import AuthenticatedKey, authenticate_api_key
+from resilience.ingest.rate_limits import unauthenticated_attempt, unauthenticated_message
 
 
 def _refused(request, exc: exceptions.APIException) -> exceptions.APIException:

@@ -7,8 +7,9 @@ goes through `safe_json`: bounded nesting, no NaN/Infinity, no huge integers, UT
 from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
 from rest_framework.parsers import JSONParser
 
-from resilience import conf, safe_json
-from resilience.api.errors import PayloadTooLarge
+from resilience import conf
+from resilience.api.exceptions import PayloadTooLarge
+from resilience.core import safe_json
 from resilience.sentry.decoding import (
     BadBody,
     BodyTooLarge,

@@ -1,5 +1,5 @@
 """Circuit breakers over HTTP: read them (services and operators), and for services ask
-for a permit and report the outcome. Work is in resilience/services/circuits.py.
+for a permit and report the outcome. Work is in resilience/circuits/services.py.
 
 A service key reaches only the circuits its service uses: its own, and those an operator
 shared. Operators read every circuit (`view_circuitstate`).
@@ -24,9 +24,8 @@ from resilience.api.authentication import (
     service_key_of,
 )
 from resilience.api.permissions import ReportingService, ServiceOrOperator
-from resilience.models import CircuitState, Service
-from resilience.selectors_circuits import circuit_used_by, circuits_ordered, circuits_used_by
-from resilience.services.circuits import (
+from resilience.circuits.selectors import circuit_used_by, circuits_ordered, circuits_used_by
+from resilience.circuits.services import (
     OPERATION_PATTERN,
     CircuitLimitReached,
     CircuitStatus,
@@ -37,6 +36,7 @@ from resilience.services.circuits import (
     probe_allowed_at,
     valid_operation,
 )
+from resilience.models import CircuitState, Service
 
 AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, OperatorTokenAuthentication]
 VIEW_PERMISSION = "resilience.view_circuitstate"

@@ -1,7 +1,7 @@
 """The dead-letter API: services park work here; operators list, replay, discard, purge.
 
-Thin views: validation in the serializers below, work in resilience.services.dead_letters
-and resilience.services.replay. A DeadLetterError from a service becomes a 400 naming the
+Thin views: validation in the serializers below, work in resilience.dead_letters.services
+and resilience.dead_letters.replay. A DeadLetterError from a service becomes a 400 naming the
 field, or a 409 when the dead letter's state does not allow the action.
 """
 
@@ -20,7 +20,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from resilience import conf, safe_json
+from resilience import conf
 from resilience.api.authentication import (
     OperatorTokenAuthentication,
     ServiceKeyAuthentication,
@@ -29,9 +29,14 @@ from resilience.api.authentication import (
 from resilience.api.body import read_json_body
 from resilience.api.filters import _TimeWindow
 from resilience.api.permissions import ReportsAndReads, ServiceOrOperator
-from resilience.models import CATEGORY_CHOICES, DeadLetter, DeadLetterAttempt
-from resilience.report_schema import ReportError, in_window
-from resilience.services.dead_letters import (
+from resilience.core import safe_json
+from resilience.core.report_schema import ReportError, in_window
+from resilience.dead_letters.replay import (
+    ReplayRequest,
+    dead_letter_replay_one_request,
+    dead_letter_replay_request,
+)
+from resilience.dead_letters.services import (
     PURGE_PERMISSION,
     REPLAY_PERMISSION,
     DeadLetterError,
@@ -40,11 +45,7 @@ from resilience.services.dead_letters import (
     dead_letter_edit,
     dead_letter_purge,
 )
-from resilience.services.replay import (
-    ReplayRequest,
-    dead_letter_replay_one_request,
-    dead_letter_replay_request,
-)
+from resilience.models import CATEGORY_CHOICES, DeadLetter, DeadLetterAttempt
 
 AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, OperatorTokenAuthentication]
 OPERATOR_AUTHENTICATION = [SessionAuthentication, OperatorTokenAuthentication]

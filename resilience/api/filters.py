@@ -6,13 +6,13 @@ from django.utils import timezone
 from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
 
+from resilience.groups.selectors import BadRange, parse_range
 from resilience.models import (
     CATEGORY_CHOICES,
     SEVERITY_CHOICES,
     ErrorGroup,
     ErrorLogEntry,
 )
-from resilience.selectors import BadRange, parse_range
 
 
 def in_utc(name: str, value: datetime) -> datetime:

@@ -3,7 +3,7 @@
 GET  /api/v1/metrics/?range=1h[&service=…][&environment=…]    (operators, service keys)
 POST /api/v1/errors/{id}/outcome/  {"success": true|false}    (the entry's service key)
 
-Reads are in resilience/selectors_metrics.py, the write in resilience/services/outcomes.py.
+Reads are in resilience/observability/dashboard.py, the write in resilience/handling/outcomes.py.
 """
 
 from drf_spectacular.types import OpenApiTypes
@@ -19,6 +19,10 @@ from resilience.api.authentication import (
     service_key_of,
 )
 from resilience.api.permissions import ReportingService, ServiceOrOperator
+from resilience.core.time_ranges import DEFAULT as DEFAULT_RANGE
+from resilience.core.time_ranges import PRESETS
+from resilience.groups.selectors import BadRange
+from resilience.handling.outcomes import entry_outcome_record
 from resilience.models import (
     CATEGORY_CHOICES,
     SEVERITY_CHOICES,
@@ -26,11 +30,7 @@ from resilience.models import (
     ErrorLogEntry,
     Service,
 )
-from resilience.selectors import BadRange
-from resilience.selectors_metrics import Scope, metrics_summary_cached
-from resilience.services.outcomes import entry_outcome_record
-from resilience.time_ranges import DEFAULT as DEFAULT_RANGE
-from resilience.time_ranges import PRESETS
+from resilience.observability.dashboard import Scope, metrics_summary_cached
 
 AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, OperatorTokenAuthentication]
 

@@ -6,7 +6,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import ValidationError as BadQuery
 from rest_framework.pagination import CursorPagination
 
-from resilience.safe_json import has_bad_text
+from resilience.core.safe_json import has_bad_text
 
 
 class NewestFirstCursorPagination(CursorPagination):

@@ -21,7 +21,7 @@ from django.core.exceptions import FieldDoesNotExist
 from rest_framework import serializers
 
 from resilience import conf
-from resilience.report_schema import EVENT_ID_RE, REPORT_FIELDS
+from resilience.core.report_schema import EVENT_ID_RE, REPORT_FIELDS
 
 ERROR_COMPONENT = "Error"
 REPORT_COMPONENT = "Report"  # api/serializers.py ReportSerializer

@@ -6,8 +6,8 @@ shape and the validated shape cannot drift apart. Validation itself is report_sc
 
 from rest_framework import serializers
 
+from resilience.core.report_schema import REPORT_FIELDS
 from resilience.models import ErrorGroup, ErrorLogEntry, GroupHistory
-from resilience.report_schema import REPORT_FIELDS
 
 _SCHEMA_FIELDS = {
     "text": lambda spec: serializers.CharField(max_length=spec.max_length, help_text=spec.help),

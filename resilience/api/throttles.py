@@ -11,7 +11,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle
 
 from resilience.api.authentication import service_key_of
-from resilience.services.rate_limits import key_budget_consume, key_budget_message
+from resilience.ingest.rate_limits import key_budget_consume, key_budget_message
 
 
 class KeyBudgetThrottle(BaseThrottle):

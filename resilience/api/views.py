@@ -28,16 +28,16 @@ from resilience.api.serializers import (
     MuteSerializer,
     ReportSerializer,
 )
-from resilience.models import ErrorGroup
-from resilience.report_schema import validate_body
-from resilience.selectors import entries_filtered, groups_filtered
-from resilience.services.groups import (
+from resilience.core.report_schema import validate_body
+from resilience.groups.selectors import entries_filtered, groups_filtered
+from resilience.groups.triage import (
     error_group_mute,
     error_group_reopen,
     error_group_resolve,
 )
-from resilience.services.ingest import ingest
-from resilience.services.rate_limits import rate_limit_consume, rate_limit_exhausted
+from resilience.ingest.rate_limits import rate_limit_consume, rate_limit_exhausted
+from resilience.ingest.service import ingest
+from resilience.models import ErrorGroup
 
 AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, OperatorTokenAuthentication]
 

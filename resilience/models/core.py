@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from resilience.classification import Category, Severity
-from resilience.strategy import Strategy
+from resilience.core.classification import Category, Severity
+from resilience.core.strategy import Strategy
 
 CATEGORY_CHOICES = [(c.value, c.value.replace("_", " ").title()) for c in Category]
 SEVERITY_CHOICES = [(s.value, s.value.title()) for s in Severity]

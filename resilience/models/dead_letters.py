@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from resilience.models.core import CATEGORY_CHOICES, ErrorLogEntry, Service
-from resilience.outbound import destination_problem
+from resilience.outbound.calls import destination_problem
 
 
 class ReplayTarget(models.Model):
@@ -42,7 +42,7 @@ class ReplayTarget(models.Model):
         return f"{self.service} / {self.operation} → {where}"
 
     def clean(self) -> None:
-        # The same destination policy as every replay (resilience/outbound.py), at save time.
+        # The same destination policy as every replay (resilience/outbound/calls.py), at save time.
         refused = destination_problem(self.url) if self.kind == self.Kind.WEBHOOK and self.url \
             else ""
         if refused:

@@ -8,7 +8,7 @@ envelope header's `dsn`. Two places naming different keys is an error, not a cho
 
 from urllib.parse import urlsplit
 
-from resilience.services.keys import AuthenticatedKey, authenticate_public_key
+from resilience.ingest.keys import AuthenticatedKey, authenticate_public_key
 
 
 class SentryAuthError(Exception):

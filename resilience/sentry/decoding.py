@@ -17,7 +17,7 @@ import brotli
 import zstandard
 from django.core.handlers.wsgi import LimitedStream
 
-from resilience.metrics import BODY_DECOMPRESSED_BYTES
+from resilience.observability.process_metrics import BODY_DECOMPRESSED_BYTES
 
 PIECE = 64 * 1024
 ENCODINGS = ("identity", "gzip", "x-gzip", "deflate", "br", "zstd")

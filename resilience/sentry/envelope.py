@@ -9,7 +9,7 @@ it, the payload runs to the next newline (or the end).
 from dataclasses import dataclass
 from typing import Any
 
-from resilience import safe_json
+from resilience.core import safe_json
 
 
 class EnvelopeError(ValueError):

@@ -20,9 +20,9 @@ from typing import Any
 
 # The frame heuristics text traces are grouped with; reused so structured frames without
 # `module` or `in_app` (browser SDKs) get the same deploy-independent names.
-from resilience.grouping import _is_in_app, _module_for
-from resilience.report_schema import MAX_CAUSE_DEPTH, REPORT_FIELDS, storable_json
-from resilience.safe_json import replace_bad_text
+from resilience.core.grouping import _is_in_app, _module_for
+from resilience.core.report_schema import MAX_CAUSE_DEPTH, REPORT_FIELDS, storable_json
+from resilience.core.safe_json import replace_bad_text
 
 EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 # Sentry levels → the lowest severity the entry may get (classification may go higher).

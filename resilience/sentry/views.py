@@ -28,9 +28,17 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.client_ip import client_ip
 from resilience import conf
-from resilience.metrics import SENTRY_ITEMS_FRAMED, sentry_item_dropped
-from resilience.outage_middleware import outage_response
-from resilience.report_schema import ReportError, validate_report
+from resilience.core.report_schema import ReportError, validate_report
+from resilience.ingest.keys import AuthenticatedKey
+from resilience.ingest.outage import outage_response
+from resilience.ingest.rate_limits import (
+    rate_limit_consume,
+    rate_limit_exhausted,
+    unauthenticated_attempt,
+    unauthenticated_message,
+)
+from resilience.ingest.service import ingest
+from resilience.observability.process_metrics import SENTRY_ITEMS_FRAMED, sentry_item_dropped
 from resilience.sentry.auth import (
     SentryAuthError,
     authenticate,
@@ -48,14 +56,6 @@ from resilience.sentry.decoding import (
 from resilience.sentry.envelope import EnvelopeError, parse_json_object
 from resilience.sentry.framing import EnvelopeStream, LimitExceeded
 from resilience.sentry.mapping import EventError, map_event, normalise_event_id
-from resilience.services.ingest import ingest
-from resilience.services.keys import AuthenticatedKey
-from resilience.services.rate_limits import (
-    rate_limit_consume,
-    rate_limit_exhausted,
-    unauthenticated_attempt,
-    unauthenticated_message,
-)
 
 log = logging.getLogger("faultline.sentry")
 

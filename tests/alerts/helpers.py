@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.test import TestCase
 
 from alerts.hooks import digest_payload
-from resilience.services.digest import digest_batch
+from resilience.digest.service import digest_batch
 from tests.factories import ErrorLogEntryFactory
 
 CRITICAL = dict(severity="CRITICAL", strategy="IMMEDIATE_ALERT", category="SECURITY",

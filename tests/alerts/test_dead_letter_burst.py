@@ -14,7 +14,7 @@ from django.utils import timezone
 from alerts.formatting import AlertContent, summary
 from alerts.models import Alert
 from alerts.services.evaluate import alerts_evaluate_dead_letter
-from resilience.services.dead_letters import dead_letter_create
+from resilience.dead_letters.services import dead_letter_create
 from tests.alerts.conftest import configure_defaults
 from tests.alerts.helpers import digest, entries
 from tests.alerts.test_evaluate import evaluate

@@ -15,9 +15,9 @@ from alerts.services.evaluate import (
     alerts_evaluate_dead_letter,
     alerts_evaluate_digest,
 )
+from resilience.dead_letters.services import dead_letter_create
+from resilience.groups.triage import error_group_mute
 from resilience.models import CircuitState, ErrorGroup
-from resilience.services.dead_letters import dead_letter_create
-from resilience.services.groups import error_group_mute
 from tests.alerts.conftest import configure_defaults, rule
 from tests.alerts.helpers import CRITICAL, digest, entries
 from tests.factories import ServiceFactory
@@ -229,7 +229,7 @@ def test_a_dead_letter_made_by_the_api_queues_its_own_alert(service, queue, conf
 
 
 def test_a_circuit_opening_queues_an_alert(settings, queue, configured, db):
-    from resilience.services.circuits import circuit_record_failure
+    from resilience.circuits.services import circuit_record_failure
 
     settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_FAILURE_THRESHOLD": 2,
                           "CIRCUIT_SETTINGS_CACHE_SECONDS": 0}
@@ -247,7 +247,7 @@ def test_a_circuit_opening_queues_an_alert(settings, queue, configured, db):
 
 
 def test_a_services_circuit_alert_names_that_service(settings, queue, configured, db):
-    from resilience.services.circuits import circuit_record_failure
+    from resilience.circuits.services import circuit_record_failure
 
     settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_FAILURE_THRESHOLD": 1,
                           "CIRCUIT_SETTINGS_CACHE_SECONDS": 0}

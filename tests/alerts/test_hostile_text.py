@@ -14,7 +14,7 @@ from alerts.models import Channel
 from alerts.services.delivery import alert_delivery_send
 from alerts.services.evaluate import alerts_evaluate_dead_letter
 from alerts.transports.email import EmailTransport
-from resilience.services.dead_letters import dead_letter_create
+from resilience.dead_letters.services import dead_letter_create
 from tests.alerts.conftest import configure_defaults, rule
 from tests.factories import ServiceFactory
 

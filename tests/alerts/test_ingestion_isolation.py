@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import TestCase
 
-from resilience.services.digest import digest_batch
+from resilience.digest.service import digest_batch
 from tests.alerts.conftest import configure_defaults
 
 pytestmark = pytest.mark.django_db

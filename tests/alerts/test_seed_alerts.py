@@ -17,9 +17,9 @@ from alerts.formatting import iso_timestamp
 from alerts.models import Alert, AlertDelivery
 from alerts.services.delivery import alert_delivery_send
 from alerts.services.evaluate import alerts_evaluate_dead_letter
-from resilience.fallbacks import register_fallback
+from resilience.dead_letters.services import dead_letter_create
+from resilience.handling.fallbacks import register_fallback
 from resilience.models import ErrorLogEntry
-from resilience.services.dead_letters import dead_letter_create
 from tests.alerts.conftest import Receiver, configure_defaults
 from tests.alerts.helpers import CRITICAL, digest, entries
 from tests.alerts.test_evaluate import evaluate

@@ -1,5 +1,5 @@
 """Webhook deliveries to a real local receiver: the versioned payload, the HMAC checked
-with resilience.signing.verify, a receiver too slow for the timeout, and operation names
+with resilience.core.signing.verify, a receiver too slow for the timeout, and operation names
 no header could carry."""
 
 import json
@@ -12,8 +12,8 @@ from django.test import TestCase
 from alerts.models import AlertDelivery
 from alerts.services.delivery import alert_delivery_send
 from alerts.services.evaluate import alerts_evaluate_dead_letter
-from resilience import signing
-from resilience.services.dead_letters import dead_letter_create
+from resilience.core import signing
+from resilience.dead_letters.services import dead_letter_create
 from tests.alerts.conftest import SECRET, configure_defaults
 from tests.alerts.helpers import CRITICAL, digest, entries
 from tests.alerts.test_evaluate import evaluate

@@ -12,8 +12,8 @@ from campaigns.services import (
     outbox_republish,
 )
 from resilience import conf
+from resilience.circuits.services import circuit_force
 from resilience.models import ErrorLogEntry
-from resilience.services.circuits import circuit_force
 
 
 def record(capture, topic="lifecycle.campaign.started", **payload):

@@ -12,8 +12,8 @@ from campaigns.services import (
     timers_claim_due,
     timers_process_due,
 )
+from resilience.circuits.services import circuit_force
 from resilience.models import ErrorLogEntry
-from resilience.services.circuits import circuit_force
 
 
 @pytest.fixture

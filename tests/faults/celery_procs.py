@@ -32,7 +32,7 @@ KEY_SNIPPET = """
 import sys, django
 django.setup()
 from resilience.models import Service
-from resilience.services.keys import service_key_create
+from resilience.ingest.keys import service_key_create
 service = Service.objects.create(name=sys.argv[1], slug=sys.argv[1])
 print(service.pk, service_key_create(service=service, label="faults")[1])
 """

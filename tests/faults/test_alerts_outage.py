@@ -35,7 +35,7 @@ import json, django
 django.setup()
 from alerts.hooks import digest_payload
 from alerts.models import AlertRule, Channel
-from resilience.services.digest import digest_batch
+from resilience.digest.service import digest_batch
 from tests.alerts.helpers import CRITICAL
 from tests.factories import ErrorLogEntryFactory, ServiceFactory
 

@@ -4,8 +4,8 @@ other, and never more than `half_open_probes` are in flight."""
 
 import pytest
 
-from resilience.services import circuits
-from resilience.services.circuits import (
+from resilience.circuits import services as circuits
+from resilience.circuits.services import (
     circuit_backend,
     circuit_permit,
     circuit_record_failure,
@@ -89,8 +89,8 @@ def test_a_failed_probe_from_the_outage_reopens_the_circuit_in_redis(postgres, r
 
 
 def test_a_redis_that_kept_the_half_open_period_takes_the_databases_probes(private_redis):
-    from resilience.circuit_redis import RedisCircuitStore, Seed
-    from resilience.services.circuits import default_config
+    from resilience.circuits.redis_breaker import RedisCircuitStore, Seed
+    from resilience.circuits.services import default_config
 
     store = RedisCircuitStore(private_redis.url(), "kept")
     cfg = default_config()  # one probe
@@ -107,7 +107,7 @@ def test_a_redis_that_kept_the_half_open_period_takes_the_databases_probes(priva
 READ_CIRCUIT = """
 import django
 django.setup()
-from resilience.circuits import circuit_readings_for
+from resilience.circuits.lookup import circuit_readings_for
 from resilience.models import Service
 import uuid
 slug = f"unknown-{uuid.uuid4().hex[:8]}"

@@ -35,7 +35,7 @@ KEY_SNIPPET = """
 import sys, django
 django.setup()
 from resilience.models import Service
-from resilience.services.keys import service_key_create
+from resilience.ingest.keys import service_key_create
 service = Service.objects.create(name=sys.argv[1], slug=sys.argv[1])
 key, raw = service_key_create(service=service, label="faults")
 print(service.pk, raw, key.public_key)

@@ -11,9 +11,9 @@ from django.db import connections
 from django.test import Client
 
 from accounts.services import operator_token_create
+from resilience.digest.service import digest_batch
+from resilience.ingest import entry_writer
 from resilience.models import DeadLetter, ErrorGroup, ErrorLogEntry
-from resilience.services import entry_writer
-from resilience.services.digest import digest_batch
 from tests import factories
 
 

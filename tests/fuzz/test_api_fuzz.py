@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from schemathesis import checks as generic_checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from resilience.digest.service import digest_batch
 from resilience.models import ErrorLogEntry
-from resilience.services.digest import digest_batch
 from tests.fuzz.conftest import KNOWN
 
 # CI's bound; `FUZZ_MAX_EXAMPLES=500 make fuzz` digs deeper by hand.

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from campaigns.models import OutboxEvent
 from recovery.services import procedure_run
+from resilience.circuits.services import circuit_force
 from resilience.models import DeadLetter, DeferredWrite
-from resilience.services.circuits import circuit_force
 from tests.factories import DeadLetterFactory, ReplayTargetFactory
 from tests.resilience.dead_letters.conftest import receiver  # noqa: F401 - fixture
 
@@ -179,7 +179,7 @@ def test_a_dropped_database_connection_is_reconnected(postgres):
 
 
 def test_a_database_that_comes_back_after_a_reconnect_is_up(db):
-    from resilience import health
+    from resilience.observability import health
 
     answers = iter(["database: OperationalError: server closed the connection", None])
     with mock.patch.object(health, "_check_database", lambda: next(answers)):
@@ -189,7 +189,7 @@ def test_a_database_that_comes_back_after_a_reconnect_is_up(db):
 
 def test_a_broker_that_stays_down_is_failed_with_an_alert(db, monkeypatch):
     from recovery import alerting
-    from resilience import health
+    from resilience.observability import health
 
     alerts = []
     monkeypatch.setattr(health, "_check_broker", lambda: "broker: refused")
@@ -205,7 +205,7 @@ def test_a_database_that_stays_down_is_alerted_even_when_the_run_cannot_be_recor
     db, monkeypatch, caplog
 ):
     from recovery import alerting, services
-    from resilience import health
+    from resilience.observability import health
 
     alerts = []
     monkeypatch.setattr(health, "_check_database", lambda: "database: connection refused")

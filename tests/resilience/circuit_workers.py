@@ -64,8 +64,8 @@ def run_all(func, args_list: list[tuple], timeout: float = 60.0) -> list:
 
 def store_permit(url: str, prefix: str, operation: str, cfg: dict, *, start) -> dict:
     """Ask the Redis store (no Django involved) for one permit."""
-    from resilience.circuit_machine import Config
-    from resilience.circuit_redis import RedisCircuitStore
+    from resilience.circuits.redis_breaker import RedisCircuitStore
+    from resilience.core.circuit_machine import Config
 
     store = RedisCircuitStore(url, prefix)
     store.client.ping()  # connect before the start line
@@ -84,8 +84,8 @@ def service_failure(db_name: str, redis_url: str, prefix: str, operation: str, *
     connection.settings_dict["NAME"] = db_name  # the test database pytest created
     settings.REDIS_URL = redis_url
     settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_KEY_PREFIX": prefix}
-    from resilience.circuit_redis import client_for
-    from resilience.services.circuits import circuit_record_failure
+    from resilience.circuits.redis_breaker import client_for
+    from resilience.circuits.services import circuit_record_failure
 
     connection.ensure_connection()
     client_for(redis_url).ping()
@@ -106,8 +106,8 @@ def service_permit(db_name: str, redis_url: str, prefix: str, service_id: int, o
     settings.REDIS_URL = redis_url
     settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_KEY_PREFIX": prefix,
                           "CIRCUIT_MAX_PER_SERVICE": limit}
-    from resilience.circuit_redis import client_for
-    from resilience.services.circuits import CircuitLimitReached, circuit_permit
+    from resilience.circuits.redis_breaker import client_for
+    from resilience.circuits.services import CircuitLimitReached, circuit_permit
 
     connection.ensure_connection()
     client_for(redis_url).ping()

@@ -5,8 +5,8 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
+from resilience.circuits.services import circuit_permit, circuit_record_failure
 from resilience.models import AuditEvent, CircuitState, CircuitTransition
-from resilience.services.circuits import circuit_permit, circuit_record_failure
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from resilience import paginators
+from resilience.admin import paginators
+from resilience.admin.paginators import EstimatedCountPaginator
 from resilience.models import ErrorLogEntry
-from resilience.paginators import EstimatedCountPaginator
 from tests.factories import ErrorGroupFactory, ErrorLogEntryFactory
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ severity of their own."""
 
 from django.test import Client
 
-from resilience.classification import SEED_CODE_TABLE
+from resilience.core.classification import SEED_CODE_TABLE
 from resilience.models import ClassificationRule
 
 DEFAULTS = "/admin/resilience/classificationrule/defaults/"

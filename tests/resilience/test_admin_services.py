@@ -7,8 +7,8 @@ from django.contrib.admin.models import LogEntry
 from django.test import override_settings
 from django.urls import reverse
 
+from resilience.ingest.keys import authenticate_api_key, hash_key
 from resilience.models import ClassificationRule, ServiceKey
-from resilience.services.keys import authenticate_api_key, hash_key
 from tests.factories import ServiceFactory, service_key
 
 pytestmark = pytest.mark.django_db

@@ -133,7 +133,7 @@ def test_it_refuses_an_unknown_key(db):
 
 
 def test_it_refuses_a_revoked_key(api_key, service_client):
-    from resilience.services.keys import service_key_revoke
+    from resilience.ingest.keys import service_key_revoke
 
     service_key_revoke(key=api_key[0], actor=None)
     response = post(service_client, {"code": "X"})

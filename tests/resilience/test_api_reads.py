@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from resilience.digest.service import digest_batch
 from resilience.models import ErrorGroup, GroupHistory
-from resilience.services.digest import digest_batch
 from tests import factories
 
 
@@ -72,7 +72,7 @@ def test_since_and_until_bound_the_list(service_client, stored):
 
 
 def test_resolved_filters_through_the_group(service_client, stored, triager):
-    from resilience.services.groups import error_group_resolve
+    from resilience.groups.triage import error_group_resolve
 
     error_group_resolve(group=ErrorGroup.objects.get(code="401"), actor=triager)
     response = service_client.get("/api/v1/errors/?resolved=true")

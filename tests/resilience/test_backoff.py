@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resilience.backoff import BackoffPolicy, backoff_delay_ms
+from resilience.core.backoff import BackoffPolicy, backoff_delay_ms
 
 NO_JITTER = BackoffPolicy(jitter=0.0)
 

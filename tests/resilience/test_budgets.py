@@ -9,12 +9,12 @@ from django.core.cache import cache
 from django.test import Client, override_settings
 from prometheus_client import REGISTRY
 
-from resilience.models import DeadLetter, ErrorLogEntry
-from resilience.services.rate_limits import (
+from resilience.ingest.rate_limits import (
     address_bucket,
     budgets_process_reset,
     rate_limit_consume,
 )
+from resilience.models import DeadLetter, ErrorLogEntry
 from tests import factories
 from tests.sentry.live import wait_for_minute_start
 
@@ -164,7 +164,7 @@ def test_wrong_keys_from_one_address_are_answered_429_past_its_budget(service, s
 
 
 def test_a_revoked_key_counts_as_a_wrong_one(service, settings):
-    from resilience.services.keys import service_key_revoke
+    from resilience.ingest.keys import service_key_revoke
 
     limits(settings, IP_UNAUTHENTICATED_PER_MINUTE=1)
     key, raw = factories.service_key(service)
@@ -230,7 +230,7 @@ def test_budgets_fail_open_when_the_cache_is_unreachable(service, settings, cach
 
 
 def test_after_a_cache_failure_the_cache_is_not_asked_again_at_once(cache_down):
-    from resilience.services import rate_limits
+    from resilience.ingest import rate_limits
 
     assert rate_limit_consume(key_id=1, limit=1) is None  # fails, and opens
     assert rate_limits._Outage.active()

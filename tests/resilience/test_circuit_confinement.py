@@ -11,13 +11,11 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from resilience import conf, handling, prometheus
-from resilience.circuit_redis import RedisCircuitStore
-from resilience.circuits import UNTRACKED
-from resilience.models import AuditEvent, CircuitState, CircuitTransition, Service
-from resilience.models.circuits import GUARD_SERVICE_SLUG
-from resilience.services.circuit_expiry import circuits_expire_idle
-from resilience.services.circuits import (
+from resilience import conf
+from resilience.circuits.expiry import circuits_expire_idle
+from resilience.circuits.lookup import UNTRACKED
+from resilience.circuits.redis_breaker import RedisCircuitStore
+from resilience.circuits.services import (
     CircuitLimitReached,
     CircuitRef,
     SharingRefused,
@@ -29,6 +27,10 @@ from resilience.services.circuits import (
     circuit_status,
     circuit_view,
 )
+from resilience.handling import guard as handling
+from resilience.models import AuditEvent, CircuitState, CircuitTransition, Service
+from resilience.models.circuits import GUARD_SERVICE_SLUG
+from resilience.observability import prometheus
 from tests import factories
 from tests.resilience import circuit_workers
 

@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
-from resilience import circuit_machine as m
-from resilience.circuit_machine import Cause, Config, Live, State
+from resilience.core import circuit_machine as m
+from resilience.core.circuit_machine import Cause, Config, Live, State
 
 CFG = Config(
     failure_threshold=3,

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from resilience import circuit_machine as m
-from resilience.circuit_machine import Config, Live, State
-from resilience.circuit_redis import NeedsSeed, RedisCircuitStore, Seed
+from resilience.circuits.redis_breaker import NeedsSeed, RedisCircuitStore, Seed
+from resilience.core import circuit_machine as m
+from resilience.core.circuit_machine import Config, Live, State
 from tests.resilience import circuit_workers
 
 CFG = Config(failure_threshold=3, window_ms=60_000, recovery_timeout_ms=300,

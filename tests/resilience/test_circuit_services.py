@@ -12,10 +12,9 @@ import pytest
 from django.db import connection
 
 from resilience import conf
-from resilience.circuit_redis import RedisCircuitStore
-from resilience.models import AuditEvent, CircuitState, CircuitTransition
-from resilience.services import circuits
-from resilience.services.circuits import (
+from resilience.circuits import services as circuits
+from resilience.circuits.redis_breaker import RedisCircuitStore
+from resilience.circuits.services import (
     circuit_backend,
     circuit_force,
     circuit_permit,
@@ -25,6 +24,7 @@ from resilience.services.circuits import (
     circuit_reset,
     circuit_view,
 )
+from resilience.models import AuditEvent, CircuitState, CircuitTransition
 from tests.resilience import circuit_workers
 
 OP = "payment.charge"
@@ -227,7 +227,7 @@ def test_it_falls_back_to_the_database_and_back_with_the_state_carried_over(
     monkeypatch.setattr(circuits, "REDIS_RETRY_SECONDS", 0)  # try Redis on every call
     open_circuit()  # in Redis, mirrored as OPEN v1
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    with caplog.at_level(logging.WARNING, logger="resilience.circuits"):
+    with caplog.at_level(logging.WARNING, logger="resilience.circuits.lookup"):
         permit = circuit_permit(operation=OP)
         circuit_permit(operation=OP)
     assert circuit_backend() == "database"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resilience.classification import (
+from resilience.core.classification import (
     ADDED_CODE_TABLE,
     DEFAULT_RULES,
     SEED_CODE_TABLE,

@@ -8,8 +8,8 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
+from resilience.ingest.keys import authenticate_api_key
 from resilience.models import ServiceKey
-from resilience.services.keys import authenticate_api_key
 
 
 def _run(settings, tmp_path, *args) -> str:

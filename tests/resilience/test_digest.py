@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from resilience.digest.service import digest_batch
+from resilience.groups.triage import error_group_mute, error_group_resolve
 from resilience.models import ErrorGroup, ErrorLogEntry, ErrorMetric, GroupHistory
-from resilience.services.digest import digest_batch
-from resilience.services.groups import error_group_mute, error_group_resolve
 
 URL = "/api/v1/errors/"
 

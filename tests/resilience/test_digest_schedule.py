@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import cache
 
 from resilience import tasks
+from resilience.digest import schedule as schedule
 from resilience.models import ErrorGroup, ErrorLogEntry
-from resilience.services import digest_schedule as schedule
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,8 @@ import pytest
 from django.core.cache import cache
 
 from resilience import tasks
+from resilience.digest import schedule as schedule
 from resilience.models import ErrorLogEntry
-from resilience.services import digest_schedule as schedule
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import uuid
 import pytest
 from django.db import connections
 
+from resilience.ingest import entry_writer
 from resilience.models import ErrorLogEntry
-from resilience.services import entry_writer
 from tests import factories
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from resilience import error_log
-from resilience.error_log import LoggedError
+from resilience.core import error_log
+from resilience.core.error_log import LoggedError
+from resilience.digest.service import digest_batch
 from resilience.models import ErrorLogEntry
-from resilience.services.digest import digest_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2026, 11, 28, 10, 0, 0, 123456, tzinfo=UTC)

@@ -15,8 +15,8 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test import Client
 
+from resilience.ingest import entry_writer
 from resilience.models import ErrorLogEntry
-from resilience.services import entry_writer
 from tests import factories
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resilience.grouping import (
+from resilience.core.grouping import (
     DEFAULT_PLACEHOLDER,
     Frame,
     culprit,

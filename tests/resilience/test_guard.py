@@ -10,8 +10,8 @@ from django.utils import timezone
 
 import resilience
 from campaigns.models import Campaign, CampaignTimer, OutboxEvent
-from resilience.fallbacks import register_fallback
-from resilience.handling import CircuitOpenError, handle_error
+from resilience.handling.fallbacks import register_fallback
+from resilience.handling.guard import CircuitOpenError, handle_error
 from resilience.models import ClassificationRule, DeadLetter, DeferredWrite, ErrorLogEntry
 
 
@@ -156,7 +156,7 @@ def test_the_retryable_codes_are_a_setting(db, settings):
     (ValueError("bad"), False),
 ])
 def test_the_seeds_retryable_codes_match_python_exceptions(error, retried):
-    from resilience.handling import retries_code
+    from resilience.handling.guard import retries_code
 
     assert retries_code(error) is retried
 
@@ -220,7 +220,7 @@ def test_a_failing_fallback_is_a_failed_outcome_not_an_escalation(db, caplog):
 
 
 def test_handle_error_never_raises_even_when_recording_fails(db, monkeypatch, caplog):
-    from resilience import handling
+    from resilience.handling import guard as handling
 
     def no_database(report):
         raise RuntimeError("database is gone")
@@ -254,7 +254,7 @@ def _capture(func) -> BaseException:
 
 
 def test_an_open_circuit_runs_the_fallback_or_refuses(db, redis_url, triager):
-    from resilience.services.circuits import circuit_force, circuit_reset
+    from resilience.circuits.services import circuit_force, circuit_reset
 
     circuit_force(operation="database.write", state="FORCED_OPEN", actor=triager)
     circuit_force(operation="search.query", state="FORCED_OPEN", actor=triager)
@@ -277,7 +277,7 @@ def test_an_open_circuit_runs_the_fallback_or_refuses(db, redis_url, triager):
 
 
 def test_a_fallback_that_fails_behind_an_open_circuit_is_the_refusal(db, redis_url, triager):
-    from resilience.services.circuits import circuit_force, circuit_reset
+    from resilience.circuits.services import circuit_force, circuit_reset
 
     @register_fallback("test.open_and_broken")
     def broken(ctx):

@@ -9,8 +9,8 @@ from urllib.parse import quote
 import pytest
 from django.urls import reverse
 
+from resilience.digest.service import digest_batch
 from resilience.models import ErrorLogEntry
-from resilience.services.digest import digest_batch
 
 pytestmark = pytest.mark.usefixtures("postgres")
 

@@ -3,7 +3,7 @@ or its context carries that PostgreSQL refuses is repaired, so the error is reco
 
 import pytest
 
-from resilience.handling import handle_error
+from resilience.handling.guard import handle_error
 from resilience.models import ErrorLogEntry
 
 pytestmark = pytest.mark.usefixtures("postgres")
@@ -38,7 +38,7 @@ def test_a_dead_letter_made_from_an_exception_with_a_nul_is_stored(db):
 
 
 def test_an_escalation_quoting_a_nul_is_recorded(db, monkeypatch):
-    from resilience import handling
+    from resilience.handling import guard as handling
 
     def failing_dead_letter(*args, **kwargs):
         raise RuntimeError("could not park \x00 this")

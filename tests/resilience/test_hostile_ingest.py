@@ -10,8 +10,8 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
+from resilience.digest.service import digest_batch
 from resilience.models import ErrorLogEntry
-from resilience.services.digest import digest_batch
 from tests import factories
 from tests.resilience.hostile import refused
 

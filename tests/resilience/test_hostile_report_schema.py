@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from resilience.report_schema import ReportError, validate_body, validate_report
+from resilience.core.report_schema import ReportError, validate_body, validate_report
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

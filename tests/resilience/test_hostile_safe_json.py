@@ -1,4 +1,5 @@
-"""resilience/safe_json.py: the one JSON reader for bodies from strangers (pure, no database)."""
+"""resilience/core/safe_json.py: the one JSON reader for bodies from strangers (pure, no
+database)."""
 
 import json
 import math
@@ -7,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resilience import safe_json
-from resilience.safe_json import MAX_DEPTH, UnsafeJSON, check, loads
+from resilience.core import safe_json
+from resilience.core.safe_json import MAX_DEPTH, UnsafeJSON, check, loads
 
 
 def refused(raw: bytes, words: str, **kwargs) -> UnsafeJSON:

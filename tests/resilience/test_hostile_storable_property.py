@@ -10,11 +10,11 @@ from django.utils import timezone as dj_timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from resilience import safe_json
+from resilience.core import safe_json
+from resilience.core.report_schema import REPORT_FIELDS, ReportError, validate_body, validate_report
+from resilience.ingest.service import ingest
 from resilience.models import ErrorLogEntry
-from resilience.report_schema import REPORT_FIELDS, ReportError, validate_body, validate_report
 from resilience.sentry.mapping import EventError, map_event
-from resilience.services.ingest import ingest
 
 pytestmark = pytest.mark.usefixtures("postgres")
 

@@ -17,9 +17,9 @@ import redis
 from django.db import OperationalError, connection
 from django.test import Client
 
-from resilience import spool
+from resilience.ingest import spool
+from resilience.ingest.outage import outage_response, server_error
 from resilience.models import ErrorLogEntry
-from resilience.outage_middleware import outage_response, server_error
 from tests import factories
 
 
@@ -47,7 +47,7 @@ def outage_settings(settings, tmp_path):
     # The key cache is what lets a known key through while the database is down.
     settings.FAULTLINE = {**settings.FAULTLINE, "SPOOL_DIR": str(tmp_path / "spool"),
                           "AUTH_CACHE_SECONDS": 60.0}
-    from resilience.services import keys
+    from resilience.ingest import keys
 
     keys._cache.clear()
     yield settings
@@ -206,7 +206,7 @@ def test_redis_down_is_named_in_the_answer():
 def test_readyz_fails_when_the_spool_is_nearly_full(db, outage_settings, settings):
     settings.CELERY_BROKER_URL = "memory://"
     outage_settings.FAULTLINE = {**outage_settings.FAULTLINE, "SPOOL_MAX_BYTES": 1000}
-    from resilience.spool.segments import SegmentWriter
+    from resilience.ingest.spool.segments import SegmentWriter
 
     SegmentWriter(Path(outage_settings.FAULTLINE["SPOOL_DIR"]), max_bytes=1000).append(
         [{"m": "x" * 900}], now=1.0)

@@ -9,8 +9,8 @@ from urllib.parse import unquote
 import pytest
 from werkzeug import Response
 
-from resilience import outbound
-from resilience.outbound import OutboundError
+from resilience.outbound import calls as outbound
+from resilience.outbound.calls import OutboundError
 
 
 def test_a_2xx_is_success_with_status_excerpt_and_duration(httpserver):

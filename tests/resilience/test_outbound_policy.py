@@ -22,10 +22,10 @@ from pytest_httpserver import HTTPServer
 
 from alerts.models import AlertDelivery, Channel
 from alerts.services.delivery import channel_send_test
-from resilience import outbound
+from resilience.dead_letters.replay import dead_letter_replay_batch
 from resilience.models import DeadLetter
-from resilience.outbound import DestinationPolicy, DestinationRefused, address_rule
-from resilience.services.replay import dead_letter_replay_batch
+from resilience.outbound import calls as outbound
+from resilience.outbound.calls import DestinationPolicy, DestinationRefused, address_rule
 from tests.factories import DeadLetterFactory, ReplayTargetFactory
 
 

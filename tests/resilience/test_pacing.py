@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from resilience import pacing
+from resilience.outbound import pacing
 
 
 class FakeClock:

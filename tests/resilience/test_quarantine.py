@@ -17,9 +17,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from resilience.digest.quarantine import quarantined_entries
+from resilience.digest.service import digest_batch, oldest_pending_received_at
 from resilience.models import AuditEvent, ErrorGroup, ErrorLogEntry, ErrorMetric
-from resilience.services.digest import digest_batch, oldest_pending_received_at
-from resilience.services.quarantine import quarantined_entries
 from tests.factories import ErrorLogEntryFactory
 
 TABLE = ErrorLogEntry._meta.db_table
@@ -119,8 +119,9 @@ def test_after_commit_each_digested_entry_is_logged_once_and_alerts_run_once(
     assert result.quarantined == [bad]
     # The alerts hook and the error log, once for the batch (what the alerts hook then
     # queues, when it evaluates in place, is not the digest's).
-    digest_callbacks = [getattr(c, "func", c).__name__ for c in callbacks
-                        if getattr(getattr(c, "func", c), "__module__", "").endswith("digest")]
+    functions = [getattr(c, "func", c) for c in callbacks]
+    digest_callbacks = [f.__name__ for f in functions
+                        if getattr(f, "__module__", "") == "resilience.digest.service"]
     assert sorted(digest_callbacks) == ["_alerts_after_commit", "_log_after_commit"]
     logged = [r.getMessage() for r in caplog.records if r.name == "faultline.errors"]
     assert len(logged) == len(digested)

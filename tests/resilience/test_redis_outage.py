@@ -7,10 +7,10 @@ import pytest
 from django.test import Client, override_settings
 from prometheus_client import REGISTRY
 
-from resilience import pacing
+from resilience.circuits.services import circuit_backend, circuit_process_reset
+from resilience.ingest.rate_limits import budgets_process_reset
 from resilience.models import ErrorLogEntry
-from resilience.services.circuits import circuit_backend, circuit_process_reset
-from resilience.services.rate_limits import budgets_process_reset
+from resilience.outbound import pacing
 from tests import factories
 from tests.faults.services import PrivateRedis
 

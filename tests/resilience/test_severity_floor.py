@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime
 
-from resilience.classification import Category, Classification, Severity, with_severity_floor
-from resilience.services.ingest import backoff_policy, build_entry
-from resilience.strategy import CLOSED_CIRCUIT
+from resilience.core.classification import Category, Classification, Severity, with_severity_floor
+from resilience.core.strategy import CLOSED_CIRCUIT
+from resilience.ingest.service import backoff_policy, build_entry
 
 
 def classification(severity: Severity, category=Category.TRANSIENT) -> Classification:

@@ -7,7 +7,7 @@ from django.test import TestCase
 
 from alerts import hooks
 from resilience import signals
-from resilience.services.dead_letters import dead_letter_create
+from resilience.dead_letters.services import dead_letter_create
 from tests.factories import ServiceFactory
 
 pytestmark = pytest.mark.django_db

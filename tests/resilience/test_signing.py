@@ -6,7 +6,7 @@ import hmac
 
 import pytest
 
-from resilience.signing import (
+from resilience.core.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     SignatureError,

@@ -1,4 +1,4 @@
-"""The spool (resilience/spool/): fsync'd appends, a bound, order, an idempotent drain, and
+"""The spool (resilience/ingest/spool/): fsync'd appends, a bound, order, an idempotent drain, and
 a crash mid-append that loses nothing that was answered."""
 
 import fcntl
@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from resilience import spool
-from resilience.classification import classify
-from resilience.models import ErrorLogEntry
-from resilience.report_schema import classification_input
-from resilience.services.ingest import backoff_policy, build_entry
-from resilience.spool.segments import (
+from resilience.core.classification import classify
+from resilience.core.report_schema import classification_input
+from resilience.core.strategy import CLOSED_CIRCUIT
+from resilience.ingest import spool
+from resilience.ingest.service import backoff_policy, build_entry
+from resilience.ingest.spool.segments import (
     SegmentWriter,
     SpoolFull,
     claimed,
@@ -25,7 +25,7 @@ from resilience.spool.segments import (
     segment_paths,
     spool_stats,
 )
-from resilience.strategy import CLOSED_CIRCUIT
+from resilience.models import ErrorLogEntry
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def test_draining_twice_stores_each_event_once(db, service, spool_dir, tmp_path)
 
 def test_a_resend_stored_before_the_drain_is_not_stored_again(db, service, spool_dir):
     spool.spool_entries(entries=[_entry(service, "resent")])
-    from resilience.services.entry_writer import write_now
+    from resilience.ingest.entry_writer import write_now
 
     write_now([_entry(service, "resent")])
     spool.spool_drain()
@@ -223,7 +223,7 @@ def test_a_segment_left_by_a_dead_process_is_drained(db, service, spool_dir):
         "import django, os, sys\n"
         "os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings.test'\n"
         "django.setup()\n"
-        "from resilience.spool.segments import SegmentWriter\n"
+        "from resilience.ingest.spool.segments import SegmentWriter\n"
         "from pathlib import Path\n"
         "import json\n"
         f"SegmentWriter(Path({str(spool_dir)!r}), max_bytes=1 << 20).append("
@@ -232,7 +232,7 @@ def test_a_segment_left_by_a_dead_process_is_drained(db, service, spool_dir):
     )
     import json
 
-    from resilience.spool.rows import entry_to_row
+    from resilience.ingest.spool.rows import entry_to_row
 
     rows = [entry_to_row(_entry(service, "orphan"))]
     subprocess.run([sys.executable, "-c", code], input=json.dumps(rows), text=True,

@@ -2,9 +2,9 @@ import random
 
 import pytest
 
-from resilience.backoff import BackoffPolicy, backoff_delay_ms
-from resilience.classification import Category, Classification, Severity, classify
-from resilience.strategy import CLOSED_CIRCUIT, CircuitView, Decision, Strategy, decide
+from resilience.core.backoff import BackoffPolicy, backoff_delay_ms
+from resilience.core.classification import Category, Classification, Severity, classify
+from resilience.core.strategy import CLOSED_CIRCUIT, CircuitView, Decision, Strategy, decide
 
 C, S = Category, Severity
 POLICY = BackoffPolicy(jitter=0.0)

@@ -3,8 +3,8 @@
 import pytest
 from django.test import Client
 
+from resilience.digest.service import digest_batch
 from resilience.models import ErrorGroup, ErrorLogEntry
-from resilience.services.digest import digest_batch
 from tests import factories
 from tests.sentry.envelopes import envelope, exception_event
 

@@ -5,8 +5,8 @@ from io import StringIO
 from django.core.management import call_command
 from django.test import Client
 
+from resilience.ingest.keys import service_key_dsn
 from resilience.models import ServiceKey
-from resilience.services.keys import service_key_dsn
 from tests import factories
 from tests.sentry.envelopes import envelope, exception_event
 

@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from prometheus_client import REGISTRY
 
+from resilience.digest.service import digest_batch
+from resilience.ingest.keys import service_key_revoke
 from resilience.models import ErrorGroup, ErrorLogEntry
-from resilience.services.digest import digest_batch
-from resilience.services.keys import service_key_revoke
 from tests import factories
 from tests.sentry.envelopes import (
     compress,
@@ -195,7 +195,7 @@ def test_a_one_line_edit_does_not_split_the_group(client, service, auth_header):
 
 def test_the_dsn_in_the_envelope_header_is_enough(client, service, sentry_key, settings):
     settings.EXTERNAL_URL = "https://faultline.example"
-    from resilience.services.keys import service_key_dsn
+    from resilience.ingest.keys import service_key_dsn
 
     event = exception_event()
     body = envelope(("event", event), headers={"dsn": service_key_dsn(sentry_key)})

@@ -12,10 +12,10 @@ import zstandard
 from django.test import Client
 from prometheus_client import REGISTRY
 
+from resilience.ingest.keys import service_key_dsn
 from resilience.models import ErrorLogEntry
 from resilience.sentry.decoding import STEP
 from resilience.sentry.views import MAX_UNAUTHENTICATED_HEADER_BYTES
-from resilience.services.keys import service_key_dsn
 from tests import factories
 from tests.sentry.envelopes import compress, envelope, event_id, exception_event
 from tests.sentry.live import wait_for_minute_start

@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from resilience.digest.service import digest_batch
 from resilience.models import ErrorLogEntry
-from resilience.services.digest import digest_batch
 from tests import factories
 from tests.sentry.envelopes import envelope, event_id, exception_event
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from resilience.digest.service import digest_batch
+from resilience.ingest.keys import service_key_dsn
 from resilience.models import ErrorGroup, ErrorLogEntry
-from resilience.services.digest import digest_batch
-from resilience.services.keys import service_key_dsn
 from tests import factories
 
 JS_DIR = Path(__file__).resolve().parent / "js"

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from resilience.grouping import Frame, fingerprint
-from resilience.report_schema import MAX_CAUSE_DEPTH, validate_report
+from resilience.core.grouping import Frame, fingerprint
+from resilience.core.report_schema import MAX_CAUSE_DEPTH, validate_report
 from resilience.sentry.mapping import EventError, map_event, normalise_event_id
 from tests.sentry.envelopes import exception_event
 

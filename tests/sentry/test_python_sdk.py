@@ -4,9 +4,9 @@ import pytest
 import sentry_sdk
 from django.test import Client
 
+from resilience.digest.service import digest_batch
+from resilience.ingest.keys import service_key_dsn
 from resilience.models import ErrorGroup, ErrorLogEntry
-from resilience.services.digest import digest_batch
-from resilience.services.keys import service_key_dsn
 from tests import factories
 from tests.sentry.live import RequestLog, wait_for_minute_start
 

@@ -5,8 +5,8 @@ import json
 
 from django.test import Client
 
+from resilience.ingest.rate_limits import rate_limit_consume
 from resilience.models import ErrorLogEntry
-from resilience.services.rate_limits import rate_limit_consume
 from tests import factories
 from tests.sentry.envelopes import envelope, exception_event
 from tests.sentry.live import wait_for_minute_start
@@ -145,7 +145,7 @@ def test_a_refusal_after_authentication_does_not_count_against_the_address(servi
 def test_the_sentry_endpoints_fail_open_when_the_cache_is_unreachable(service, settings):
     from django.test import override_settings
 
-    from resilience.services.rate_limits import budgets_process_reset
+    from resilience.ingest.rate_limits import budgets_process_reset
 
     settings.FAULTLINE = {**settings.FAULTLINE, "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE": 1}
     key = factories.service_key(service, rate_limit_per_minute=1)[0]

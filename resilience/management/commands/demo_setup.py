@@ -15,8 +15,8 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from resilience.ingest.keys import service_key_create, service_key_dsn, service_key_revoke
 from resilience.models import Service, ServiceKey
-from resilience.services.keys import service_key_create, service_key_dsn, service_key_revoke
 
 DEMO_USER = "operator"
 DEMO_SERVICE = "demo"

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from resilience.classification import Category, Severity
+from resilience.core.classification import Category, Severity
+from resilience.core.strategy import Strategy
+from resilience.digest.service import digest_batch
+from resilience.handling.outcomes import entry_outcome_record
 from resilience.models import ErrorLogEntry
-from resilience.services.digest import digest_batch
-from resilience.services.outcomes import entry_outcome_record
-from resilience.strategy import Strategy
 from tests import factories
 
 

@@ -3,7 +3,7 @@
 from django.contrib.auth.models import User
 from django.test import Client
 
-from resilience.services.digest import digest_batch
+from resilience.digest.service import digest_batch
 from tests import factories
 
 URL = "/admin/dashboard/"

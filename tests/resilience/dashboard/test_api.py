@@ -5,8 +5,8 @@ import json
 import pytest
 from django.test import Client
 
+from resilience.digest.service import digest_batch
 from resilience.models import ErrorLogEntry, ErrorMetric
-from resilience.services.digest import digest_batch
 from tests import factories
 from tests.resilience.dashboard.test_health_score import seed_health_score
 
@@ -62,7 +62,7 @@ def test_the_answer_carries_every_figure_of_the_seeds_error_metrics(known_api, v
 
 @pytest.fixture
 def known_api(db):
-    from resilience.services.outcomes import entry_outcome_record
+    from resilience.handling.outcomes import entry_outcome_record
 
     first = factories.ErrorLogEntryFactory(code="ECONNRESET", category="TRANSIENT",
                                            strategy="RETRY")

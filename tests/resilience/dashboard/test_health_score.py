@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from resilience.health_score import (
+from resilience.core.health_score import (
     health_score,
     hours_between,
     range_buckets,

@@ -7,8 +7,8 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from resilience.digest.service import digest_batch
 from resilience.models import CircuitState
-from resilience.services.digest import digest_batch
 from tests import factories
 
 

@@ -10,11 +10,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from resilience.health_score import hour_floor
+from resilience.core.health_score import hour_floor
+from resilience.digest.service import digest_batch
+from resilience.handling.outcomes import entry_outcome_record
 from resilience.models import ErrorLogEntry
-from resilience.selectors_metrics import metrics_summary
-from resilience.services.digest import digest_batch
-from resilience.services.outcomes import entry_outcome_record
+from resilience.observability.dashboard import metrics_summary
 from tests import factories
 from tests.resilience.dashboard.test_health_score import seed_health_score, seed_recovery_rate
 from tests.sentry.envelopes import exception_event

@@ -5,12 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from resilience.health_score import hour_floor
+from resilience.core.health_score import hour_floor
+from resilience.digest.service import digest_batch
+from resilience.groups.selectors import RANGES, BadRange, parse_range
+from resilience.handling.outcomes import entry_outcome_record
 from resilience.models import ErrorGroup, ErrorMetric
-from resilience.selectors import RANGES, BadRange, parse_range
-from resilience.selectors_metrics import Scope, metrics_summary
-from resilience.services.digest import digest_batch
-from resilience.services.outcomes import entry_outcome_record
+from resilience.observability.dashboard import Scope, metrics_summary
 from tests import factories
 from tests.resilience.dashboard.test_health_score import seed_health_score, seed_recovery_rate
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from resilience import time_ranges
-from resilience.time_ranges import BadRange, parse, parse_lenient
+from resilience.core import time_ranges
+from resilience.core.time_ranges import BadRange, parse, parse_lenient
 
 LONGEST = timedelta(days=400)
 

@@ -8,14 +8,14 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from resilience.models import AuditEvent, DeadLetter
-from resilience.services.dead_letters import (
+from resilience.dead_letters.services import (
     DeadLetterError,
     dead_letter_discard,
     dead_letter_edit,
     dead_letter_purge,
     dead_letters_discard,
 )
+from resilience.models import AuditEvent, DeadLetter
 from tests.factories import DeadLetterFactory
 
 pytestmark = pytest.mark.django_db

@@ -2,8 +2,8 @@
 in-memory transport in tests) with the payload, headers, replay key and id."""
 
 from config.celery_app import app
+from resilience.dead_letters.replay import dead_letter_replay_batch
 from resilience.models import DeadLetter
-from resilience.services.replay import dead_letter_replay_batch
 from tests.factories import DeadLetterFactory, ReplayTargetFactory
 
 TASK = "campaigns.tasks.apply_replayed_write"

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from resilience.dead_letters.services import dead_letter_create
+from resilience.digest.service import digest_batch
 from resilience.models import DeadLetter, ErrorLogEntry
-from resilience.services.dead_letters import dead_letter_create
-from resilience.services.digest import digest_batch
 
 ERRORS = "/api/v1/errors/"
 DEAD_LETTERS = "/api/v1/dead-letters/"

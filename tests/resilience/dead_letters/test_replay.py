@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from resilience import signing
-from resilience.models import AuditEvent, DeadLetter, DeadLetterAttempt
-from resilience.services.replay import (
+from resilience.core import signing
+from resilience.dead_letters.replay import (
     dead_letter_replay_batch,
     dead_letter_replay_request,
     dead_letters_reclaim_stuck,
 )
+from resilience.models import AuditEvent, DeadLetter, DeadLetterAttempt
 from tests.factories import DeadLetterFactory, ReplayTargetFactory
 
 Status = DeadLetter.Status

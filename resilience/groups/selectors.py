@@ -1,0 +1,99 @@
+"""Reads: classification rules, entries and groups as the API and admin filter them."""
+
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from resilience import conf
+from resilience.core import time_ranges
+from resilience.core.classification import Category, Rule, Severity
+from resilience.core.time_ranges import BadRange as BadRange  # re-exported for the callers
+from resilience.models import ClassificationRule, ErrorGroup, ErrorLogEntry
+
+# The one table of offered ranges (dashboard selector, admin list filters); any
+# well-formed Nm/Nh/Nd is accepted wherever a time window is asked for
+# (resilience/core/time_ranges.py).
+RANGES: dict[str, timedelta] = {
+    value: time_ranges.parse(value, max_span=timedelta.max) for value in time_ranges.PRESETS
+}
+
+
+def range_max_span() -> timedelta:
+    # Longer ranges would only add empty hours: older rollups are deleted.
+    return timedelta(days=conf.get("RETENTION_METRICS_DAYS"))
+
+
+def parse_range(value: str) -> timedelta:
+    """The span of a range; BadRange for anything malformed or too long."""
+    return time_ranges.parse(value, max_span=range_max_span())
+
+
+def parse_metrics_range(value: str) -> timedelta:
+    """The metrics' range: refused when malformed, or the seed's one hour when
+    METRICS_REFUSE_BAD_RANGE is off."""
+    if conf.get("METRICS_REFUSE_BAD_RANGE"):
+        return parse_range(value)
+    return time_ranges.parse_lenient(value, max_span=range_max_span())
+
+
+_rules_cache: tuple[float, Mapping[str, Rule]] | None = None
+
+
+def classification_rules() -> Mapping[str, Rule]:
+    """Operators' enabled overrides, cached for RULES_CACHE_SECONDS in this process."""
+    global _rules_cache
+    ttl = conf.get("RULES_CACHE_SECONDS")
+    now = time.monotonic()
+    if ttl and _rules_cache and _rules_cache[0] > now:
+        return _rules_cache[1]
+    rules = {
+        code: Rule(Category(category), Severity(severity) if severity else None)
+        for code, category, severity in ClassificationRule.objects.filter(enabled=True)
+        .values_list("code", "category", "severity")
+    }
+    _rules_cache = (now + ttl, rules)
+    return rules
+
+
+def classification_rules_last_known() -> Mapping[str, Rule]:
+    """The rules this process last read, however old: while the database is unavailable
+    they are the best there is (none read yet: the built-in table alone)."""
+    return _rules_cache[1] if _rules_cache else {}
+
+
+def entries_filtered(
+    *,
+    service_id: int | None = None,
+    filters: Mapping[str, str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[ErrorLogEntry]:
+    qs = ErrorLogEntry.objects.select_related("service").order_by("-id")
+    if service_id is not None:
+        qs = qs.filter(service_id=service_id)
+    for field, value in (filters or {}).items():
+        qs = qs.filter(**{field: value})
+    if since:
+        qs = qs.filter(timestamp__gte=since)
+    if until:
+        qs = qs.filter(timestamp__lt=until)
+    return qs
+
+
+def window(
+    *, range_: str | None, since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """since/until from an explicit pair or a named range ending now."""
+    if range_:
+        return timezone.now() - parse_range(range_), None
+    return since, until
+
+
+def groups_filtered(*, service_id: int | None = None) -> QuerySet[ErrorGroup]:
+    qs = ErrorGroup.objects.select_related("service", "assignee", "resolved_by")
+    if service_id is not None:
+        qs = qs.filter(service_id=service_id)
+    return qs.order_by("-last_seen", "-id")

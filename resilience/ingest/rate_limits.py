@@ -1,0 +1,215 @@
+"""Budgets: fixed one-minute windows counted in the shared cache.
+
+`cache.add` creates the window's counter and `cache.incr` bumps it; both are atomic on
+Redis (SET NX, INCRBY), so every web process on every machine counts against one number.
+Without Redis the cache is per process, and so is the limit. A refused request gives its
+count back, so a batch too big for what is left does not use the window up for others.
+
+Each key has one budget per scope (what it spends: reports, dead letters, circuit calls);
+an address has one for requests that fail authentication. When the cache cannot be
+reached the budgets fail open: a limiter outage must not become an ingest outage (counted
+in faultline_dependency_fail_open_total{use="rate_limit"}).
+"""
+
+import contextlib
+import ipaddress
+import logging
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+from resilience import conf
+from resilience.infra.cache_guard import fail_open_counted
+from resilience.ingest.keys import AuthenticatedKey
+from resilience.observability.process_metrics import request_limited
+
+log = logging.getLogger("faultline.rate_limits")
+
+WINDOW_SECONDS = 60
+# After a cache failure the budgets stay open this long without asking the cache again,
+# so an outage costs one failed round trip per process every few seconds, not one per
+# request.
+OUTAGE_RETRY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Scope:
+    name: str  # in cache keys and the faultline_requests_rate_limited_total label
+    noun: str  # what is counted, for messages: "reports"
+    setting: str  # the FAULTLINE setting with the per-minute default
+
+
+REPORTS = Scope("reports", "reports", "RATE_LIMIT_KEY_REPORTS_PER_MINUTE")
+DEAD_LETTERS = Scope("dead_letters", "dead letters", "RATE_LIMIT_KEY_DEAD_LETTERS_PER_MINUTE")
+CIRCUIT_CALLS = Scope("circuit_calls", "circuit calls", "RATE_LIMIT_KEY_CIRCUIT_CALLS_PER_MINUTE")
+KEY_SCOPES = {scope.name: scope for scope in (REPORTS, DEAD_LETTERS, CIRCUIT_CALLS)}
+UNAUTHENTICATED = Scope(
+    "unauthenticated", "unauthenticated requests", "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE"
+)
+
+
+class _Outage:
+    """Whether the cache failed recently; logged at most once a minute."""
+
+    until = 0.0
+    logged = 0.0
+
+    @classmethod
+    def active(cls) -> bool:
+        return time.monotonic() < cls.until
+
+    @classmethod
+    def begin(cls, exc: Exception) -> None:
+        now = time.monotonic()
+        cls.until = now + OUTAGE_RETRY_SECONDS
+        if now - cls.logged >= 60:
+            cls.logged = now
+            log.warning("rate limits are not enforced: the cache is unreachable (%s)", exc)
+
+
+def budgets_process_reset() -> None:
+    """Forget a cache outage seen by this process (tests; the next call asks the cache)."""
+    _Outage.until = 0.0
+    _Outage.logged = 0.0
+
+
+def _cache_key(ident: str, window: int) -> str:
+    return f"ratelimit:{ident}:{window}"
+
+
+def _window(now: float | None) -> tuple[float, int]:
+    now = time.time() if now is None else now
+    return now, int(now // WINDOW_SECONDS)
+
+
+def _retry_after(now: float, window: int) -> int:
+    return max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
+
+
+def _consume(ident: str, limit: int | None, cost: int, now: float | None) -> int | None:
+    if not limit or cost <= 0:
+        return None
+    if _Outage.active():
+        fail_open_counted("rate_limit")
+        return None
+    now, window = _window(now)
+    name = _cache_key(ident, window)
+    try:
+        cache.add(name, 0, timeout=WINDOW_SECONDS + 5)
+        try:
+            count = cache.incr(name, cost)
+        except ValueError:  # the counter expired between add and incr
+            cache.add(name, cost, timeout=WINDOW_SECONDS + 5)
+            count = cost
+        if count <= limit:
+            return None
+        with contextlib.suppress(ValueError):  # the window ended meanwhile
+            cache.decr(name, cost)
+    except Exception as exc:  # noqa: BLE001 - any cache failure: fail open
+        _Outage.begin(exc)
+        fail_open_counted("rate_limit")
+        return None
+    return _retry_after(now, window)
+
+
+def _exhausted(ident: str, limit: int | None, now: float | None) -> int | None:
+    if not limit:
+        return None
+    if _Outage.active():
+        fail_open_counted("rate_limit")
+        return None
+    now, window = _window(now)
+    try:
+        count = cache.get(_cache_key(ident, window)) or 0
+    except Exception as exc:  # noqa: BLE001 - any cache failure: fail open
+        _Outage.begin(exc)
+        fail_open_counted("rate_limit")
+        return None
+    return _retry_after(now, window) if count >= limit else None
+
+
+# --- per key ------------------------------------------------------------------------------
+
+
+def rate_limit_consume(
+    *, key_id: int, limit: int | None, cost: int = 1, now: float | None = None,
+    scope: str = REPORTS.name,
+) -> int | None:
+    """Count `cost` against the key's current minute in `scope`.
+
+    Returns None when it fits (or the limit is empty or 0: no limit), else the seconds
+    until the window ends (at least 1): the caller answers 429 with Retry-After.
+    """
+    retry_after = _consume(f"key:{key_id}:{scope}", limit, cost, now)
+    if retry_after is not None:
+        request_limited(scope)
+    return retry_after
+
+
+def rate_limit_exhausted(
+    *, key_id: int, limit: int | None, now: float | None = None, scope: str = REPORTS.name
+) -> int | None:
+    """Seconds until the window ends if the key has nothing left in `scope` (counts nothing).
+
+    Lets an endpoint refuse before it reads a body it could not accept anyway.
+    """
+    retry_after = _exhausted(f"key:{key_id}:{scope}", limit, now)
+    if retry_after is not None:
+        request_limited(scope)
+    return retry_after
+
+
+def key_budget_limit(*, key: AuthenticatedKey, scope: str) -> int:
+    """Per minute: the key's own limit for reports (empty: the default), else the default."""
+    if scope == REPORTS.name:
+        return key.rate_limit_per_minute or 0
+    return conf.get(KEY_SCOPES[scope].setting) or 0
+
+
+def key_budget_consume(*, key: AuthenticatedKey, scope: str, cost: int = 1) -> int | None:
+    return rate_limit_consume(
+        key_id=key.key_id, limit=key_budget_limit(key=key, scope=scope), cost=cost, scope=scope
+    )
+
+
+def key_budget_message(*, key: AuthenticatedKey, scope: str) -> str:
+    return (f"rate limit of {key_budget_limit(key=key, scope=scope)} "
+            f"{KEY_SCOPES[scope].noun} per minute exceeded for this key")
+
+
+# --- per address, for requests that fail authentication -----------------------------------
+
+
+def address_bucket(address: str | None) -> str:
+    """IPv4 addresses count one by one; IPv6 by /64, the block one client usually holds."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def unauthenticated_attempt(*, address: str | None, now: float | None = None) -> int | None:
+    """Count one request from `address` whose credentials were missing or wrong.
+
+    Returns None while the address is within its budget, else the seconds until the window
+    ends. Only refused requests count and only refusals change (to 429): a valid key is
+    never refused for its address, since a proxy or a NAT may share it with the sender of
+    the junk.
+    """
+    limit = conf.get(UNAUTHENTICATED.setting)
+    retry_after = _consume(f"ip:{address_bucket(address)}", limit, 1, now)
+    if retry_after is not None:
+        request_limited(UNAUTHENTICATED.name)
+    return retry_after
+
+
+def unauthenticated_message(reason: str, retry_after: int) -> str:
+    limit = conf.get(UNAUTHENTICATED.setting)
+    return (f"{reason} (and this address has sent more than {limit} requests with missing or "
+            f"wrong credentials this minute: retry after {retry_after} s)")

@@ -1,0 +1,199 @@
+"""The accept step: classify, decide, store. Every way in (API, Sentry, guard) ends here.
+
+Classification and the decision are pure and happen before the write; the write is one
+multi-row INSERT committed before the caller is answered. Grouping, counts and rollups are
+the digest's job (services/digest.py), scheduled after commit.
+"""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from resilience import conf
+from resilience.circuits.lookup import NO_CIRCUIT, circuit_readings_for
+from resilience.core.backoff import BackoffPolicy
+from resilience.core.classification import (
+    UNKNOWN_CODE,
+    Classification,
+    classify,
+    with_severity_floor,
+)
+from resilience.core.report_schema import classification_input
+from resilience.core.strategy import CircuitView, decide
+from resilience.groups.selectors import classification_rules, classification_rules_last_known
+from resilience.ingest import entry_writer, spool
+from resilience.models import ErrorLogEntry
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What the caller is told about one stored report (or spooled: id None, spooled)."""
+
+    id: int | None
+    event_id: str
+    category: str
+    severity: str
+    retryable: bool
+    recoverable: bool
+    strategy: str
+    retry_after_ms: int | None
+    circuit: str
+    spooled: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        answer = self.__dict__.copy()
+        if not self.spooled:
+            del answer["spooled"]  # only said when true: stored reports look as they did
+        return answer
+
+
+def backoff_policy() -> BackoffPolicy:
+    return BackoffPolicy(
+        base_ms=conf.get("BACKOFF_BASE_MS"),
+        factor=conf.get("BACKOFF_FACTOR"),
+        cap_ms=conf.get("BACKOFF_CAP_MS"),
+        jitter=conf.get("BACKOFF_JITTER"),
+        full_jitter=conf.get("BACKOFF_FULL_JITTER"),
+    )
+
+
+_TEXT_FIELDS = (
+    "code",
+    "name",
+    "message",
+    "stack_trace",
+    "operation",
+    "component",
+    "campaign_id",
+    "timer_id",
+    "user_id",
+    "environment",
+    "release",
+)
+
+
+def build_entry(
+    report: Mapping[str, Any],
+    *,
+    service_id: int,
+    source: str,
+    now: datetime,
+    policy: BackoffPolicy,
+    max_attempts: int,
+    classification: Classification,
+    circuit: CircuitView,
+) -> ErrorLogEntry:
+    """One validated, classified report → an unsaved entry with the decision made.
+
+    `severity_floor` (set by internal callers such as the Sentry endpoints, never by the
+    API's schema) raises the severity before the decision, so "fatal" alerts at once.
+    """
+    if report.get("severity_floor"):
+        classification = with_severity_floor(classification, report["severity_floor"])
+    decision = decide(
+        classification,
+        attempt_count=report.get("attempt_count", 0),
+        max_attempts=max_attempts,
+        policy=policy,
+        circuit=circuit,
+    )
+    extra = dict(report.get("extra") or {})
+    if report.get("tags"):
+        extra["tags"] = report["tags"]
+    entry = ErrorLogEntry(
+        service_id=service_id,
+        event_id=report.get("event_id") or uuid.uuid4().hex,
+        source=source,
+        received_at=now,
+        timestamp=report.get("timestamp") or now,
+        category=classification.category.value,
+        severity=classification.severity.value,
+        retryable=classification.retryable,
+        recoverable=classification.recoverable,
+        strategy=decision.strategy.value,
+        retry_after_ms=decision.retry_after_ms,
+        classification=classification.to_dict(),
+        http_status=report.get("status"),
+        errno=str(report.get("errno", "")),
+        attempt_count=report.get("attempt_count", 0),
+        context=report.get("context") or {},
+        payload=report.get("payload"),
+        cause=report.get("cause"),
+        fingerprint=report.get("fingerprint"),
+        extra=extra,
+    )
+    for field in _TEXT_FIELDS:
+        setattr(entry, field, report.get(field) or "")
+    if not entry.code and not entry.name and classification.code != UNKNOWN_CODE:
+        # The seed's ServiceError.code is the extracted one: a bare {"status": 503} is
+        # code "503" in the log, the rollups and the dashboard's top codes.
+        entry.code = classification.code[:200]
+    # A server-made id cannot be stored already, so the writer skips looking it up.
+    entry.generated_event_id = "event_id" not in report
+    return entry
+
+
+def ingest(
+    reports: Sequence[Mapping[str, Any]], *, service_id: int, source: str = "api"
+) -> list[Accepted]:
+    """Classify, decide and store `reports`; returns one Accepted per report, in order.
+
+    A report whose event_id was already stored for this service is answered from the
+    stored row, so a resend gets the same answer and is stored once. While the database is
+    unavailable the reports are spooled (spooled=True, id None); SpoolFull when there is
+    no room for them.
+    """
+    now = timezone.now()
+    try:
+        rules = classification_rules()
+    except spool.DATABASE_DOWN:
+        rules = classification_rules_last_known()  # classification needs no database
+    policy = backoff_policy()
+    max_attempts = conf.get("RETRY_MAX_ATTEMPTS")
+    by_cause = conf.get("CLASSIFY_BY_CAUSE")
+    classifications = [
+        classify(classification_input(report), rules, by_cause=by_cause) for report in reports
+    ]
+    # Retryable failures count against their operation's circuit, atomically and before
+    # the decision reads it: one call per distinct operation in the request.
+    failures: dict[str, int] = {}
+    for report, classification in zip(reports, classifications, strict=True):
+        if report.get("operation"):
+            failures[report["operation"]] = (
+                failures.get(report["operation"], 0) + classification.retryable
+            )
+    # A circuit that cannot be read (Redis and the database down) reads UNKNOWN there.
+    circuits = circuit_readings_for(service_id=service_id, failures=failures)
+    entries = [
+        build_entry(
+            report,
+            service_id=service_id,
+            source=source,
+            now=now,
+            policy=policy,
+            max_attempts=max_attempts,
+            classification=classification,
+            circuit=circuits.get(report.get("operation") or "", NO_CIRCUIT).view,
+        )
+        for report, classification in zip(reports, classifications, strict=True)
+    ]
+    stored = entry_writer.write(entries)
+    return [
+        Accepted(
+            id=entry.pk,
+            event_id=entry.event_id,
+            category=entry.category,
+            severity=entry.severity,
+            retryable=entry.retryable,
+            recoverable=entry.recoverable,
+            strategy=entry.strategy,
+            retry_after_ms=entry.retry_after_ms,
+            circuit=circuits.get(entry.operation, NO_CIRCUIT).state,
+            spooled=getattr(entry, "spooled", False),
+        )
+        for entry in stored
+    ]

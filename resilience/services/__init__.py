@@ -1,1 +1,0 @@
-"""Writes and side effects, one module per concern (see docs/architecture.md)."""

@@ -2,8 +2,10 @@
 
 django-axes counts the failures (AccessAttempt, AccessFailureLog: superusers see both in
 the admin) and locks a username + address out after LOGIN_FAILURE_LIMIT of them. Here every
-failure is also a log line on `faultline.security`, and a lockout an AuditEvent, so the
-usual log shipping and the audit trail see an attack without reading axes' tables.
+failure and lockout is also a log line on `faultline.security`, so the usual log shipping
+sees an attack without reading axes' tables. The lockout's AuditEvent is written by
+resilience (resilience/observability/lockout_audit.py), which owns the audit trail:
+accounts imports nothing of resilience.
 """
 
 import logging
@@ -13,7 +15,6 @@ from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
 from accounts.client_ip import client_ip
-from resilience.models import AuditEvent
 
 log = logging.getLogger("faultline.security")
 
@@ -21,7 +22,7 @@ log = logging.getLogger("faultline.security")
 _MAX_USERNAME = 150
 
 
-def _printable(value: object) -> str:
+def printable_username(value: object) -> str:
     text = str(value or "")[:_MAX_USERNAME]
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
@@ -30,18 +31,14 @@ def _printable(value: object) -> str:
 def log_failed_login(sender, credentials: dict, request=None, **kwargs) -> None:
     log.warning(
         "login failed: username=%r address=%s path=%s",
-        _printable(credentials.get("username")),
+        printable_username(credentials.get("username")),
         client_ip(request) if request is not None else "-",
         request.path if request is not None else "-",
     )
 
 
 @receiver(user_locked_out, dispatch_uid="faultline.locked_out")
-def audit_lockout(sender, request, username: str | None, ip_address: str | None,
-                  **kwargs) -> None:
-    username = _printable(username)
-    log.warning("login locked out: username=%r address=%s", username, ip_address)
-    AuditEvent.objects.create(
-        action="auth.locked_out", actor=None, via="system", target_type="user",
-        target_id=username[:64], detail={"username": username, "address": ip_address or ""},
-    )
+def log_lockout(sender, request, username: str | None, ip_address: str | None,
+                **kwargs) -> None:
+    log.warning("login locked out: username=%r address=%s", printable_username(username),
+                ip_address)

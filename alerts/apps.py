@@ -16,3 +16,10 @@ class AlertsConfig(AppConfig):
             (signals.fallback_failed, hooks.fallback_failed),
         ):
             signal.connect(receiver, dispatch_uid=f"alerts.hooks.{receiver.__name__}")
+
+        # The operators' banner: alerts that reach nobody.
+        from alerts import operator_warnings as checks
+        from resilience.observability.operator_warnings import warning_check_register
+
+        warning_check_register("alerts.no_channel", checks.no_channel_warning)
+        warning_check_register("alerts.critical_undelivered", checks.critical_undelivered_warning)

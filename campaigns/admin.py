@@ -9,8 +9,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from campaigns.errors import CampaignError
 from campaigns.models import Campaign, CampaignTimer, OutboxEvent
-from campaigns.services import CampaignError, campaign_schedule
+from campaigns.status_changes import campaign_schedule
 from resilience.admin.base import ReadOnlyAdmin, ReadOnlyTabularInline
 
 

@@ -7,7 +7,7 @@ deduplicate on it), `payload` (JSON) and `occurred_at`. Readers use XRANGE/XREAD
 (`events_read`), so a consumer that was away reads what it missed, as far back as MAXLEN.
 
 The bus lives at `settings.EVENT_BUS_URL` (default REDIS_URL). Unset, `event_publish` raises
-EventBusNotConfigured and lifecycle events stay in the outbox; see campaigns/services.py.
+EventBusNotConfigured and lifecycle events stay in the outbox; see campaigns/outbox.py.
 This module is the one seam to the bus: nothing else talks to it.
 """
 

@@ -25,7 +25,7 @@ def reschedule_timer(ctx: FallbackContext) -> dict:
     Beyond the seed: an illegal lifecycle transition gets no retry time (it would be just
     as illegal later) unless TIMER_FALLBACK_RETRY_ILLEGAL_TRANSITIONS.
     """
-    from campaigns.services import TIMER_FALLBACK_MESSAGE, timer_mark_failed
+    from campaigns.timers import TIMER_FALLBACK_MESSAGE, timer_mark_failed
 
     timer_id = ctx.context["timer_id"]
     now = timezone.now()
@@ -53,7 +53,7 @@ def reschedule_timer(ctx: FallbackContext) -> dict:
 def update_campaign_essentials(ctx: FallbackContext) -> dict:
     """The seed's fallbackCampaignUpdate: a low-priority update (payload priority "low")
     is skipped; anything else is written simplified: only the status, and the time."""
-    from campaigns.services import campaign_update_essentials
+    from campaigns.status_changes import campaign_update_essentials
 
     payload = ctx.payload if isinstance(ctx.payload, dict) else {}
     campaign_id = ctx.context["campaign_id"]
@@ -69,7 +69,7 @@ def store_event_locally(ctx: FallbackContext) -> dict:
     (OutboxEvent PENDING = the seed's pending_republish); recovery republishes it.
 
     Lifecycle events are written to the outbox before they are published
-    (campaigns/services.py); for those (`outbox_event_id` in the context) the row already
+    (campaigns/outbox.py); for those (`outbox_event_id` in the context) the row already
     exists and stays PENDING, so nothing is written twice.
     """
     if ctx.context.get("outbox_event_id"):

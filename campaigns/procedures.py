@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from campaigns import services as campaigns
 from campaigns.models import CampaignTimer, OutboxEvent
+from campaigns.outbox import outbox_republish
+from campaigns.status_changes import campaigns_complete_overdue
+from campaigns.timer_recovery import timers_reclaim_stuck, timers_retry_failed
+from campaigns.timers import timers_process_due
 from recovery.cleanup import delete_in_batches, retention_cut
 from recovery.registry import CLEANUP, RECOVERY, Result, ids, procedure
 from resilience import conf
@@ -21,14 +24,14 @@ from resilience import conf
 @procedure("timers.reclaim_stuck", group=RECOVERY, after="health.broker",
            description="Timers RUNNING too long (5 min) → FAILED, retried later (2 min).")
 def reclaim_stuck_timers(now: datetime) -> Result:
-    return Result(changed={**ids(campaigns.timers_reclaim_stuck(now=now)),
+    return Result(changed={**ids(timers_reclaim_stuck(now=now)),
                            "stuck_seconds": conf.get("RECOVERY_TIMER_STUCK_SECONDS")})
 
 
 @procedure("timers.retry_failed", group=RECOVERY, after="timers.reclaim_stuck",
            description="FAILED timers due for a retry → PENDING; past the limit, dead-lettered.")
 def retry_failed_timers(now: datetime) -> Result:
-    result = campaigns.timers_retry_failed(now=now)
+    result = timers_retry_failed(now=now)
     return Result(changed={
         "retried": len(result.retried), **ids(result.retried, "retried_ids"),
         "dead_lettered": len(result.dead_lettered),
@@ -41,8 +44,8 @@ def retry_failed_timers(now: datetime) -> Result:
 @procedure("timers.run_overdue", group=RECOVERY, after="timers.retry_failed",
            description="PENDING timers more than a minute overdue → executed now.")
 def run_overdue_timers(now: datetime) -> Result:
-    result = campaigns.timers_process_due(now=now,
-                                          overdue_seconds=conf.get("RECOVERY_TIMER_OVERDUE_SECONDS"))
+    result = timers_process_due(now=now,
+                                overdue_seconds=conf.get("RECOVERY_TIMER_OVERDUE_SECONDS"))
     if result.circuit_open:
         return Result("SKIPPED", {"reason": "the timer.execute circuit is open"})
     changed = {"executed": len(result.claimed)}
@@ -55,7 +58,7 @@ def run_overdue_timers(now: datetime) -> Result:
            description="RUNNING campaigns past their end (+5 min) with no end timer to come "
                        "→ COMPLETED.")
 def complete_overdue_campaigns(now: datetime) -> Result:
-    completed = campaigns.campaigns_complete_overdue(now=now)
+    completed = campaigns_complete_overdue(now=now)
     return Result(changed={"completed": len(completed), **ids(completed),
                            "grace_seconds": conf.get("RECOVERY_CAMPAIGN_END_GRACE_SECONDS")})
 
@@ -63,7 +66,7 @@ def complete_overdue_campaigns(now: datetime) -> Result:
 @procedure("outbox.republish", group=RECOVERY, after="campaigns.complete_overdue",
            description="Lifecycle events kept in the outbox → published, in order.")
 def republish_outbox(now: datetime) -> Result:
-    result = campaigns.outbox_republish()
+    result = outbox_republish()
     changed = {"published": len(result.published), **ids(result.published),
                "failed": len(result.failed), **ids(result.failed, "failed_ids"),
                "given_up": len(result.given_up), **ids(result.given_up, "given_up_ids"),

@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from campaigns.services import timer_requeue, timers_process_due
+from campaigns.timer_recovery import timer_requeue
+from campaigns.timers import timers_process_due
 
 
 @shared_task(name="campaigns.tasks.timers_process")

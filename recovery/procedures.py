@@ -43,9 +43,9 @@ def _check_twice(name: str, check, reconnect) -> Result:
 @procedure("health.database", group=RECOVERY,
            description="Database answers a query (reconnects once if not).")
 def check_database(now: datetime) -> Result:
-    from resilience.observability.health import _check_database
+    from resilience.observability import health
 
-    return _check_twice("Database", _check_database, _reconnect_database)
+    return _check_twice("Database", health.check_database, _reconnect_database)
 
 
 def _reconnect_database() -> None:
@@ -91,9 +91,9 @@ def _safe_url(url: str) -> str:
 @procedure("health.broker", group=RECOVERY,
            description="The Celery broker accepts a connection (ensure_connection, twice).")
 def check_broker(now: datetime) -> Result:
-    from resilience.observability.health import _check_broker
+    from resilience.observability import health
 
-    return _check_twice("Broker", _check_broker, lambda: None)
+    return _check_twice("Broker", health.check_broker, lambda: None)
 
 
 # --- dead letters, deferred writes ----------------------------------------------------

@@ -26,6 +26,9 @@ from recovery.registry import PROCEDURES, RECOVERY, Result, in_group, summarize
 log = logging.getLogger("faultline.recovery")
 
 RUN_PERMISSION = "recovery.run_recovery"
+# Sent by name (recovery/tasks.py registers it under this name): tasks import this module,
+# never the reverse.
+RUN_NOW_TASK = "recovery.tasks.procedure_run_now"
 _ERROR_MAX = 4000
 
 
@@ -122,8 +125,8 @@ def group_run(group: str, *, via: str = "beat") -> list[RecoveryRun]:
 
 def procedure_run_request(*, name: str, actor, via: str = "admin") -> None:
     """An operator's "Run now": checked, audited, queued on the maintenance queue."""
-    from recovery.tasks import procedure_run_now
     from resilience.models import AuditEvent
+    from resilience.outbound import calls as outbound
 
     if actor is not None and not actor.has_perm(RUN_PERMISSION):
         raise PermissionDenied("needs the 'run recovery' permission")
@@ -131,5 +134,5 @@ def procedure_run_request(*, name: str, actor, via: str = "admin") -> None:
         raise UnknownProcedure(name)
     AuditEvent.objects.create(action="recovery.run_now", actor=actor, via=via,
                               target_type="recovery_procedure", target_id=name)
-    procedure_run_now.apply_async(kwargs={"name": name, "actor_id": getattr(actor, "pk", None),
-                                          "via": via})
+    outbound.send_task(RUN_NOW_TASK, kwargs={"name": name, "via": via,
+                                             "actor_id": getattr(actor, "pk", None)})

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from recovery.registry import CLEANUP, RECOVERY
-from recovery.services import procedure_run, recovery_perform
+from recovery.services import RUN_NOW_TASK, procedure_run, recovery_perform
 
 
 def _result(group: str) -> dict:
@@ -26,7 +26,7 @@ def cleanup_run() -> dict:
     return _result(CLEANUP)
 
 
-@shared_task(name="recovery.tasks.procedure_run_now")
+@shared_task(name=RUN_NOW_TASK)
 def procedure_run_now(*, name: str, actor_id: int | None = None, via: str = "admin") -> str:
     """An operator's "Run now" (admin), already checked and audited by the request."""
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None

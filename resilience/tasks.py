@@ -7,8 +7,12 @@ from celery import shared_task
 
 from resilience import conf
 from resilience.circuits.expiry import circuits_expire_idle
-from resilience.dead_letters.replay import dead_letter_replay_batch, dead_letters_reclaim_stuck
-from resilience.digest.schedule import digest_claimed_schedule_slot, digest_schedule
+from resilience.dead_letters.replay import (
+    REPLAY_TASK,
+    dead_letter_replay_batch,
+    dead_letters_reclaim_stuck,
+)
+from resilience.digest.schedule import DIGEST_TASK, digest_claimed_schedule_slot, digest_schedule
 from resilience.digest.service import digest_batch
 
 # One run digests for at most this long, then hands over to a fresh run so a long
@@ -37,7 +41,7 @@ def _digest_until_empty() -> int:
 DIGEST_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
 
 
-@shared_task(name="resilience.tasks.digest_pending", **DIGEST_TASK_OPTIONS)
+@shared_task(name=DIGEST_TASK, **DIGEST_TASK_OPTIONS)
 def digest_pending() -> int:
     """Digest everything pending; scheduled after ingest commits (coalesced)."""
     digest_claimed_schedule_slot()
@@ -53,7 +57,7 @@ def digest_sweep() -> int:
 # --- dead-letter replay (queue "replay", see CELERY_TASK_ROUTES) -----------------------
 
 
-@shared_task(name="resilience.tasks.dead_letter_replay")
+@shared_task(name=REPLAY_TASK)
 def dead_letter_replay(
     *, filters: dict, actor_id: int | None = None, via: str = "system", force: bool = False,
     after_id: int = 0,
@@ -76,7 +80,7 @@ def dead_letter_reclaim_stuck() -> int:
     return dead_letters_reclaim_stuck()
 
 
-# --- circuits (celery-beat, "maintenance" queue: migration 0012_circuit_service_data) ----
+# --- circuits (celery-beat, "maintenance" queue: config/periodic_tasks.py) -------------
 
 
 @shared_task(name="resilience.tasks.circuits_expire_idle")

@@ -8,6 +8,10 @@ from django.conf import settings
 from django.db import connection
 
 from tests import factories
+from tests.write_paths import GROUP_COMMIT, WRITE_PATHS
+
+# Headless Chromium (`chromium`, `live_browser_server`) for every browser test.
+pytest_plugins = ["tests.browser.chromium"]
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -124,6 +128,78 @@ def fresh_rate_limits():
     forget_rate_limit_windows()
     yield
     forget_rate_limit_windows()
+
+
+class FixedClock:
+    """A clock that reads `now` until a test moves it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def catch_task(monkeypatch):
+    """catch_task(name, handler): messages for our Celery task `name` go to
+    handler(kwargs, **options) instead of the broker. Services queue tasks by name
+    (resilience.outbound.calls.send_task), so this is where a test catches them."""
+    from types import SimpleNamespace
+
+    from config.celery_app import app
+
+    handlers = {}
+    publish = app.send_task
+
+    def send_task(name, args=None, kwargs=None, **options):
+        if name not in handlers:
+            return publish(name, args, kwargs, **options)
+        handlers[name](kwargs or {}, **options)
+        return SimpleNamespace(id=f"caught:{name}")
+
+    monkeypatch.setattr(app, "send_task", send_task)
+    return handlers.__setitem__
+
+
+@pytest.fixture
+def budget_clock(monkeypatch) -> FixedClock:
+    """Budgets count per calendar minute: the views' budget clock held at the start of one,
+    so every request of a test counts in one window (move it with `budget_clock.now`)."""
+    from resilience.ingest import rate_limits
+
+    clock = FixedClock(1_750_000_020.0)  # 1_750_000_020 % 60 == 0
+    monkeypatch.setattr(rate_limits, "clock", clock)
+    return clock
+
+
+@pytest.fixture(autouse=True)
+def group_committer_stopped():
+    """A test that wrote through the process's group committer stops it as it ends: the
+    queue is committed and the thread's connection closed, the next test starts afresh."""
+    yield
+    from resilience.ingest import entry_writer
+
+    assert entry_writer.committer_stop(), "the group committer's thread did not end"
+
+
+@pytest.fixture
+def group_committer():
+    """A group committer of the test's own, stopped as the test ends."""
+    from resilience.ingest.entry_writer import GroupCommitter
+
+    committer = GroupCommitter(max_rows=500)
+    yield committer
+    assert committer.stop(), "the group committer's thread did not end"
+
+
+@pytest.fixture(params=WRITE_PATHS)
+def write_path(request, settings) -> str:
+    """Runs a test on each way ingest stores (tests/write_paths.py): in the test's
+    transaction, committed for real, and committed through the group committer."""
+    if request.param == GROUP_COMMIT:
+        settings.FAULTLINE = {**settings.FAULTLINE, "INGEST_GROUP_COMMIT": True}
+    return request.param
 
 
 @pytest.fixture

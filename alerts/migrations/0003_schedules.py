@@ -1,27 +1,10 @@
-"""Alerting's periodic tasks on celery-beat's database scheduler (editable in the admin):
-the digestion-lag check, and the sweep that re-queues deliveries whose message was lost."""
+"""Used to create alerting's periodic tasks (digestion lag check, redelivery sweep).
+
+Periodic tasks are declared in config/periodic_tasks.py and made after every migrate
+(post_migrate); this migration stays in the graph so existing databases keep their history.
+"""
 
 from django.db import migrations
-
-from resilience.migrations._schedules import ensure_interval_task, remove_task
-
-TASKS = [
-    ("Alert: digestion lag check", "alerts.tasks.alerts_check_digest_lag", 60,
-     "Alerts when the oldest undigested entry is older than ALERT_DIGEST_LAG_SECONDS."),
-    ("Alert: redelivery sweep", "alerts.tasks.alerts_redeliver_due", 60,
-     "Re-queues PENDING alert deliveries whose task message was lost."),
-]
-
-
-def create_schedules(apps, schema_editor):
-    for name, task, seconds, description in TASKS:
-        ensure_interval_task(apps, name=name, task=task, seconds=seconds, queue="alerts",
-                             description=description)
-
-
-def remove_schedules(apps, schema_editor):
-    for name, *_ in TASKS:
-        remove_task(apps, name)
 
 
 class Migration(migrations.Migration):
@@ -30,4 +13,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create_schedules, remove_schedules)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

@@ -1,23 +1,10 @@
-"""Viewer and Triager see alerts, deliveries, attempts, rules, channels and silences;
-Triager may also resend a delivery and create or end silences. Channels and rules stay
-with superusers."""
+"""Used to grant the roles alerting's permissions.
+
+Roles are declared in accounts/roles.py and granted after every migrate (post_migrate);
+this migration stays in the graph so existing databases keep their history.
+"""
 
 from django.db import migrations
-
-from resilience.migrations._roles import grant, revoke
-
-MODELS = ("alert", "alertdelivery", "alertattempt", "alertrule", "channel", "silence")
-VIEWER = [f"view_{model}" for model in MODELS]
-TRIAGER = [*VIEWER, "resend_alertdelivery", "create_silence"]
-ROLES = {"Viewer": VIEWER, "Triager": TRIAGER}
-
-
-def grant_roles(apps, schema_editor):
-    grant(apps, ROLES, app_label="alerts")
-
-
-def revoke_roles(apps, schema_editor):
-    revoke(apps, ROLES, app_label="alerts")
 
 
 class Migration(migrations.Migration):
@@ -26,4 +13,4 @@ class Migration(migrations.Migration):
         ("resilience", "0005_roles_circuits_dead_letters"),
     ]
 
-    operations = [migrations.RunPython(grant_roles, revoke_roles)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

@@ -1,24 +1,10 @@
-"""Viewer and Triager see campaigns, their timers, the outbox and the recovery runs;
-Triager may also run a recovery or clean-up procedure now ("run_recovery")."""
+"""Used to grant the roles the campaign and recovery permissions.
+
+Roles are declared in accounts/roles.py and granted after every migrate (post_migrate);
+this migration stays in the graph so existing databases keep their history.
+"""
 
 from django.db import migrations
-
-from resilience.migrations._roles import grant, revoke
-
-CAMPAIGNS_VIEWER = ["view_campaign", "view_campaigntimer", "view_outboxevent"]
-RECOVERY_VIEWER = ["view_recoveryrun"]
-CAMPAIGNS = {"Viewer": CAMPAIGNS_VIEWER, "Triager": CAMPAIGNS_VIEWER}
-RECOVERY = {"Viewer": RECOVERY_VIEWER, "Triager": [*RECOVERY_VIEWER, "run_recovery"]}
-
-
-def grant_roles(apps, schema_editor):
-    grant(apps, CAMPAIGNS, app_label="campaigns")
-    grant(apps, RECOVERY, app_label="recovery")
-
-
-def revoke_roles(apps, schema_editor):
-    revoke(apps, CAMPAIGNS, app_label="campaigns")
-    revoke(apps, RECOVERY, app_label="recovery")
 
 
 class Migration(migrations.Migration):
@@ -28,4 +14,4 @@ class Migration(migrations.Migration):
         ("resilience", "0002_roles"),
     ]
 
-    operations = [migrations.RunPython(grant_roles, revoke_roles)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

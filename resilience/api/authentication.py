@@ -2,16 +2,22 @@
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
+from rest_framework.authentication import SessionAuthentication
 
 from accounts import authentication as operator_auth
 from accounts.client_ip import client_ip
 from resilience.ingest.keys import AuthenticatedKey, authenticate_api_key
-from resilience.ingest.rate_limits import unauthenticated_attempt, unauthenticated_message
+from resilience.ingest.rate_limits import (
+    budget_clock,
+    unauthenticated_attempt,
+    unauthenticated_message,
+)
 
 
 def _refused(request, exc: exceptions.APIException) -> exceptions.APIException:
     """A wrong key counts against the sender's address; past its budget the answer is 429."""
-    retry_after = unauthenticated_attempt(address=client_ip(request._request))
+    retry_after = unauthenticated_attempt(address=client_ip(request._request),
+                                          now=budget_clock())
     if retry_after is None:
         return exc
     return exceptions.Throttled(
@@ -52,6 +58,12 @@ def service_key_of(request) -> AuthenticatedKey | None:
     return request.auth if isinstance(request.auth, AuthenticatedKey) else None
 
 
+def scoped_service_id(request) -> int | None:
+    """The one service a key reads; None for operators, who read every service."""
+    key = service_key_of(request)
+    return key.service_id if key else None
+
+
 class ServiceKeyScheme(OpenApiAuthenticationExtension):
     """Documents service keys in the OpenAPI schema as HTTP bearer auth."""
 
@@ -71,3 +83,9 @@ class OperatorTokenAuthentication(operator_auth.OperatorTokenAuthentication):
             return super().authenticate(request)
         except exceptions.AuthenticationFailed as exc:
             raise _refused(request, exc) from None
+
+
+# The views' authentication_classes: services (Bearer keys) and operators, or operators only.
+SERVICE_OR_OPERATOR = [ServiceKeyAuthentication, SessionAuthentication,
+                       OperatorTokenAuthentication]
+OPERATOR_ONLY = [SessionAuthentication, OperatorTokenAuthentication]

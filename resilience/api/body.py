@@ -2,35 +2,24 @@
 
 Every JSON body, ours (`read_json_body`) and DRF's (`SafeJSONParser`, the default parser),
 goes through `safe_json`: bounded nesting, no NaN/Infinity, no huge integers, UTF-8 only.
+Their errors (safe_json.UnsafeJSON, decoding's BodyTooLarge/UnsupportedEncoding/BadBody)
+are answered by api/exceptions.py. Kept free of rest_framework.views, whose import loads
+this module (DRF's default parser).
 """
 
-from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 
 from resilience import conf
-from resilience.api.exceptions import PayloadTooLarge
 from resilience.core import safe_json
-from resilience.sentry.decoding import (
-    BadBody,
-    BodyTooLarge,
-    UnsupportedEncoding,
-    decode_body,
-    request_chunks,
-)
+from resilience.sentry.decoding import decode_body, request_chunks
 
 
-def _decompressed(django_request, encoding: str, limit: int) -> bytes:
-    """A compressed body (Content-Encoding: gzip, deflate, br, zstd), `limit` both ways."""
-    try:
-        return decode_body(request_chunks(django_request, limit=limit), encoding,
-                           max_decompressed=limit)
-    except BodyTooLarge as exc:
-        raise PayloadTooLarge(f"Request body is too large: {exc}.") from None
-    except UnsupportedEncoding as exc:
-        raise UnsupportedMediaType(encoding, detail=str(exc)) from None
-    except BadBody as exc:
-        raise ParseError(f"Request body cannot be decompressed: {exc}.") from None
-
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is too large."
+    default_code = "too_large"
 
 def read_json_body(request, *, limit: int, text: safe_json.TextPolicy = "refuse"):
     """Parse the body as JSON, refusing more than `limit` bytes before reading them.
@@ -46,26 +35,16 @@ def read_json_body(request, *, limit: int, text: safe_json.TextPolicy = "refuse"
     declared = django_request.META.get("CONTENT_LENGTH")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Request body is {declared} bytes; the limit is {limit}.")
-    if encoding not in ("", "identity"):
-        raw = _decompressed(django_request, encoding, limit)
+    if encoding not in ("", "identity"):  # gzip, deflate, br, zstd: `limit` both ways
+        raw = decode_body(request_chunks(django_request, limit=limit), encoding,
+                          max_decompressed=limit)
     else:
         raw = django_request.read(limit + 1)
     if len(raw) > limit:
         raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
     if not raw.strip():
         raise ParseError("Request body is empty; send a report object or a list of them.")
-    return parse_json(raw, text=text)
-
-
-def parse_json(raw: bytes, *, text: safe_json.TextPolicy = "refuse"):
-    """safe_json.loads as an API error: a 400 naming the field when the problem has a
-    place in the document (`payload.qty: contains a NUL character …`)."""
-    try:
-        return safe_json.loads(raw, text=text)
-    except safe_json.UnsafeJSON as exc:
-        if exc.path:
-            raise ValidationError({exc.path: [exc.problem]}) from None
-        raise ParseError(f"Request body {exc}.") from None
+    return safe_json.loads(raw, text=text)
 
 
 class SafeJSONParser(JSONParser):
@@ -76,4 +55,4 @@ class SafeJSONParser(JSONParser):
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
-        return parse_json(raw)
+        return safe_json.loads(raw)

@@ -12,14 +12,13 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
 )
-from rest_framework import exceptions, generics, serializers, status
-from rest_framework.authentication import SessionAuthentication
+from rest_framework import exceptions, generics, serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from resilience.api.authentication import (
-    OperatorTokenAuthentication,
+    SERVICE_OR_OPERATOR,
     ServiceKeyAuthentication,
     service_key_of,
 )
@@ -27,7 +26,6 @@ from resilience.api.permissions import ReportingService, ServiceOrOperator
 from resilience.circuits.selectors import circuit_used_by, circuits_ordered, circuits_used_by
 from resilience.circuits.services import (
     OPERATION_PATTERN,
-    CircuitLimitReached,
     CircuitStatus,
     circuit_permit,
     circuit_record_failure,
@@ -38,7 +36,6 @@ from resilience.circuits.services import (
 )
 from resilience.models import CircuitState, Service
 
-AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, OperatorTokenAuthentication]
 VIEW_PERMISSION = "resilience.view_circuitstate"
 
 
@@ -84,11 +81,6 @@ LIMIT_REACHED = OpenApiResponse(
     "(FAULTLINE_CIRCUIT_MAX_PER_SERVICE): not tracked; the message says what to do"
 )
 MAX_OFFSET = 10**9
-
-
-class CircuitLimitExceeded(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "circuit_limit"
 
 
 class CircuitPagination(LimitOffsetPagination):
@@ -219,7 +211,7 @@ class CircuitsView(generics.ListAPIView):
     a time: open ones first, then half-open, forced open, forced closed, closed; then by
     service and operation. A service key lists the circuits its service uses."""
 
-    authentication_classes = AUTHENTICATION
+    authentication_classes = SERVICE_OR_OPERATOR
     permission_classes = [ServiceOrOperator]
     serializer_class = CircuitSerializer
     view_permission = VIEW_PERMISSION
@@ -243,7 +235,7 @@ class CircuitsView(generics.ListAPIView):
 
 
 class CircuitDetailView(APIView):
-    authentication_classes = AUTHENTICATION
+    authentication_classes = SERVICE_OR_OPERATOR
     permission_classes = [ServiceOrOperator]
     view_permission = VIEW_PERMISSION
 
@@ -286,17 +278,10 @@ class CircuitDetailView(APIView):
         return rows[0] if rows else None
 
 
-def _limited(call, **kwargs):
-    """A new operation past the service's circuit limit is a 409 that says so."""
-    try:
-        return call(**kwargs)
-    except CircuitLimitReached as exc:
-        raise CircuitLimitExceeded({"operation": str(exc)}) from None
-
-
 class _ServiceCircuitView(APIView):
     """Permits and outcomes come from the calling services themselves (Bearer keys), and
-    reach only the circuits their service uses."""
+    reach only the circuits their service uses. A new operation past the service's circuit
+    limit raises CircuitLimitReached: api/exceptions.py's 409 naming `operation`."""
 
     authentication_classes = [ServiceKeyAuthentication]
     permission_classes = [ReportingService]
@@ -315,8 +300,8 @@ class PermitView(_ServiceCircuitView):
         "HALF_OPEN a granted call carries a probe_token: report its outcome with it.",
     )
     def post(self, request, operation: str):
-        permit = _limited(circuit_permit, operation=_valid(operation),
-                          service_id=service_key_of(request).service_id)
+        permit = circuit_permit(operation=_valid(operation),
+                                service_id=service_key_of(request).service_id)
         until = probe_allowed_at(permit.retry_after_ms)
         return Response(
             {
@@ -360,8 +345,7 @@ class FailureView(_ServiceCircuitView):
         serializer = FailureSerializer(data=request.data if request.body else {})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        state = _limited(
-            circuit_record_failure,
+        state = circuit_record_failure(
             operation=_valid(operation),
             service_id=service_key_of(request).service_id,
             probe_token=data.get("probe_token") or None,

@@ -1,8 +1,9 @@
 """The dead-letter API: services park work here; operators list, replay, discard, purge.
 
 Thin views: validation in the serializers below, work in resilience.dead_letters.services
-and resilience.dead_letters.replay. A DeadLetterError from a service becomes a 400 naming the
-field, or a 409 when the dead letter's state does not allow the action.
+and resilience.dead_letters.replay. A DeadLetterError from a service is answered by
+api/exceptions.py: a 400 naming the field, or a 409 when the dead letter's state does not
+allow the action.
 """
 
 from django.shortcuts import get_object_or_404
@@ -15,19 +16,19 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import exceptions, generics, permissions, serializers, status
-from rest_framework.authentication import SessionAuthentication
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from resilience import conf
 from resilience.api.authentication import (
-    OperatorTokenAuthentication,
-    ServiceKeyAuthentication,
+    OPERATOR_ONLY,
+    SERVICE_OR_OPERATOR,
     service_key_of,
 )
 from resilience.api.body import read_json_body
-from resilience.api.filters import _TimeWindow
+from resilience.api.exceptions import Conflict
+from resilience.api.filters import TimeWindowFilter
 from resilience.api.permissions import ReportsAndReads, ServiceOrOperator
 from resilience.core import safe_json
 from resilience.core.report_schema import ReportError, in_window
@@ -47,8 +48,6 @@ from resilience.dead_letters.services import (
 )
 from resilience.models import CATEGORY_CHOICES, DeadLetter, DeadLetterAttempt
 
-AUTHENTICATION = [ServiceKeyAuthentication, SessionAuthentication, OperatorTokenAuthentication]
-OPERATOR_AUTHENTICATION = [SessionAuthentication, OperatorTokenAuthentication]
 _HEADER_NAME_MAX = 200
 _HEADER_VALUE_MAX = 8192
 MAX_ATTEMPTS_SHOWN = 100
@@ -56,20 +55,6 @@ MAX_ATTEMPTS_SHOWN = 100
 REPLAYABLE_STATUS_CHOICES = [
     (s.value, s.label) for s in DeadLetter.Status if s != DeadLetter.Status.DISCARDED
 ]
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The dead letter's state does not allow this."
-    default_code = "conflict"
-
-
-def _api_error(exc: DeadLetterError) -> exceptions.APIException:
-    if exc.conflict:
-        return Conflict(exc.message)
-    if exc.field:
-        return exceptions.ValidationError({exc.field: [exc.message]})
-    return exceptions.ValidationError(exc.message)
 
 
 class _OperatorWith(permissions.BasePermission):
@@ -175,7 +160,7 @@ class StorableJSONField(serializers.JSONField):
         value = super().to_internal_value(data)
         try:
             return safe_json.check(value)
-        except safe_json.UnsafeJSON as exc:
+        except safe_json.UnsafeJSON as exc:  # local: a field's error, filed under its name
             where = f" (at {exc.path})" if exc.path else ""
             raise serializers.ValidationError(f"{exc.problem}{where}") from None
 
@@ -188,7 +173,7 @@ class SaneDateTimeField(serializers.DateTimeField):
         moment = super().to_internal_value(value)  # any offset, converted to UTC
         try:
             return in_window(self.field_name, moment, timezone.now())
-        except ReportError as exc:
+        except ReportError as exc:  # local: a field's error, filed under its name
             raise serializers.ValidationError(exc.problem) from None
 
 
@@ -283,7 +268,7 @@ class PurgeSerializer(serializers.Serializer):
 # --- filters --------------------------------------------------------------------------------
 
 
-class DeadLetterFilter(_TimeWindow):
+class DeadLetterFilter(TimeWindowFilter):
     time_field = "created_at"
     status = filters.ChoiceFilter(choices=DeadLetter.Status.choices)
     category = filters.ChoiceFilter(choices=CATEGORY_CHOICES)
@@ -309,7 +294,7 @@ def _scoped(request):
 class DeadLettersView(ReportsAndReads, generics.ListAPIView):
     """GET lists dead letters, newest first; POST parks a service's failed work."""
 
-    authentication_classes = AUTHENTICATION
+    authentication_classes = SERVICE_OR_OPERATOR
     serializer_class = DeadLetterSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = DeadLetterFilter
@@ -342,7 +327,7 @@ class DeadLettersView(ReportsAndReads, generics.ListAPIView):
 class DeadLetterDetailView(generics.RetrieveAPIView):
     """One dead letter with its replay attempts (newest first, at most 100)."""
 
-    authentication_classes = AUTHENTICATION
+    authentication_classes = SERVICE_OR_OPERATOR
     permission_classes = [ServiceOrOperator]
     serializer_class = DeadLetterDetailSerializer
     view_permission = "resilience.view_deadletter"
@@ -352,14 +337,8 @@ class DeadLetterDetailView(generics.RetrieveAPIView):
 
 
 class _OperatorAction(APIView):
-    authentication_classes = OPERATOR_AUTHENTICATION
+    authentication_classes = OPERATOR_ONLY
     permission_classes = [CanReplay]
-
-    def run(self, action):
-        try:
-            return action()
-        except DeadLetterError as exc:
-            raise _api_error(exc) from None
 
 
 class DeadLetterReplayView(_OperatorAction):
@@ -375,10 +354,10 @@ class DeadLetterReplayView(_OperatorAction):
         dead_letter = get_object_or_404(DeadLetter.objects.select_related("service"), pk=pk)
         options = ReplayOptionsSerializer(data=request.data or {})
         options.is_valid(raise_exception=True)
-        queued = self.run(lambda: dead_letter_replay_one_request(
+        queued = dead_letter_replay_one_request(
             dead_letter=dead_letter, actor=request.user, via="api",
             force=options.validated_data["force"],
-        ))
+        )
         return Response(_request_data(queued), status=status.HTTP_202_ACCEPTED)
 
 
@@ -396,9 +375,9 @@ class DeadLettersReplayView(_OperatorAction):
         data = dict(body.validated_data)
         force = data.pop("force")
         data.pop("all")
-        queued = self.run(lambda: dead_letter_replay_request(
+        queued = dead_letter_replay_request(
             filters=data, actor=request.user, via="api", force=force
-        ))
+        )
         return Response(_request_data(queued), status=status.HTTP_202_ACCEPTED)
 
 
@@ -415,14 +394,14 @@ class DeadLetterEditAndReplayView(_OperatorAction):
         body = EditAndReplaySerializer(data=request.data)
         body.is_valid(raise_exception=True)
 
-        edited = self.run(lambda: dead_letter_edit(
+        edited = dead_letter_edit(
             dead_letter=dead_letter, actor=request.user, via="api",
             payload=body.validated_data["payload"],
-        ))
+        )
         try:
             dead_letter_replay_one_request(dead_letter=edited, actor=request.user, via="api",
                                            force=True)
-        except DeadLetterError as exc:
+        except DeadLetterError as exc:  # local: only here is it known that the edit is kept
             raise Conflict(f"The edit is saved, but not replayed: {exc.message}") from None
         return Response(DeadLetterSerializer(edited).data, status=status.HTTP_202_ACCEPTED)
 
@@ -431,9 +410,7 @@ class DeadLetterDiscardView(_OperatorAction):
     @extend_schema(request=None, responses={200: DeadLetterSerializer})
     def post(self, request, pk: int):
         dead_letter = get_object_or_404(DeadLetter, pk=pk)
-        discarded = self.run(lambda: dead_letter_discard(
-            dead_letter=dead_letter, actor=request.user, via="api"
-        ))
+        discarded = dead_letter_discard(dead_letter=dead_letter, actor=request.user, via="api")
         return Response(DeadLetterSerializer(discarded).data)
 
 
@@ -453,8 +430,7 @@ class DeadLettersPurgeView(_OperatorAction):
     def post(self, request):
         body = PurgeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        result = self.run(lambda: dead_letter_purge(actor=request.user, via="api",
-                                                    **body.validated_data))
+        result = dead_letter_purge(actor=request.user, via="api", **body.validated_data)
         return Response({"count": result.count, "ids": result.ids})
 
 

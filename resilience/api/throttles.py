@@ -11,7 +11,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle
 
 from resilience.api.authentication import service_key_of
-from resilience.ingest.rate_limits import key_budget_consume, key_budget_message
+from resilience.ingest.rate_limits import budget_clock, key_budget_consume, key_budget_message
 
 
 class KeyBudgetThrottle(BaseThrottle):
@@ -20,7 +20,7 @@ class KeyBudgetThrottle(BaseThrottle):
         key = service_key_of(request)
         if scope is None or key is None or request.method in SAFE_METHODS:
             return True
-        retry_after = key_budget_consume(key=key, scope=scope)
+        retry_after = key_budget_consume(key=key, scope=scope, now=budget_clock())
         if retry_after is not None:
             # Raised here rather than returning False, so the answer says which budget.
             raise Throttled(wait=retry_after,

@@ -1,20 +1,20 @@
 from django.urls import path, register_converter
 
-from resilience.api import circuits, dead_letters, metrics, views
+from resilience.api import circuits, dead_letters, entries, groups, metrics
 
 app_name = "api"
 register_converter(circuits.OperationConverter, "operation")
 
 urlpatterns = [
-    path("errors/", views.ErrorsView.as_view(), name="errors"),
-    path("errors/<int:pk>/", views.ErrorDetailView.as_view(), name="error-detail"),
+    path("errors/", entries.ErrorsView.as_view(), name="errors"),
+    path("errors/<int:pk>/", entries.ErrorDetailView.as_view(), name="error-detail"),
     path("errors/<int:pk>/outcome/", metrics.OutcomeView.as_view(), name="error-outcome"),
     path("metrics/", metrics.MetricsView.as_view(), name="metrics"),
-    path("groups/", views.GroupsView.as_view(), name="groups"),
-    path("groups/<int:pk>/", views.GroupDetailView.as_view(), name="group-detail"),
-    path("groups/<int:pk>/resolve/", views.ResolveGroupView.as_view(), name="group-resolve"),
-    path("groups/<int:pk>/reopen/", views.ReopenGroupView.as_view(), name="group-reopen"),
-    path("groups/<int:pk>/mute/", views.MuteGroupView.as_view(), name="group-mute"),
+    path("groups/", groups.GroupsView.as_view(), name="groups"),
+    path("groups/<int:pk>/", groups.GroupDetailView.as_view(), name="group-detail"),
+    path("groups/<int:pk>/resolve/", groups.ResolveGroupView.as_view(), name="group-resolve"),
+    path("groups/<int:pk>/reopen/", groups.ReopenGroupView.as_view(), name="group-reopen"),
+    path("groups/<int:pk>/mute/", groups.MuteGroupView.as_view(), name="group-mute"),
     path("circuits/", circuits.CircuitsView.as_view(), name="circuits"),
     path("circuits/<operation:operation>/", circuits.CircuitDetailView.as_view(),
          name="circuit-detail"),

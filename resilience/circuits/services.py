@@ -47,6 +47,7 @@ from resilience.core import circuit_machine as machine
 from resilience.core.circuit_machine import Config, Live, Outcome, State
 from resilience.core.strategy import CircuitView
 from resilience.infra.cache_guard import cache_guard_reset, fail_open_counted
+from resilience.infra.ttl_cache import MISSING, TtlCache
 from resilience.models import AuditEvent, CircuitState, CircuitTransition, Service
 from resilience.models.circuits import guard_service_id
 
@@ -129,8 +130,8 @@ class CircuitStatus:
 
 # Per process, each for CIRCUIT_SETTINGS_CACHE_SECONDS: the guard's service id, the owners
 # of shared circuits ({operation: service id}), services known to be at their limit.
-_guard: dict[str, tuple[float, int]] = {}
-_shared: dict[str, tuple[float, dict[str, int]]] = {}
+_guard = TtlCache()
+_shared = TtlCache()
 _full: dict[int, float] = {}
 
 
@@ -139,25 +140,21 @@ def _cache_seconds() -> float:
 
 
 def _guard_id() -> int:
-    cached = _guard.get("id")
-    now = time.monotonic()
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    if (cached := _guard.fresh("id")) is not MISSING:
+        return cached
     pk = guard_service_id()
     if _cache_seconds() > 0:
-        _guard["id"] = (now + _cache_seconds(), pk)
+        _guard.put("id", pk, ttl=_cache_seconds())
     return pk
 
 
 def _shared_owners() -> dict[str, int]:
-    cached = _shared.get("owners")
-    now = time.monotonic()
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    if (cached := _shared.fresh("owners")) is not MISSING:
+        return cached
     owners = dict(CircuitState.objects.filter(shared=True).values_list("operation",
                                                                        "service_id"))
     if _cache_seconds() > 0:
-        _shared["owners"] = (now + _cache_seconds(), owners)
+        _shared.put("owners", owners, ttl=_cache_seconds())
     return owners
 
 
@@ -172,7 +169,7 @@ def circuit_ref(*, operation: str, service_id: int | None = None) -> CircuitRef:
 
 # --- settings ----------------------------------------------------------------------------
 
-_configs: dict[CircuitRef, tuple[float, Config]] = {}
+_configs = TtlCache()
 
 
 def default_config() -> Config:
@@ -212,13 +209,11 @@ def config_of(row: CircuitState | None) -> Config:
 def circuit_config(*, ref: CircuitRef) -> Config:
     """Per-process cache: edits reach every process within CIRCUIT_SETTINGS_CACHE_SECONDS."""
     ttl = _cache_seconds()
-    cached = _configs.get(ref)
-    now = time.monotonic()
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    if (cached := _configs.fresh(ref)) is not MISSING:
+        return cached
     cfg = config_of(_find(ref))
     if ttl > 0:
-        _configs[ref] = (now + ttl, cfg)
+        _configs.put(ref, cfg, ttl=ttl)
     return cfg
 
 

@@ -52,6 +52,9 @@ Outcome = DeadLetterAttempt.Outcome
 Kind = ReplayTarget.Kind
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Sent by name (resilience/tasks.py registers it under this name): tasks import this
+# module, never the reverse.
+REPLAY_TASK = "resilience.tasks.dead_letter_replay"
 # Ids per queued task message when a selection is replayed.
 IDS_PER_MESSAGE = 1000
 # Automatic (via="system") replays back off between attempts; operators' replays do not.
@@ -72,49 +75,69 @@ def _text(filters: Mapping, name: str, limit: int = 500) -> str | None:
     return value
 
 
+_KNOWN_FILTERS = ("ids", "service", "service_id", "operation", "reason", "reason_contains",
+                  "category", "status")
+
+
+def _reject_unknown(filters: Mapping[str, Any]) -> None:
+    unknown = set(filters) - set(_KNOWN_FILTERS)
+    if unknown:
+        raise DeadLetterError(f"unknown filter; use {', '.join(sorted(_KNOWN_FILTERS))}",
+                              field=sorted(unknown)[0])
+
+
+def _ids(filters: Mapping[str, Any]) -> list[int] | None:
+    ids = filters.get("ids")
+    if ids is not None and (not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    )):
+        raise DeadLetterError("must be a list of integers", field="ids")
+    return ids
+
+
+def _service_id(filters: Mapping[str, Any]) -> int | None:
+    service_id = filters.get("service_id")
+    if service_id is not None and (not isinstance(service_id, int)
+                                   or isinstance(service_id, bool)):
+        raise DeadLetterError("must be an integer", field="service_id")
+    return service_id
+
+
+def _category(filters: Mapping[str, Any]) -> str | None:
+    category = _text(filters, "category", 32)
+    if category is not None and category not in _CATEGORIES:
+        raise DeadLetterError(f"unknown category {category!r}", field="category")
+    return category
+
+
+def _status(filters: Mapping[str, Any]) -> str | None:
+    status = _text(filters, "status", 16)
+    if status is not None and status not in _FILTER_STATUSES:
+        raise DeadLetterError(
+            f"cannot replay {status!r}; use PENDING, FAILED, REPLAYED or REPLAYING",
+            field="status",
+        )
+    return status
+
+
 def replay_filter_queryset(filters: Mapping[str, Any]) -> QuerySet[DeadLetter]:
     """The dead letters a replay filter names. Filters (all optional, combined with AND):
     ids, service (slug), service_id, operation, reason (exact), reason_contains,
     category, status. Raises DeadLetterError naming a bad field."""
-    known = {"ids", "service", "service_id", "operation", "reason", "reason_contains",
-             "category", "status"}
-    unknown = set(filters) - known
-    if unknown:
-        name = sorted(unknown)[0]
-        raise DeadLetterError(f"unknown filter; use {', '.join(sorted(known))}", field=name)
-    qs = DeadLetter.objects.all()
-    ids = filters.get("ids")
-    if ids is not None:
-        if not isinstance(ids, list) or not all(
-            isinstance(i, int) and not isinstance(i, bool) for i in ids
-        ):
-            raise DeadLetterError("must be a list of integers", field="ids")
-        qs = qs.filter(id__in=ids)
-    if (service := _text(filters, "service", 100)) is not None:
-        qs = qs.filter(service__slug=service)
-    service_id = filters.get("service_id")
-    if service_id is not None:
-        if not isinstance(service_id, int) or isinstance(service_id, bool):
-            raise DeadLetterError("must be an integer", field="service_id")
-        qs = qs.filter(service_id=service_id)
-    if (operation := _text(filters, "operation", 200)) is not None:
-        qs = qs.filter(operation=operation)
-    if (reason := _text(filters, "reason", 100_000)) is not None:
-        qs = qs.filter(reason=reason)
-    if (contains := _text(filters, "reason_contains")) is not None:
-        qs = qs.filter(reason__icontains=contains)
-    if (category := _text(filters, "category", 32)) is not None:
-        if category not in _CATEGORIES:
-            raise DeadLetterError(f"unknown category {category!r}", field="category")
-        qs = qs.filter(category=category)
-    if (status := _text(filters, "status", 16)) is not None:
-        if status not in _FILTER_STATUSES:
-            raise DeadLetterError(
-                f"cannot replay {status!r}; use PENDING, FAILED, REPLAYED or REPLAYING",
-                field="status",
-            )
-        qs = qs.filter(status=status)
-    return qs
+    _reject_unknown(filters)
+    # Checked in this order, so the first bad field is the one named.
+    lookups = (
+        ("id__in", _ids(filters)),
+        ("service__slug", _text(filters, "service", 100)),
+        ("service_id", _service_id(filters)),
+        ("operation", _text(filters, "operation", 200)),
+        ("reason", _text(filters, "reason", 100_000)),
+        ("reason__icontains", _text(filters, "reason_contains")),
+        ("category", _category(filters)),
+        ("status", _status(filters)),
+    )
+    return DeadLetter.objects.filter(**{name: value for name, value in lookups
+                                        if value is not None})
 
 
 def claimable(*, force: bool, now: datetime) -> Q:
@@ -148,10 +171,8 @@ class ReplayRequest:
 
 
 def _enqueue(kwargs: dict[str, Any]) -> None:
-    from resilience.tasks import dead_letter_replay
-
     try:
-        dead_letter_replay.apply_async(kwargs=kwargs)
+        outbound.send_task(REPLAY_TASK, kwargs=kwargs)
     except Exception as exc:
         log.warning("could not queue a dead-letter replay: %s", exc)
         raise DeadLetterError(f"the replay queue is unavailable ({exc}); try again") from exc

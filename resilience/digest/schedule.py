@@ -20,7 +20,13 @@ import time
 
 from django.core.cache import cache
 
+from resilience.outbound import calls as outbound
+
 log = logging.getLogger(__name__)
+
+# Sent by name (resilience/tasks.py registers it under this name): tasks import this
+# module, never the reverse.
+DIGEST_TASK = "resilience.tasks.digest_pending"
 
 SCHEDULED_KEY = "faultline:digest-scheduled"
 # While this key lives, further commits do not enqueue another run; the running digest
@@ -46,8 +52,6 @@ def digest_schedule_now() -> bool:
     """Publish a digest run unless one is already queued. Returns False when the broker
     refused it (the sweep covers the entries). May block for the broker's timeouts: call it
     off the request path."""
-    from resilience import tasks
-
     global _last_asked
     now = time.monotonic()
     if now - _last_asked < LOCAL_INTERVAL_SECONDS:
@@ -59,7 +63,7 @@ def digest_schedule_now() -> bool:
     except Exception:  # noqa: BLE001 - a cache outage must not stop the enqueue
         log.warning("cache unavailable; scheduling a digest run without coalescing")
     try:
-        tasks.digest_pending.apply_async(retry=False)
+        outbound.send_task(DIGEST_TASK, kwargs={}, retry=False)
     except Exception:  # noqa: BLE001 - the beat sweep covers a broker outage
         log.warning("could not enqueue a digest run; the periodic sweep will pick it up")
         with contextlib.suppress(Exception):

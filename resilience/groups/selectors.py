@@ -1,6 +1,5 @@
 """Reads: classification rules, entries and groups as the API and admin filter them."""
 
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -11,6 +10,7 @@ from resilience import conf
 from resilience.core import time_ranges
 from resilience.core.classification import Category, Rule, Severity
 from resilience.core.time_ranges import BadRange as BadRange  # re-exported for the callers
+from resilience.infra.ttl_cache import MISSING, TtlCache
 from resilience.models import ClassificationRule, ErrorGroup, ErrorLogEntry
 
 # The one table of offered ranges (dashboard selector, admin list filters); any
@@ -39,29 +39,30 @@ def parse_metrics_range(value: str) -> timedelta:
     return time_ranges.parse_lenient(value, max_span=range_max_span())
 
 
-_rules_cache: tuple[float, Mapping[str, Rule]] | None = None
+# Kept even with RULES_CACHE_SECONDS=0: the last read is the fallback during an outage.
+_rules_cache = TtlCache()
+_RULES = "rules"
 
 
 def classification_rules() -> Mapping[str, Rule]:
     """Operators' enabled overrides, cached for RULES_CACHE_SECONDS in this process."""
-    global _rules_cache
     ttl = conf.get("RULES_CACHE_SECONDS")
-    now = time.monotonic()
-    if ttl and _rules_cache and _rules_cache[0] > now:
-        return _rules_cache[1]
+    if ttl and (cached := _rules_cache.fresh(_RULES)) is not MISSING:
+        return cached
     rules = {
         code: Rule(Category(category), Severity(severity) if severity else None)
         for code, category, severity in ClassificationRule.objects.filter(enabled=True)
         .values_list("code", "category", "severity")
     }
-    _rules_cache = (now + ttl, rules)
+    _rules_cache.put(_RULES, rules, ttl=ttl)
     return rules
 
 
 def classification_rules_last_known() -> Mapping[str, Rule]:
     """The rules this process last read, however old: while the database is unavailable
     they are the best there is (none read yet: the built-in table alone)."""
-    return _rules_cache[1] if _rules_cache else {}
+    rules = _rules_cache.last_known(_RULES)
+    return {} if rules is MISSING else rules
 
 
 def entries_filtered(

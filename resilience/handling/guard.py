@@ -67,7 +67,8 @@ class HandlingResult:
         return self.fallback_ran and not self.escalated
 
 
-def _guard_service_id() -> int:
+def guard_service_id() -> int:
+    """The service the guard's own reports and dead letters belong to (made on first use)."""
     from resilience.models import Service
 
     service, _ = Service.objects.get_or_create(
@@ -96,7 +97,8 @@ def _report(exc: BaseException, operation: str, context: Mapping[str, Any]) -> d
 def _record(report: dict[str, Any]):
     from resilience.ingest.service import ingest
 
-    return ingest([report], service_id=_guard_service_id(), source="guard")[0]
+    return ingest([report], service_id=guard_service_id(), now=timezone.now(),
+                  source="guard")[0]
 
 
 def _set_outcome(entry_id: int, succeeded: bool) -> None:
@@ -197,7 +199,7 @@ def handle_error(exc: BaseException, context: Mapping[str, Any] | None = None) -
         if result.strategy in (Strategy.FALLBACK, Strategy.CIRCUIT_BREAK):
             _run_fallback(result, exc, operation, context)
         elif result.strategy == Strategy.DEAD_LETTER:
-            _dead_letter(result, exc, operation, context, _guard_service_id())
+            _dead_letter(result, exc, operation, context, guard_service_id())
         elif result.strategy == Strategy.IMMEDIATE_ALERT:
             log.critical("%s in %s needs attention now (entry %s)", type(exc).__name__,
                          operation, result.entry_id)

@@ -8,6 +8,9 @@ answering anyone before their row is committed. There is no artificial wait: row
 arrive while a commit is in flight simply form the next batch. A shared write the database
 refuses is written again with a savepoint per request, so only the request whose rows were
 refused gets the error: one client's bad rows never cost another client its write.
+`stop()` commits what is queued, ends the thread and closes its connection; a write after
+that is committed on the caller's own thread, so a stopped committer never answers a row
+it did not commit, nor leaves a request waiting.
 """
 
 import logging
@@ -16,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, close_old_connections, connection, connections, transaction
 from django.db.models import Q
 
 from resilience import conf
@@ -142,40 +145,81 @@ class _Job:
         self.error: BaseException | None = None
 
 
+# Queued by stop() behind the last job: the committer thread ends when it takes it.
+_END = None
+
+
 class GroupCommitter:
     """One thread that commits the rows of many concurrent requests together."""
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
-        self.jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # Held while a job is queued and while stop() closes the queue, so no job can be
+        # queued behind _END, where nothing would ever take it.
+        self._queue_lock = threading.Lock()
+        self._accepting = True
+        self._ended = False  # the thread took _END
         self.thread = threading.Thread(target=self._run, name="faultline-committer", daemon=True)
         self.thread.start()
 
     def submit(self, entries: Sequence[ErrorLogEntry]) -> list[ErrorLogEntry]:
         job = _Job(entries)
-        self.jobs.put(job)
+        with self._queue_lock:
+            queued = self._accepting
+            if queued:
+                self.jobs.put(job)
+        if not queued:
+            return write_now(entries)  # stopped: committed here, before the caller answers
         job.done.wait()
         if job.error is not None:
             raise job.error
         assert job.result is not None
         return job.result
 
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Commit what is queued, end the thread and close its connection. Later submits
+        commit on their own thread. True when the thread ended within `timeout` seconds
+        (a commit still in flight past that still answers its requests when it ends)."""
+        with self._queue_lock:
+            if self._accepting:
+                self._accepting = False
+                self.jobs.put(_END)
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
     def _take_batch(self) -> list[_Job]:
-        batch = [self.jobs.get()]
-        rows = len(batch[0].entries)
+        """The next batch; empty once _END is taken (the batch before it is complete)."""
+        first = self.jobs.get()
+        if first is _END:
+            self._ended = True
+            return []
+        batch = [first]
+        rows = len(first.entries)
         while rows < self.max_rows:
             try:
                 job = self.jobs.get_nowait()
             except queue.Empty:
+                break
+            if job is _END:
+                self._ended = True
                 break
             batch.append(job)
             rows += len(job.entries)
         return batch
 
     def _run(self) -> None:
+        try:
+            self._commit_until_ended()
+        finally:
+            connections.close_all()  # this thread's own: nothing else can close it
+
+    def _commit_until_ended(self) -> None:
         checked_at = 0.0
-        while True:
+        while not self._ended:
             batch = self._take_batch()
+            if not batch:
+                continue
             # A connection health check is a round trip: once a second is plenty, and at
             # once after a failure.
             if time.monotonic() - checked_at >= 1.0:
@@ -252,6 +296,15 @@ def committer() -> GroupCommitter:
         if _committer is None:
             _committer = GroupCommitter(max_rows=conf.get("INGEST_GROUP_COMMIT_MAX_ROWS"))
         return _committer
+
+
+def committer_stop(timeout: float = 10.0) -> bool:
+    """Stop this process's committer, if one was started, and forget it: the next group
+    write starts a new one. True when there was none or its thread ended in time."""
+    global _committer
+    with _committer_lock:
+        running, _committer = _committer, None
+    return running is None or running.stop(timeout)
 
 
 def write(entries: Sequence[ErrorLogEntry]) -> list[ErrorLogEntry]:

@@ -3,7 +3,6 @@
 import hashlib
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -12,6 +11,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from resilience import conf
+from resilience.infra.ttl_cache import MISSING, TtlCache
 from resilience.models import Service, ServiceKey
 
 API_KEY_PREFIX = "fl_"
@@ -74,17 +74,14 @@ def _reports_per_minute(own: int | None) -> int:
 
 # A short in-process cache keeps the key lookup off the database on the hot path. A
 # revocation reaches other processes within AUTH_CACHE_SECONDS (0 disables the cache).
-_cache: dict[str, tuple[float, AuthenticatedKey | None]] = {}
-_CACHE_LIMIT = 10_000
+_cache = TtlCache(max_entries=10_000)
 
 
 def _lookup(field: str, value: str) -> AuthenticatedKey | None:
     ttl = conf.get("AUTH_CACHE_SECONDS")
     cache_key = f"{field}:{value}"
-    now = time.monotonic()
-    hit = _cache.get(cache_key)
-    if ttl and hit and hit[0] > now:
-        return hit[1]
+    if ttl and (hit := _cache.fresh(cache_key)) is not MISSING:
+        return hit
     try:
         row = (
             ServiceKey.objects.filter(**{field: value})
@@ -94,17 +91,15 @@ def _lookup(field: str, value: str) -> AuthenticatedKey | None:
     except (OperationalError, InterfaceError):
         # The database is down: the last answer, however old, keeps reports flowing into
         # the spool; with none, the caller cannot be checked and the outage is the answer.
-        if hit:
-            return hit[1]
+        if (known := _cache.last_known(cache_key)) is not MISSING:
+            return known
         raise
     found = (
         AuthenticatedKey(row[0], row[1], row[2] is not None, _reports_per_minute(row[3]))
         if row else None
     )
     if ttl:
-        if len(_cache) >= _CACHE_LIMIT:
-            _cache.clear()
-        _cache[cache_key] = (now + ttl, found)
+        _cache.put(cache_key, found, ttl=ttl)
     return found
 
 

@@ -1,32 +1,10 @@
-"""The operator roles: Viewer reads everything in resilience; Triager also triages groups.
+"""Used to create the operator roles (Viewer, Triager).
 
-Neither adds or deletes groups or entries, nor manages keys: superusers do that.
+Roles are declared in accounts/roles.py and granted after every migrate (post_migrate);
+this migration stays in the graph so existing databases keep their history.
 """
 
 from django.db import migrations
-
-from resilience.migrations._roles import grant
-
-RESILIENCE_MODELS = (
-    "service",
-    "servicekey",
-    "classificationrule",
-    "errorgroup",
-    "grouphistory",
-    "errorlogentry",
-    "errormetric",
-)
-VIEWER = [f"view_{model}" for model in RESILIENCE_MODELS]
-TRIAGER = [*VIEWER, "change_errorgroup", "triage_errorgroup"]
-ROLES = {"Viewer": VIEWER, "Triager": TRIAGER}
-
-
-def create_roles(apps, schema_editor) -> None:
-    grant(apps, ROLES)
-
-
-def delete_roles(apps, schema_editor) -> None:
-    apps.get_model("auth", "Group").objects.filter(name__in=ROLES).delete()
 
 
 class Migration(migrations.Migration):
@@ -36,4 +14,4 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(create_roles, delete_roles)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

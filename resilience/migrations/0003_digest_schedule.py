@@ -1,29 +1,10 @@
-"""The digest sweep on celery-beat's database scheduler (editable in the admin).
+"""Used to create the digest sweep's periodic task.
 
-After-commit scheduling is the fast path; this sweep is what makes digestion survive a
-lost message or a broker outage.
+Periodic tasks are declared in config/periodic_tasks.py and made after every migrate
+(post_migrate); this migration stays in the graph so existing databases keep their history.
 """
 
 from django.db import migrations
-
-from resilience.migrations._schedules import ensure_interval_task, remove_task
-
-TASK_NAME = "Digest sweep"
-
-
-def create_schedule(apps, schema_editor):
-    ensure_interval_task(
-        apps,
-        name=TASK_NAME,
-        task="resilience.tasks.digest_sweep",
-        seconds=10,
-        queue="digest",
-        description="Digests error entries that after-commit scheduling missed.",
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    remove_task(apps, TASK_NAME)
 
 
 class Migration(migrations.Migration):
@@ -32,4 +13,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create_schedule, remove_schedule)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

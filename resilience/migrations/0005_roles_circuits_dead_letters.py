@@ -1,33 +1,13 @@
-"""Viewer sees circuits, dead letters, deferred writes and the audit trail; Triager may also
-force circuits and replay, edit or discard dead letters. Purging stays with superusers."""
+"""Used to grant the roles the circuit, dead-letter, deferred-write and audit permissions.
+
+Roles are declared in accounts/roles.py and granted after every migrate (post_migrate);
+this migration stays in the graph so existing databases keep their history.
+"""
 
 from django.db import migrations
-
-from resilience.migrations._roles import grant, revoke
-
-MODELS = (
-    "circuitstate",
-    "circuittransition",
-    "deadletter",
-    "deadletterattempt",
-    "replaytarget",
-    "auditevent",
-    "deferredwrite",
-)
-VIEWER = [f"view_{model}" for model in MODELS]
-TRIAGER = [*VIEWER, "force_circuitstate", "replay_deadletter"]
-ROLES = {"Viewer": VIEWER, "Triager": TRIAGER}
-
-
-def grant_roles(apps, schema_editor) -> None:
-    grant(apps, ROLES)
-
-
-def revoke_roles(apps, schema_editor) -> None:
-    revoke(apps, ROLES)
 
 
 class Migration(migrations.Migration):
     dependencies = [("resilience", "0004_circuits_dead_letters_audit")]
 
-    operations = [migrations.RunPython(grant_roles, revoke_roles)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

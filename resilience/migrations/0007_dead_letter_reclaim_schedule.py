@@ -1,28 +1,13 @@
-"""Reclaiming dead letters left REPLAYING by a worker that died, on celery-beat."""
+"""Used to create the dead-letter reclaim's periodic task.
+
+Periodic tasks are declared in config/periodic_tasks.py and made after every migrate
+(post_migrate); this migration stays in the graph so existing databases keep their history.
+"""
 
 from django.db import migrations
-
-from resilience.migrations._schedules import ensure_interval_task, remove_task
-
-TASK_NAME = "Dead-letter reclaim"
-
-
-def create_schedule(apps, schema_editor):
-    ensure_interval_task(
-        apps,
-        name=TASK_NAME,
-        task="resilience.tasks.dead_letter_reclaim_stuck",
-        seconds=300,
-        queue="replay",
-        description="Puts dead letters stuck in REPLAYING past the claim timeout back.",
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    remove_task(apps, TASK_NAME)
 
 
 class Migration(migrations.Migration):
     dependencies = [("resilience", "0006_circuit_live_state")]
 
-    operations = [migrations.RunPython(create_schedule, remove_schedule)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

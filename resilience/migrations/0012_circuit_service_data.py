@@ -5,14 +5,14 @@ Each becomes Faultline's own (the in-process guard's service, which owns timer.e
 event.publish). A circuit an operator acted on (forced, or given its own settings) was a
 decision for everyone: it stays shared. The rest are private and expire when idle; a
 service that uses one of those names gets its own circuit at its next call.
+
+This migration also used to create the idle-expiry periodic task; periodic tasks are now
+declared in config/periodic_tasks.py and made after every migrate (post_migrate).
 """
 
 from django.db import migrations
 from django.db.models import Q
 
-from resilience.migrations._schedules import ensure_interval_task, remove_task
-
-TASK_NAME = "Circuit idle expiry"
 SETTINGS_FIELDS = ("failure_threshold", "window_seconds", "recovery_timeout_seconds",
                    "half_open_probes", "probe_timeout_seconds")
 
@@ -33,28 +33,10 @@ def assign_owners(apps, schema_editor):
     CircuitState.objects.filter(decided).update(shared=True)
 
 
-def create_schedule(apps, schema_editor):
-    ensure_interval_task(
-        apps,
-        name=TASK_NAME,
-        task="resilience.tasks.circuits_expire_idle",
-        seconds=3600,
-        queue="maintenance",
-        description="Deletes circuits idle for CIRCUIT_IDLE_EXPIRE_SECONDS, in batches.",
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    remove_task(apps, TASK_NAME)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("resilience", "0011_circuit_service"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [
-        migrations.RunPython(assign_owners, migrations.RunPython.noop),
-        migrations.RunPython(create_schedule, remove_schedule),
-    ]
+    operations = [migrations.RunPython(assign_owners, migrations.RunPython.noop)]

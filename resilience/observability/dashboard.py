@@ -36,7 +36,7 @@ from resilience.core.health_score import (
     zero_filled_trend,
 )
 from resilience.core.strategy import Strategy
-from resilience.digest.service import oldest_pending_received_at
+from resilience.digest.selectors import oldest_pending_received_at
 from resilience.groups.selectors import parse_metrics_range
 from resilience.infra.cache_guard import cache_call
 from resilience.models import CircuitState, DeadLetter, ErrorGroup, ErrorMetric

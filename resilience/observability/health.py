@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from resilience import conf
-from resilience.digest.service import oldest_pending_received_at
+from resilience.digest.selectors import oldest_pending_received_at
 from resilience.ingest.spool import SpoolStats, spool_enabled, spool_status
 from resilience.observability.probe_access import may_scrape
 
@@ -25,7 +25,7 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
-def _check_database() -> str | None:
+def check_database() -> str | None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -46,7 +46,7 @@ def _check_redis() -> str | None:
     return None
 
 
-def _check_broker() -> str | None:
+def check_broker() -> str | None:
     from config.celery_app import app
 
     try:
@@ -87,7 +87,7 @@ def _check_spool() -> tuple[str | None, SpoolStats | None]:
 
 @require_GET
 def readyz(request):
-    checks = {"database": _check_database(), "redis": _check_redis(), "broker": _check_broker()}
+    checks = {"database": check_database(), "redis": _check_redis(), "broker": check_broker()}
     lag_seconds = None
     if checks["database"] is None:
         checks["digest"], lag_seconds = _check_digest_lag()

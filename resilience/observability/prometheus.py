@@ -31,7 +31,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 import resilience.observability.process_metrics  # noqa: F401 - registers the process-local counters
 from resilience.core.health_score import hour_floor
 from resilience.digest.quarantine import quarantined_entries
-from resilience.digest.service import oldest_pending_received_at
+from resilience.digest.selectors import oldest_pending_received_at
 from resilience.infra.cache_guard import cache_call
 from resilience.models import CircuitState, DeadLetter, ErrorMetric, Service
 from resilience.observability.probe_access import may_scrape

@@ -454,11 +454,13 @@ def post(
                             duration_ms=elapsed()) from None
 
 
-def send_task(task_name: str, *, kwargs: dict[str, Any]) -> str:
+def send_task(task_name: str, *, kwargs: dict[str, Any], **options: Any) -> str:
     """Publish a message for the Celery task ``task_name`` on the configured broker.
 
-    Routing follows CELERY_TASK_ROUTES like any other message. Returns the task id. A
-    broker failure is not permanent (the broker may come back).
+    Routing follows CELERY_TASK_ROUTES like any other message; ``options`` are Celery's
+    publishing options (``retry``, ``countdown``). Services queue our own tasks this way,
+    by name, so they never import the tasks module that imports them. Returns the task id.
+    A broker failure is not permanent (the broker may come back).
     """
     # The project's app (its broker and routes), not celery.current_app: any other Celery
     # app created later in the process (a library's, a test's) would become "current".
@@ -467,7 +469,7 @@ def send_task(task_name: str, *, kwargs: dict[str, Any]) -> str:
     if not task_name:
         raise OutboundError("no task name", permanent=True)
     try:
-        result = app.send_task(task_name, kwargs=kwargs)
+        result = app.send_task(task_name, kwargs=kwargs, **options)
     except Exception as exc:  # noqa: BLE001 - kombu raises many types; all mean "not sent"
         raise OutboundError(f"broker unavailable: {exc}", permanent=False) from None
     return result.id

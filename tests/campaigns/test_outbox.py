@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 
 from campaigns.models import OutboxEvent
-from campaigns.services import (
+from campaigns.outbox import (
     lifecycle_event_record,
     outbox_publish,
     outbox_republish,

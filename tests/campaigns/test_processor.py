@@ -6,12 +6,8 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTimer, OutboxEvent
-from campaigns.services import (
-    campaign_schedule,
-    timer_execute,
-    timers_claim_due,
-    timers_process_due,
-)
+from campaigns.status_changes import campaign_schedule
+from campaigns.timers import timer_execute, timers_claim_due, timers_process_due
 from resilience.circuits.services import circuit_force
 from resilience.models import ErrorLogEntry
 
@@ -102,12 +98,12 @@ def test_an_illegal_transition_fails_the_timer_with_a_clear_error_and_no_retry(
 def test_a_failing_execution_is_rolled_back_and_retried_in_five_minutes(
     due_campaign, fake_bus, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from campaigns import services
+    from campaigns import timers
 
     def broken(topic, payload):
         raise KeyError("payload")  # PERMANENT, recoverable → the timer.execute fallback
 
-    monkeypatch.setattr(services, "lifecycle_event_record", broken)
+    monkeypatch.setattr(timers, "lifecycle_event_record", broken)
     CampaignTimer.objects.filter(type="campaign.start").update(retry_count=2)
     before = timezone.now()
     result = process(django_capture_on_commit_callbacks)
@@ -129,12 +125,12 @@ def test_a_failing_execution_is_rolled_back_and_retried_in_five_minutes(
 def test_an_error_no_fallback_takes_still_settles_the_timer(
     due_campaign, fake_bus, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from campaigns import services
+    from campaigns import timers
 
     def unreachable(topic, payload):
         raise ConnectionResetError(104, "reset")  # TRANSIENT → RETRY: propagates
 
-    monkeypatch.setattr(services, "lifecycle_event_record", unreachable)
+    monkeypatch.setattr(timers, "lifecycle_event_record", unreachable)
     result = process(django_capture_on_commit_callbacks)
     timer = CampaignTimer.objects.get(type="campaign.start")
     assert result.outcomes == {"failed": [timer.pk]}

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from campaigns.models import Campaign, CampaignTimer, OutboxEvent
-from campaigns.services import campaign_schedule
+from campaigns.status_changes import campaign_schedule
 from resilience import conf
 from tests.campaigns import workers
 from tests.resilience import circuit_workers

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 
+from campaigns.errors import CampaignError
 from campaigns.models import Campaign, CampaignTimer
-from campaigns.services import CampaignError, campaign_schedule
+from campaigns.status_changes import campaign_schedule
 
 
 def test_scheduling_creates_the_start_and_end_timers(make_campaign):

@@ -15,7 +15,7 @@ def process_timers(db_name: str, prefix: str, batch: int, *, start) -> list[int]
     settings.EVENT_BUS_URL = ""  # events stay in the outbox: the race is about timers
     settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_KEY_PREFIX": prefix,
                           "TIMER_PROCESSOR_BATCH_SIZE": batch}
-    from campaigns.services import timers_process_due
+    from campaigns.timers import timers_process_due
 
     connection.ensure_connection()
     start()

@@ -3,7 +3,6 @@ test database. A campaign scheduled a few seconds ahead starts and completes on 
 and its events reach the stream; with the event bus unreachable the events wait in the
 outbox and are republished by recovery once the bus is back."""
 
-import importlib
 import os
 import subprocess
 import sys
@@ -22,13 +21,14 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from campaigns import events
 from campaigns.models import Campaign, OutboxEvent
-from campaigns.services import campaign_schedule
+from campaigns.status_changes import campaign_schedule
+from config.periodic_tasks import sync_periodic_tasks
 from resilience import conf
 from tests.recovery.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAIM_KEY = "faultline-test-e2e-broker"  # marks the database this test took for its broker
-schedules = importlib.import_module("recovery.migrations.0003_schedules")
+PROCESSOR, RECOVERY = "Campaign timer processor", "Recovery procedures"
 
 
 def _database_url() -> str:
@@ -106,11 +106,11 @@ def test_campaigns_run_on_celery_beat_and_events_survive_a_bus_outage(
     proxy = TcpProxy((url.hostname, url.port or 6379))
     proxy.start()
 
-    # The schedule as the migration makes it (a transactional test may have flushed it),
-    # with the processor every second and recovery off until the bus is back.
-    schedules.create_schedules(apps, None)
-    PeriodicTask.objects.exclude(name=schedules.PROCESSOR).update(enabled=False)
-    processor = PeriodicTask.objects.get(name=schedules.PROCESSOR)
+    # The schedule as migrate makes it (a transactional test may have flushed it), with
+    # the processor every second and recovery off until the bus is back.
+    sync_periodic_tasks(apps=apps)
+    PeriodicTask.objects.exclude(name=PROCESSOR).update(enabled=False)
+    processor = PeriodicTask.objects.get(name=PROCESSOR)
     processor.interval = _every(1)
     processor.save()
 
@@ -167,7 +167,7 @@ def test_campaigns_run_on_celery_beat_and_events_survive_a_bus_outage(
 
         # 3. The bus is back: recovery republishes the backlog, in order.
         proxy.start()
-        recovery = PeriodicTask.objects.get(name=schedules.RECOVERY)
+        recovery = PeriodicTask.objects.get(name=RECOVERY)
         recovery.interval, recovery.enabled = _every(1), True
         recovery.save()
         _wait_for(lambda: not waiting.exclude(status="PUBLISHED").exists(), 30,

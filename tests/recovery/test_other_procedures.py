@@ -44,12 +44,12 @@ def test_without_a_bus_the_republisher_says_so_and_skips(no_bus):
 
 
 @pytest.fixture
-def replay_inline(monkeypatch):
+def replay_inline(catch_task):
     """The replay queue, run at once in this process."""
     from resilience import tasks
+    from resilience.dead_letters.replay import REPLAY_TASK
 
-    monkeypatch.setattr(tasks.dead_letter_replay, "apply_async",
-                        lambda kwargs, **options: tasks.dead_letter_replay(**kwargs))
+    catch_task(REPLAY_TASK, lambda kwargs, **options: tasks.dead_letter_replay(**kwargs))
 
 
 def test_transient_dead_letters_are_replayed_within_their_limit(
@@ -182,7 +182,7 @@ def test_a_database_that_comes_back_after_a_reconnect_is_up(db):
     from resilience.observability import health
 
     answers = iter(["database: OperationalError: server closed the connection", None])
-    with mock.patch.object(health, "_check_database", lambda: next(answers)):
+    with mock.patch.object(health, "check_database", lambda: next(answers)):
         run = procedure_run("health.database")
     assert run.outcome == "SUCCEEDED" and run.changed["reconnected"] is True
 
@@ -192,7 +192,7 @@ def test_a_broker_that_stays_down_is_failed_with_an_alert(db, monkeypatch):
     from resilience.observability import health
 
     alerts = []
-    monkeypatch.setattr(health, "_check_broker", lambda: "broker: refused")
+    monkeypatch.setattr(health, "check_broker", lambda: "broker: refused")
     monkeypatch.setattr(alerting, "_alerts_hook",
                         lambda: lambda **kw: alerts.append(kw))
     run = procedure_run("health.broker")
@@ -208,7 +208,7 @@ def test_a_database_that_stays_down_is_alerted_even_when_the_run_cannot_be_recor
     from resilience.observability import health
 
     alerts = []
-    monkeypatch.setattr(health, "_check_database", lambda: "database: connection refused")
+    monkeypatch.setattr(health, "check_database", lambda: "database: connection refused")
     monkeypatch.setattr(alerting, "_alerts_hook", lambda: lambda **kw: alerts.append(kw))
 
     def unrecordable(**kwargs):

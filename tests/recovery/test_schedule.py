@@ -1,5 +1,5 @@
-"""The schedule lives in celery-beat's database scheduler (a data migration), and the
-tasks go to the maintenance queue."""
+"""The schedule lives in celery-beat's database scheduler (config/periodic_tasks.py, made
+after migrate), and the tasks go to the maintenance queue."""
 
 from django.conf import settings
 from django_celery_beat.models import PeriodicTask
@@ -7,7 +7,7 @@ from django_celery_beat.models import PeriodicTask
 from config.celery_app import app
 
 
-def test_the_migration_creates_the_three_periodic_tasks(db):
+def test_migrate_creates_the_three_periodic_tasks(db):
     tasks = {t.name: t for t in PeriodicTask.objects.filter(
         task__in=["campaigns.tasks.timers_process", "recovery.tasks.recovery_run",
                   "recovery.tasks.cleanup_run"])}

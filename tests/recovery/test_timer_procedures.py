@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTimer, OutboxEvent
-from campaigns.services import campaign_schedule
+from campaigns.status_changes import campaign_schedule
 from recovery.services import procedure_run
 from resilience.models import DeadLetter
 

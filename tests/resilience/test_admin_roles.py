@@ -1,4 +1,4 @@
-"""The Viewer and Triager roles made by the 0002 and 0005 role data migrations."""
+"""The Viewer and Triager roles (accounts/roles.py, granted after migrate)."""
 
 import pytest
 from django.contrib.auth.models import Group

@@ -1,4 +1,9 @@
-"""POST /api/v1/errors/: accept, classify, decide, store — or refuse with a clear 4xx."""
+"""POST /api/v1/errors/: accept, classify, decide, store — or refuse with a clear 4xx.
+
+The core cases take `write_path`: they run in the test's transaction, with real commits,
+and with real commits through the group committer (tests/write_paths.py), and each time
+what was answered is what is stored.
+"""
 
 import json
 
@@ -7,6 +12,7 @@ from django.test import Client
 
 from resilience.models import ErrorLogEntry
 from tests import factories
+from tests.write_paths import assert_stored_as_answered
 
 URL = "/api/v1/errors/"
 
@@ -16,7 +22,7 @@ def post(client, body, **extra):
     return client.post(URL, data=data, content_type="application/json", **extra)
 
 
-def test_it_accepts_one_report_and_answers_what_to_do(service_client, service):
+def test_it_accepts_one_report_and_answers_what_to_do(write_path, service_client, service):
     response = post(
         service_client,
         {"code": "ECONNREFUSED", "message": "connect refused", "operation": "database.write"},
@@ -35,6 +41,7 @@ def test_it_accepts_one_report_and_answers_what_to_do(service_client, service):
     assert entry.event_id == body["event_id"]
     assert entry.operation == "database.write"
     assert entry.digested_at is None
+    assert_stored_as_answered(write_path, [body])
 
 
 def test_it_accepts_every_documented_field(service_client):
@@ -78,7 +85,7 @@ def test_it_accepts_every_documented_field(service_client):
     assert entry.classification["cause"]["code"] == "ETIMEDOUT"
 
 
-def test_it_accepts_a_batch_and_answers_in_order(service_client):
+def test_it_accepts_a_batch_and_answers_in_order(write_path, service_client):
     reports = [
         {"code": "ECONNRESET", "operation": "event.publish"},
         {"code": "401", "operation": "auth"},
@@ -90,25 +97,27 @@ def test_it_accepts_a_batch_and_answers_in_order(service_client):
     assert response.status_code == 201, response.content
     strategies = [r["strategy"] for r in response.json()]
     assert strategies == ["RETRY", "IMMEDIATE_ALERT", "FALLBACK", "FALLBACK", "FALLBACK"]
-    assert ErrorLogEntry.objects.count() == 5
+    assert len({r["id"] for r in response.json()}) == 5
+    assert_stored_as_answered(write_path, response.json())
 
 
-def test_a_resent_event_is_stored_once_and_answered_the_same(service_client):
+def test_a_resent_event_is_stored_once_and_answered_the_same(write_path, service_client):
     report = {"event_id": "abc-123", "code": "ECONNREFUSED", "operation": "database.write"}
     first = post(service_client, report)
     second = post(service_client, report)
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] == second.json()["id"]
     assert first.json()["strategy"] == second.json()["strategy"]
-    assert ErrorLogEntry.objects.count() == 1
+    assert_stored_as_answered(write_path, [first.json()])
 
 
-def test_a_batch_repeating_an_event_id_stores_it_once(service_client):
+def test_a_batch_repeating_an_event_id_stores_it_once(write_path, service_client):
     report = {"event_id": "dup", "code": "ECONNRESET"}
     response = post(service_client, [report, report, {"event_id": "other"}])
+    assert response.status_code == 201, response.content
     ids = [r["id"] for r in response.json()]
     assert ids[0] == ids[1] != ids[2]
-    assert ErrorLogEntry.objects.count() == 2
+    assert_stored_as_answered(write_path, response.json())
 
 
 def test_the_same_event_id_from_two_services_is_two_entries(service_client):
@@ -179,11 +188,11 @@ def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(
     assert ErrorLogEntry.objects.count() == 0
 
 
-def test_a_batch_with_one_bad_report_stores_none_of_it(service_client):
+def test_a_batch_with_one_bad_report_stores_none_of_it(write_path, service_client):
     response = post(service_client, [{"code": "A"}] * 10 + [{"attempt_count": "x"}])
     assert response.status_code == 400
     assert response.json()["field"] == "reports[10].attempt_count"
-    assert ErrorLogEntry.objects.count() == 0
+    assert_stored_as_answered(write_path, [])
 
 
 def test_a_batch_over_the_limit_is_refused(service_client, settings):

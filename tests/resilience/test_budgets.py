@@ -16,7 +16,6 @@ from resilience.ingest.rate_limits import (
 )
 from resilience.models import DeadLetter, ErrorLogEntry
 from tests import factories
-from tests.sentry.live import wait_for_minute_start
 
 pytestmark = pytest.mark.django_db
 
@@ -29,11 +28,11 @@ def _forget_windows() -> None:
 
 
 @pytest.fixture(autouse=True)
-def fresh_budgets():
-    # Key ids repeat across test runs, and windows live a minute in Redis.
+def fresh_budgets(budget_clock):
+    # Key ids repeat across test runs, and windows live a minute in Redis. The budget
+    # clock stands still at the start of a minute: every test here counts in one window.
     _forget_windows()
     budgets_process_reset()
-    wait_for_minute_start(margin=5)  # every test here fits well inside one window
     yield
     budgets_process_reset()
     _forget_windows()
@@ -69,9 +68,20 @@ def test_a_key_without_its_own_limit_gets_the_default(service, settings):
     response = post(client, "/api/v1/errors/", {"code": "E"})
     assert response.status_code == 429
     assert "3 reports per minute" in response.json()["message"]
-    assert 1 <= int(response["Retry-After"]) <= 60
+    assert response["Retry-After"] == "60"  # the clock stands at the start of the minute
     assert limited("reports") == before + 1
     assert ErrorLogEntry.objects.count() == 3
+
+
+def test_the_next_minute_has_a_budget_of_its_own(service, settings, budget_clock):
+    limits(settings, KEY_REPORTS_PER_MINUTE=1)
+    client = key_client(service)
+    assert post(client, "/api/v1/errors/", {"code": "E"}).status_code == 201
+    budget_clock.now += 59
+    response = post(client, "/api/v1/errors/", {"code": "E"})
+    assert (response.status_code, response["Retry-After"]) == (429, "1")
+    budget_clock.now += 1
+    assert post(client, "/api/v1/errors/", {"code": "E"}).status_code == 201
 
 
 def test_a_key_with_nothing_left_is_refused_before_its_body_is_read(service, settings):
@@ -232,6 +242,6 @@ def test_budgets_fail_open_when_the_cache_is_unreachable(service, settings, cach
 def test_after_a_cache_failure_the_cache_is_not_asked_again_at_once(cache_down):
     from resilience.ingest import rate_limits
 
-    assert rate_limit_consume(key_id=1, limit=1) is None  # fails, and opens
+    assert rate_limit_consume(key_id=1, limit=1, now=0.0) is None  # fails, and opens
     assert rate_limits._Outage.active()
-    assert rate_limit_consume(key_id=1, limit=1) is None  # not asked: still open
+    assert rate_limit_consume(key_id=1, limit=1, now=0.0) is None  # not asked: still open

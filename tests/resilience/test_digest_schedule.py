@@ -21,9 +21,9 @@ def no_local_throttle(monkeypatch):
 
 
 @pytest.fixture
-def enqueued(monkeypatch):
+def enqueued(catch_task):
     calls = []
-    monkeypatch.setattr(tasks.digest_pending, "apply_async", lambda **kw: calls.append(kw))
+    catch_task(schedule.DIGEST_TASK, lambda kwargs, **options: calls.append(options))
     cache.delete(schedule.SCHEDULED_KEY)
     yield calls
     cache.delete(schedule.SCHEDULED_KEY)
@@ -67,12 +67,12 @@ def test_a_starting_run_lets_the_next_commit_schedule_again(enqueued):
     assert len(enqueued) == 2
 
 
-def test_a_broker_outage_leaves_the_entries_for_the_sweep(service_client, monkeypatch,
+def test_a_broker_outage_leaves_the_entries_for_the_sweep(service_client, catch_task,
                                                           django_capture_on_commit_callbacks):
-    def broker_down(**kwargs):
+    def broker_down(kwargs, **options):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(tasks.digest_pending, "apply_async", broker_down)
+    catch_task(schedule.DIGEST_TASK, broker_down)
     cache.delete(schedule.SCHEDULED_KEY)
     with django_capture_on_commit_callbacks(execute=True):
         response = _post(service_client, {"code": "ECONNRESET"})

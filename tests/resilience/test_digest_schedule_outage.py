@@ -10,22 +10,21 @@ import time
 import pytest
 from django.core.cache import cache
 
-from resilience import tasks
 from resilience.digest import schedule as schedule
 from resilience.models import ErrorLogEntry
 
 
 @pytest.fixture
-def hung_broker(monkeypatch):
-    """apply_async blocks until released, as a publish to an unreachable broker did."""
+def hung_broker(monkeypatch, catch_task):
+    """A publish blocks until released, as one to an unreachable broker did."""
     release = threading.Event()
     calls = []
 
-    def publish(**kwargs):
-        calls.append(kwargs)
+    def publish(kwargs, **options):
+        calls.append(options)
         release.wait(timeout=30)
 
-    monkeypatch.setattr(tasks.digest_pending, "apply_async", publish)
+    catch_task(schedule.DIGEST_TASK, publish)
     monkeypatch.setattr(schedule, "LOCAL_INTERVAL_SECONDS", 0)
     monkeypatch.setattr(schedule, "_current", None)  # a scheduler thread of this test's own
     cache.delete(schedule.SCHEDULED_KEY)
@@ -69,14 +68,14 @@ def test_wake_ups_during_a_hung_publish_coalesce(hung_broker):
     assert len(calls) == 1
 
 
-def test_the_scheduler_thread_survives_a_failed_publish(monkeypatch):
+def test_the_scheduler_thread_survives_a_failed_publish(monkeypatch, catch_task):
     calls = []
 
-    def broker_refuses(**kwargs):
-        calls.append(kwargs)
+    def broker_refuses(kwargs, **options):
+        calls.append(options)
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(tasks.digest_pending, "apply_async", broker_refuses)
+    catch_task(schedule.DIGEST_TASK, broker_refuses)
     monkeypatch.setattr(schedule, "LOCAL_INTERVAL_SECONDS", 0)
     monkeypatch.setattr(schedule, "FAILURE_PAUSE_SECONDS", 0)
     monkeypatch.setattr(schedule, "_current", None)

@@ -18,8 +18,10 @@ def _entry(service, event_id=None):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_share_commits_and_each_gets_its_own_rows(postgres, service):
-    committer = entry_writer.GroupCommitter(max_rows=500)
+def test_concurrent_writers_share_commits_and_each_gets_its_own_rows(
+    postgres, service, group_committer
+):
+    committer = group_committer
     results: dict[int, list] = {}
     errors = []
 
@@ -48,8 +50,8 @@ def test_concurrent_writers_share_commits_and_each_gets_its_own_rows(postgres, s
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_resend_racing_the_original_is_stored_once(postgres, service):
-    committer = entry_writer.GroupCommitter(max_rows=500)
+def test_a_resend_racing_the_original_is_stored_once(postgres, service, group_committer):
+    committer = group_committer
     answers = []
 
     def request() -> None:
@@ -68,8 +70,8 @@ def test_a_resend_racing_the_original_is_stored_once(postgres, service):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failed_commit_is_reported_to_the_waiting_request(service):
-    committer = entry_writer.GroupCommitter(max_rows=500)
+def test_a_failed_commit_is_reported_to_the_waiting_request(service, group_committer):
+    committer = group_committer
     bad = _entry(service)
     bad.category = None  # NOT NULL: the database refuses the row
     with pytest.raises(Exception):  # noqa: B017 - the database's own IntegrityError type

@@ -7,21 +7,18 @@ past validation (which is hardened elsewhere), as a request that slipped through
 
 import json
 import threading
-import time
 import uuid
-from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 from django.test import Client
 
 from resilience.ingest import entry_writer
 from resilience.models import ErrorLogEntry
 from tests import factories
+from tests.resilience.table_lock import TABLE, TableLock, wait_until, waiting_inserts
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-TABLE = ErrorLogEntry._meta.db_table
 
 
 def _entry(service, **fields) -> ErrorLogEntry:
@@ -35,52 +32,6 @@ REFUSED = {
     "NUL in a JSON field": {"extra": {"tag": "a\x00b"}},  # PostgreSQL: unsupported escape
     "NULL in a NOT NULL column": {"category": None},  # IntegrityError, like a conflict
 }
-
-
-def _wait_until(condition: Callable[[], bool], what: str) -> None:
-    # A bound on waiting for other threads, not a timing assertion.
-    deadline = time.monotonic() + 30
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.01)
-
-
-def _waiting_inserts() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
-            [TABLE],
-        )
-        return cursor.fetchone()[0]
-
-
-class TableLock:
-    """Holds an EXCLUSIVE lock on the entries table from its own connection, so the
-    committer's INSERT waits and every request submitted meanwhile joins one batch."""
-
-    def __init__(self) -> None:
-        self.locked = threading.Event()
-        self.release = threading.Event()
-        self.thread = threading.Thread(target=self._hold)
-
-    def _hold(self) -> None:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
-                self.locked.set()
-                self.release.wait(60)
-        finally:
-            connections.close_all()
-
-    def __enter__(self) -> "TableLock":
-        self.thread.start()
-        assert self.locked.wait(30)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release.set()
-        self.thread.join()
 
 
 class Recorder:
@@ -112,15 +63,17 @@ def _submit_in_thread(committer, entries, outcomes: dict, name: str) -> threadin
     return thread
 
 
-def test_refused_rows_fail_only_their_own_request_in_a_shared_batch(postgres, monkeypatch):
+def test_refused_rows_fail_only_their_own_request_in_a_shared_batch(
+    postgres, monkeypatch, group_committer
+):
     good_service, bad_service = factories.ServiceFactory(), factories.ServiceFactory()
-    committer = entry_writer.GroupCommitter(max_rows=500)
+    committer = group_committer
     outcomes: dict = {}
     threads = []
     with TableLock():
         # The first request is taken alone and waits on the lock: the rest queue up.
         threads.append(_submit_in_thread(committer, [_entry(good_service)], outcomes, "first"))
-        _wait_until(lambda: _waiting_inserts() == 1, "the committer to wait on the lock")
+        wait_until(lambda: waiting_inserts() == 1, "the committer to wait on the lock")
         recorder = Recorder(committer, monkeypatch)
         good = {f"good{n}": [_entry(good_service) for _ in range(3)] for n in range(20)}
         # A resend of another request's event in the same batch is answered from its row.
@@ -129,7 +82,7 @@ def test_refused_rows_fail_only_their_own_request_in_a_shared_batch(postgres, mo
                for name, fields in REFUSED.items()}
         for name, entries in {**good, **bad}.items():
             threads.append(_submit_in_thread(committer, entries, outcomes, name))
-        _wait_until(lambda: committer.jobs.qsize() == len(good) + len(bad),
+        wait_until(lambda: committer.jobs.qsize() == len(good) + len(bad),
                     "every request to queue")
     for thread in threads:
         thread.join()
@@ -151,16 +104,18 @@ def test_refused_rows_fail_only_their_own_request_in_a_shared_batch(postgres, mo
     assert len(stored) == 1 + 20 * 3
 
 
-def test_a_shared_write_that_loses_its_connection_is_written_again(postgres, monkeypatch):
+def test_a_shared_write_that_loses_its_connection_is_written_again(
+    postgres, monkeypatch, group_committer
+):
     """Not a row's fault at all: the committer's connection dies mid-INSERT. Nobody was
     answered yet, so every request is written again on a fresh connection."""
     service = factories.ServiceFactory()
-    committer = entry_writer.GroupCommitter(max_rows=500)
+    committer = group_committer
     outcomes: dict = {}
     with TableLock():
         threads = [_submit_in_thread(committer, [_entry(service)], outcomes, f"r{n}")
                    for n in range(5)]
-        _wait_until(lambda: _waiting_inserts() == 1, "the committer to wait on the lock")
+        wait_until(lambda: waiting_inserts() == 1, "the committer to wait on the lock")
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks "
@@ -219,13 +174,13 @@ def test_a_key_sending_refused_rows_costs_concurrent_api_clients_nothing(
         # reports are sure to share at least one batch; after that, whatever races.
         threads = [threading.Thread(target=poster, args=(0,))]
         threads[0].start()
-        _wait_until(lambda: _waiting_inserts() == 1, "the committer to wait on the lock")
+        wait_until(lambda: waiting_inserts() == 1, "the committer to wait on the lock")
         for fields in REFUSED.values():
             threads.append(threading.Thread(target=hostile, args=(fields,)))
         threads += [threading.Thread(target=poster, args=(n,)) for n in range(1, 8)]
         for thread in threads[1:]:
             thread.start()
-        _wait_until(lambda: committer.jobs.qsize() >= 3 + 7, "both keys' requests to queue")
+        wait_until(lambda: committer.jobs.qsize() >= 3 + 7, "both keys' requests to queue")
     for thread in threads:
         thread.join()
 

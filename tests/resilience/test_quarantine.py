@@ -18,7 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from resilience.digest.quarantine import quarantined_entries
-from resilience.digest.service import digest_batch, oldest_pending_received_at
+from resilience.digest.selectors import oldest_pending_received_at
+from resilience.digest.service import digest_batch
 from resilience.models import AuditEvent, ErrorGroup, ErrorLogEntry, ErrorMetric
 from tests.factories import ErrorLogEntryFactory
 

@@ -1,7 +1,5 @@
 """Helpers for the tests that run a real SDK against pytest-django's live_server."""
 
-import time
-
 from django.core.signals import request_started
 
 
@@ -25,9 +23,3 @@ class RequestLog:
     def count(self, fragment: str) -> int:
         return sum(fragment in path for path in self.paths)
 
-
-def wait_for_minute_start(margin: float = 20.0) -> None:
-    """Rate limits count per calendar minute: start a test early in one."""
-    into = time.time() % 60
-    if into > 60 - margin:
-        time.sleep(60 - into + 0.2)

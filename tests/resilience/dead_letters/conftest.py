@@ -9,6 +9,7 @@ import pytest
 from werkzeug import Request, Response
 
 from resilience import tasks
+from resilience.dead_letters.replay import REPLAY_TASK
 from tests import factories
 
 
@@ -67,8 +68,7 @@ class ReplayQueue(list):
 
 
 @pytest.fixture
-def replay_queue(monkeypatch) -> ReplayQueue:
+def replay_queue(catch_task) -> ReplayQueue:
     queue = ReplayQueue()
-    monkeypatch.setattr(tasks.dead_letter_replay, "apply_async",
-                        lambda kwargs, **options: queue.append(kwargs))
+    catch_task(REPLAY_TASK, lambda kwargs, **options: queue.append(kwargs))
     return queue

@@ -1,0 +1,105 @@
+"""Error reports in, stored entries out.
+
+POST /api/v1/errors/          one report or a batch (service keys)
+GET  /api/v1/errors/[{id}/]   stored entries, newest first (service keys, operators)
+
+Validation is report_schema's, the work ingest's, the reads groups.selectors'.
+"""
+
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import Throttled
+from rest_framework.response import Response
+
+from resilience import conf
+from resilience.api.authentication import (
+    SERVICE_OR_OPERATOR,
+    scoped_service_id,
+    service_key_of,
+)
+from resilience.api.body import read_json_body
+from resilience.api.filters import EntryFilter
+from resilience.api.permissions import ReportsAndReads, ServiceOrOperator
+from resilience.api.serializers import AcceptedSerializer, EntrySerializer, ReportSerializer
+from resilience.core.report_schema import validate_body
+from resilience.groups.selectors import entries_filtered
+from resilience.ingest.rate_limits import (
+    budget_clock,
+    rate_limit_consume,
+    rate_limit_exhausted,
+)
+from resilience.ingest.service import ingest
+
+
+class ErrorsView(ReportsAndReads, generics.ListAPIView):
+    """POST reports one error or a batch; GET lists stored entries, newest first."""
+
+    authentication_classes = SERVICE_OR_OPERATOR
+    serializer_class = EntrySerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = EntryFilter
+    view_permission = "resilience.view_errorlogentry"
+
+    def get_queryset(self):
+        return entries_filtered(service_id=scoped_service_id(self.request))
+
+    @extend_schema(
+        request=ReportSerializer(many=False),
+        responses={
+            201: AcceptedSerializer,
+            400: OpenApiResponse(description="A field is wrong; the message names it"),
+            401: OpenApiResponse(description="No or unknown service key"),
+            403: OpenApiResponse(description="The service key is revoked"),
+            413: OpenApiResponse(description="Body over the configured limit"),
+            429: OpenApiResponse(description="The key's rate limit (reports per minute) is "
+                                 "used up; Retry-After says when to send again"),
+            503: OpenApiResponse(description="A dependency is unavailable and the report "
+                                 "could not be kept (the spool is full, or the key cannot be "
+                                 "checked); `unavailable` names it, Retry-After says when "
+                                 "to send again"),
+        },
+        description="Report one error (an object) or up to INGEST_MAX_BATCH errors (a list). "
+        "Each is classified, given a strategy, and stored before the answer is sent. "
+        "A list gets a list of answers in the same order. A list with one bad report is "
+        "refused whole with a 400 naming its index (reports[417].timestamp) and nothing of "
+        "it is stored: fix that report and send the list again. While the database is "
+        "unavailable reports are spooled and answered 201 with `spooled: true` and a null "
+        "id; they are stored, once per event_id, when it is back.",
+    )
+    def post(self, request):
+        key = service_key_of(request)
+        budget_now = budget_clock()  # read once: every budget call counts in the same minute
+        # A key with nothing left this minute is refused before its body is read.
+        exhausted = rate_limit_exhausted(key_id=key.key_id, limit=key.rate_limit_per_minute,
+                                         now=budget_now)
+        if exhausted is not None:
+            raise Throttled(wait=exhausted, detail=f"Rate limit of {key.rate_limit_per_minute} "
+                            f"reports per minute exceeded for this key.")
+        # NUL and lone surrogates are report_schema's to judge, field by field.
+        body = read_json_body(request, limit=conf.get("INGEST_MAX_BODY_BYTES"), text="keep")
+        received_at = timezone.now()  # once the body is in: validation and storage share it
+        reports, is_batch = validate_body(
+            body, max_batch=conf.get("INGEST_MAX_BATCH"), now=received_at
+        )
+        # A batch counts as its number of reports; a refused one stores nothing.
+        retry_after = rate_limit_consume(
+            key_id=key.key_id, limit=key.rate_limit_per_minute, now=budget_now, cost=len(reports)
+        )
+        if retry_after is not None:
+            raise Throttled(wait=retry_after, detail=f"Rate limit of {key.rate_limit_per_minute} "
+                            f"reports per minute exceeded for this key.")
+        accepted = ingest(reports, service_id=key.service_id, now=received_at, source="api")
+        answers = [a.as_dict() for a in accepted]
+        return Response(answers if is_batch else answers[0], status=status.HTTP_201_CREATED)
+
+
+class ErrorDetailView(generics.RetrieveAPIView):
+    authentication_classes = SERVICE_OR_OPERATOR
+    permission_classes = [ServiceOrOperator]
+    serializer_class = EntrySerializer
+    view_permission = "resilience.view_errorlogentry"
+
+    def get_queryset(self):
+        return entries_filtered(service_id=scoped_service_id(self.request))

@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz install lint migrate bench-ingest bench-dashboard bench-slow-clients faults clean
+.PHONY: run test fuzz install lint migrate bench-ingest bench-dashboard bench-slow-clients faults \
+	screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,10 @@ bench-slow-clients: install
 # for the one-minute version. Exits 1 on any violation.
 faults: install
 	$(BIN)/python bench/faults.py $(FAULTS_ARGS)
+
+# docs/screenshots/*.png at 1,280 px in headless Chromium (drops faultline_screenshots).
+screenshots: install
+	$(BIN)/python bench/screenshots.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var/ .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from campaigns.api import LifecycleEventsView
@@ -12,6 +13,8 @@ handler404 = "resilience.api.exceptions.not_found"
 handler500 = "resilience.ingest.outage.server_error"
 
 urlpatterns = [
+    # Operators start at the admin (also the admin's "View site" link, site_url "/").
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="site-root"),
     # Before admin.site.urls, whose catch-all would otherwise answer 404 for it.
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),

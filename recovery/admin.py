@@ -1,8 +1,9 @@
 """Recovery runs in the admin: the history (read-only, filterable) and "Run now".
 
-"Run now" needs the `run_recovery` permission (Triager); it writes an AuditEvent
-(`recovery.run_now`) and the admin's LogEntry, and queues the procedure on the
-maintenance queue: a clean-up can take longer than a request should.
+"Run now" needs the `run_recovery` permission (Triager). It first asks on a confirmation
+page (GET run-now/?procedure=…; the "Run again" action likewise), and only the POST acts:
+it writes an AuditEvent (`recovery.run_now`) and the admin's LogEntry, and queues the
+procedure on the maintenance queue: a clean-up can take longer than a request should.
 """
 
 import json
@@ -12,7 +13,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max, QuerySet
-from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -20,6 +21,16 @@ from recovery.models import RecoveryRun
 from recovery.registry import ordered
 from recovery.services import RUN_PERMISSION, UnknownProcedure, procedure_run_request
 from resilience.admin.base import ReadOnlyAdmin
+from resilience.admin.confirmation import confirm_first, confirmation_page
+
+RUN_QUESTION = (
+    "Run this procedure now? It is queued on the maintenance queue and acts on live data "
+    "as its scheduled run would (a clean-up deletes what is past its retention)."
+)
+RUN_AGAIN_QUESTION = (
+    "Run these procedures again now? Each is queued on the maintenance queue and acts on "
+    "live data as its scheduled run would (a clean-up deletes what is past its retention)."
+)
 
 
 class ProcedureFilter(admin.SimpleListFilter):
@@ -102,17 +113,31 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
         )
         return True
 
-    def run_now_view(self, request: HttpRequest):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+    def run_now_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
         if not self.has_run_permission(request):
             raise PermissionDenied
+        if request.method == "GET":
+            return self._run_now_confirmation(request, request.GET.get("procedure", ""))
         name = request.POST.get("procedure", "")
         if self._request(request, name):
             self.message_user(request, f"{name} is queued; its run appears here when it ends.",
                               messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:recovery_recoveryrun_changelist"))
 
+    def _run_now_confirmation(self, request: HttpRequest, name: str) -> HttpResponse:
+        if name not in {p.name for p in ordered()}:
+            self.message_user(request, f"Unknown procedure: {name!r}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:recovery_recoveryrun_changelist"))
+        return confirmation_page(
+            request, modeladmin=self, title=f"Run {name} now: are you sure?",
+            question=RUN_QUESTION, items=[name], hidden=[("procedure", name)],
+            confirm_label=f"Yes, run {name} now",
+        )
+
+    @confirm_first(RUN_AGAIN_QUESTION, describe=lambda runs: sorted(
+        set(runs.values_list("procedure", flat=True))))
     @admin.action(description="Run these procedures again now", permissions=["run"])
     def run_again(self, request: HttpRequest, queryset: QuerySet[RecoveryRun]) -> None:
         names = sorted(set(queryset.values_list("procedure", flat=True)))

@@ -13,6 +13,9 @@ mkdir -p var/broker/queue var/broker/processed
 $BIN/python manage.py migrate --noinput
 $BIN/python manage.py collectstatic --noinput --verbosity 0
 $BIN/python manage.py demo_setup
+# Every alert channel starts disabled: alerts, CRITICAL ones included, reach nobody until one is on.
+echo "Alerts reach nobody until a channel is enabled: $EXTERNAL_URL/admin/alerts/channel/"
+echo "  (fill in a Slack URL, a webhook, or recipients with EMAIL_URL set in .env; tick Enabled)."
 
 pids=()
 STOP_FLAG=$(mktemp -u "${TMPDIR:-/tmp}/faultline-run-stop.XXXXXX")

@@ -5,7 +5,8 @@ one circuit per operation count every service's failures and answer every servic
 The state shown is the live one (Redis, or the database while Redis is away), read once
 per row of the page; the list puts open circuits first. Force open / Force closed / Reset /
 sharing go through resilience.circuits.services, which records a CircuitTransition (for
-state changes) and an AuditEvent; the admin also writes its LogEntry.
+state changes) and an AuditEvent; the admin also writes its LogEntry. Force open, Force
+closed and Reset first ask on a confirmation page (resilience/admin/confirmation.py).
 """
 
 from collections.abc import Callable
@@ -35,9 +36,22 @@ from resilience.circuits.services import (
 from resilience.models import CircuitState, CircuitTransition
 
 from .base import ReadOnlyAdmin
+from .confirmation import confirm_first
 from .display import EMPTY
 
 FORCE_PERMISSION = "resilience.force_circuitstate"
+FORCE_OPEN_QUESTION = (
+    "Force these circuits open? Every call to their operations is refused (or takes its "
+    "fallback) until an operator forces them closed or resets them."
+)
+FORCE_CLOSED_QUESTION = (
+    "Force these circuits closed? Every call goes through, however often it fails, until "
+    "an operator resets them."
+)
+RESET_QUESTION = (
+    "Reset these circuits? Each is closed with its failures forgotten, and opens again "
+    "when its failure threshold is reached."
+)
 RECENT_TRANSITIONS = 50
 State = CircuitState.State
 
@@ -99,8 +113,9 @@ class CircuitSettingsForm(forms.ModelForm):
 
 
 def _circuit_action(
-    description: str, apply: Callable[[CircuitState, HttpRequest], CircuitState]
+    description: str, apply: Callable[[CircuitState, HttpRequest], CircuitState], question: str
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
+    @confirm_first(question)
     @admin.action(description=description, permissions=["force"])
     def action(modeladmin: "CircuitStateAdmin", request: HttpRequest, queryset: QuerySet) -> None:
         changed = 0
@@ -176,9 +191,9 @@ class CircuitStateAdmin(admin.ModelAdmin):
     # What needs attention first: open, half-open, forced open, forced closed, closed.
     ordering = (STATE_ORDER.asc(), "service__slug", "operation")
     actions = (
-        _circuit_action("Force open", _force(State.FORCED_OPEN)),
-        _circuit_action("Force closed", _force(State.FORCED_CLOSED)),
-        _circuit_action("Reset", _reset),
+        _circuit_action("Force open", _force(State.FORCED_OPEN), FORCE_OPEN_QUESTION),
+        _circuit_action("Force closed", _force(State.FORCED_CLOSED), FORCE_CLOSED_QUESTION),
+        _circuit_action("Reset", _reset, RESET_QUESTION),
         _sharing_action("Share with every service", shared=True),
         _sharing_action("Make private to its service", shared=False),
     )

@@ -203,6 +203,14 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def has_purge_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.has_perm(PURGE_PERMISSION)
 
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if self.has_replay_permission(request):
+            return self.fieldsets
+        # No "Edit and replay" button for those it would answer 403 (Viewers).
+        return [(name, {**options, "fields": tuple(
+                    field for field in options["fields"] if field != "edit_and_replay_link")})
+                for name, options in self.fieldsets]
+
     # --- the list, grouped by cause -----------------------------------------------------------
 
     @admin.display(description="Reason")

@@ -1,10 +1,10 @@
 """Error log entries: a read-only record, built to stay fast at millions of rows."""
 
-import re
-
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from resilience.admin.paginators import EstimatedCountPaginator
@@ -12,15 +12,24 @@ from resilience.digest.quarantine import entry_quarantine_release, quarantined_e
 from resilience.models import ErrorLogEntry, ErrorMetric
 
 from .base import ReadOnlyAdmin
-from .display import EMPTY, admin_link, pre, pretty_json
-from .filters import DISTINCT_VALUES_CAP, CampaignFilter, TimeRangeFilter
-from .sentry import sentry_summary
-
-# 32+ hex characters or a UUID: what Sentry SDKs and Faultline itself use as event ids.
-EVENT_ID_SHAPE = re.compile(
-    r"[0-9a-fA-F]{32,64}|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+from .display import (
+    EMPTY,
+    SEVERITY_COLOURS,
+    badge,
+    fill_cell,
+    pre,
+    pretty_json,
+    truncated,
 )
-
+from .filters import (
+    DISTINCT_VALUES_CAP,
+    CampaignFilter,
+    GroupIdFilter,
+    TimeRangeFilter,
+    is_event_id,
+)
+from .group_page import entries_of_group_url
+from .sentry import sentry_summary
 
 RELEASE_MAX = 10_000
 
@@ -60,23 +69,20 @@ class QuarantineFilter(admin.SimpleListFilter):
 
 @admin.register(ErrorLogEntry)
 class ErrorLogEntryAdmin(ReadOnlyAdmin):
+    # What fits at 1,280 px beside the filters: message, code and operation above all.
+    # The campaign and quarantine columns join when their filter is in use.
     list_display = (
-        "event_id",
-        "timestamp",
-        "service",
-        "category",
-        "severity",
-        "strategy",
-        "code_or_name",
-        "operation",
-        "campaign_id",
-        "group_link",
-        "digested",
-        "quarantine",
+        "when",
+        "severity_badge",
+        "code_cell",
+        "message_line",
+        "operation_cell",
     )
+    list_display_links = ("when",)
     list_filter = (
         TimeRangeFilter,
         CampaignFilter,
+        GroupIdFilter,
         QuarantineFilter,
         "category",
         "severity",
@@ -87,14 +93,22 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
     search_fields = ("=event_id", "message", "code")
     search_help_text = "Exact event id, or words in the message or code."
 
+    def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
+        shown = self.list_display
+        if request.GET.get(CampaignFilter.parameter_name):
+            shown += ("campaign_id",)
+        if request.GET.get(QuarantineFilter.parameter_name):
+            shown += ("digested", "quarantine")
+        return shown
+
     def get_search_results(self, request, queryset, search_term):
         # An id-shaped term is looked up by the unique index alone: OR-ing it with
         # `message ILIKE` would scan every entry (2.3 s at a million rows).
         term = search_term.strip()
-        if EVENT_ID_SHAPE.fullmatch(term):
+        if is_event_id(term):
             return queryset.filter(event_id=term), False
         return super().get_search_results(request, queryset, search_term)
-    list_select_related = ("service", "group")
+
     ordering = ("-id",)
     # No full COUNT(*) per page: the paginator estimates or caps it, and these are off.
     paginator = EstimatedCountPaginator
@@ -154,13 +168,31 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
         ),
     )
 
-    @admin.display(description="Code / name")
-    def code_or_name(self, obj: ErrorLogEntry) -> str:
-        return obj.code or obj.name or EMPTY
+    @admin.display(description="Timestamp", ordering="timestamp")
+    def when(self, obj: ErrorLogEntry) -> SafeString:
+        moment = timezone.localtime(obj.timestamp)
+        return format_html(
+            '<span title="{} · event {}">{}</span>',
+            moment.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            obj.event_id,
+            moment.strftime("%Y-%m-%d %H:%M"),
+        )
 
-    @admin.display(description="Group")
-    def group_link(self, obj: ErrorLogEntry) -> SafeString | str:
-        return admin_link(obj.group)
+    @admin.display(description="Code / name", ordering="code")
+    def code_cell(self, obj: ErrorLogEntry) -> SafeString | str:
+        return truncated(obj.code or obj.name, "8em")
+
+    @admin.display(description="Operation", ordering="operation")
+    def operation_cell(self, obj: ErrorLogEntry) -> SafeString | str:
+        return truncated(obj.operation, "8em")
+
+    @admin.display(description="Severity", ordering="severity")
+    def severity_badge(self, obj: ErrorLogEntry) -> SafeString:
+        return badge(obj.severity, obj.get_severity_display(), SEVERITY_COLOURS)
+
+    @admin.display(description="Message")
+    def message_line(self, obj: ErrorLogEntry) -> SafeString | str:
+        return fill_cell(obj.message[:300])
 
     @admin.display(description="Digested", boolean=True)
     def digested(self, obj: ErrorLogEntry) -> bool:
@@ -229,6 +261,28 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="Reporter's fingerprint")
     def fingerprint_block(self, obj: ErrorLogEntry) -> SafeString | str:
         return pretty_json(obj.fingerprint)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict | None = None):
+        entry = self.get_object(request, object_id)
+        context = {**(extra_context or {}), **self._group_navigation(entry)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _group_navigation(self, entry: ErrorLogEntry | None) -> dict:
+        """Links to the group's previous and next events (by id, on entry_group_recent)."""
+        if entry is None or entry.group_id is None:
+            return {}
+        siblings = ErrorLogEntry.objects.filter(group_id=entry.group_id)
+        older = siblings.filter(id__lt=entry.pk).order_by("-id").values_list("id", flat=True)
+        newer = siblings.filter(id__gt=entry.pk).order_by("id").values_list("id", flat=True)
+        return {
+            "group_nav": {
+                "group": entry.group,
+                "older": older.first(),
+                "newer": newer.first(),
+                "all_events_url": entries_of_group_url(entry.group_id),
+            }
+        }
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
         # Nobody can change an entry, but list every field so the view page renders them all.

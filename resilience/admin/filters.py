@@ -1,5 +1,6 @@
 """Changelist filters that stay cheap on large tables."""
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,15 @@ from resilience.groups.selectors import RANGES
 # Distinct-value filters list at most this many values, so a field with thousands of
 # distinct operations does not turn the sidebar into a wall (or the query into a scan).
 DISTINCT_VALUES_CAP = 50
+
+# 32+ hex characters or a UUID: what Sentry SDKs and Faultline itself use as event ids.
+EVENT_ID_SHAPE = re.compile(
+    r"[0-9a-fA-F]{32,64}|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+)
+
+
+def is_event_id(term: str) -> bool:
+    return EVENT_ID_SHAPE.fullmatch(term.strip()) is not None
 
 
 class DistinctValuesFilter(admin.SimpleListFilter):
@@ -106,3 +116,61 @@ class CampaignFilter(TextInputFilter):
     title = "campaign id"
     parameter_name = "campaign_id"
     field_name = "campaign_id"
+
+
+class GroupStatusFilter(admin.SimpleListFilter):
+    """Opens on the unresolved (open, regressions included) groups, like Sentry's default
+    view; "All" shows every status. Its parameter is the one the plain status filter had,
+    so old links keep working. A search by event id looks across every status: that event
+    names one group, whatever state it is in."""
+
+    title = "status"
+    parameter_name = "status__exact"
+    ALL = "all"
+    UNRESOLVED = "OPEN"
+
+    def __init__(self, request: HttpRequest, params, model, model_admin) -> None:
+        super().__init__(request, params, model, model_admin)
+        self.search_term = request.GET.get("q", "")
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("MUTED", "Muted"), ("RESOLVED", "Resolved"), (self.ALL, "All")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == self.ALL:
+            return queryset
+        if value is None:
+            if is_event_id(self.search_term):
+                return queryset
+            value = self.UNRESOLVED
+        return queryset.filter(status=value)
+
+    def choices(self, changelist: Any):
+        value = self.value()
+        yield {
+            "selected": value in (None, self.UNRESOLVED),
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Unresolved",
+        }
+        for lookup, label in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": label,
+            }
+
+
+class GroupIdFilter(TextInputFilter):
+    """The events of one group (the group page's "All N events" link)."""
+
+    title = "group id"
+    parameter_name = "group"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(group_id=int(value))

@@ -1,15 +1,19 @@
 """Error groups: where operators triage. Every state change goes through
 resilience.groups.triage, so it leaves a GroupHistory row, and is also logged to the
-admin's LogEntry so the object history shows who did it and when."""
+admin's LogEntry so the object history shows who did it and when. The change page's
+triage panel (buttons, latest trace, top values) is built in group_page.py."""
 
 from collections.abc import Callable
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
 from resilience.admin.base import ReadOnlyTabularInline
 from resilience.admin.paginators import EstimatedCountPaginator
@@ -22,8 +26,19 @@ from resilience.groups.triage import (
 from resilience.models import ErrorGroup, ErrorLogEntry, GroupHistory
 
 from .base import ReadOnlyAdmin
-from .display import EMPTY, admin_link, pre, pretty_json
-from .filters import TextInputFilter, distinct_values_filter
+from .display import (
+    EMPTY,
+    SEVERITY_COLOURS,
+    STATUS_COLOURS,
+    admin_link,
+    ago,
+    badge,
+    fill_cell,
+    pre,
+    pretty_json,
+)
+from .filters import GroupStatusFilter, TextInputFilter, distinct_values_filter, is_event_id
+from .group_page import BadTriage, panel_context, triage
 from .sentry import sentry_summary
 
 TRIAGE_PERMISSION = "resilience.triage_errorgroup"
@@ -112,20 +127,18 @@ class ReleaseFilter(TextInputFilter):
 
 @admin.register(ErrorGroup)
 class ErrorGroupAdmin(admin.ModelAdmin):
+    # The key columns fit at 1,280 px beside the filters; long titles end in an ellipsis.
     list_display = (
-        "title",
-        "status",
-        "severity",
-        "category",
-        "service",
-        "operation",
+        "title_cell",
+        "severity_badge",
+        "status_badge",
         "times_seen",
-        "first_seen",
-        "last_seen",
+        "last_seen_ago",
         "assignee",
     )
+    list_display_links = ("title_cell",)
     list_filter = (
-        "status",
+        GroupStatusFilter,
         "severity",
         "category",
         "service",
@@ -135,7 +148,8 @@ class ErrorGroupAdmin(admin.ModelAdmin):
         ("assignee", admin.RelatedOnlyFieldListFilter),
         "last_seen",
     )
-    search_fields = ("title", "code", "name", "culprit")
+    search_fields = ("title", "code", "name", "culprit", "operation")
+    search_help_text = "An event id, or words in the title (message), code, type or operation."
     ordering = ("-last_seen",)
     list_select_related = ("service", "assignee")
     # Groups are far fewer than entries, but a busy install still has many: count cheaply.
@@ -199,6 +213,69 @@ class ErrorGroupAdmin(admin.ModelAdmin):
         "latest_extra",
         "recent_occurrences",
     )
+
+    # --- the list ------------------------------------------------------------------------
+
+    @admin.display(description="Title", ordering="title")
+    def title_cell(self, obj: ErrorGroup) -> SafeString | str:
+        return fill_cell(obj.title)
+
+    @admin.display(description="Last seen", ordering="last_seen")
+    def last_seen_ago(self, obj: ErrorGroup) -> SafeString:
+        return ago(obj.last_seen)
+
+    @admin.display(description="Severity", ordering="severity")
+    def severity_badge(self, obj: ErrorGroup) -> SafeString:
+        return badge(obj.severity, obj.get_severity_display(), SEVERITY_COLOURS)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: ErrorGroup) -> SafeString:
+        return badge(obj.status, obj.get_status_display(), STATUS_COLOURS)
+
+    def get_search_results(self, request, queryset, search_term):
+        # An event id names one entry, and through it one group: looked up by the entries'
+        # event id alone, never OR-ed with text matches over the groups.
+        term = search_term.strip()
+        if is_event_id(term):
+            groups = ErrorLogEntry.objects.filter(event_id=term).values("group_id")
+            return queryset.filter(id__in=groups), False
+        return super().get_search_results(request, queryset, search_term)
+
+    # --- the change page's triage buttons ----------------------------------------------
+
+    def get_urls(self):
+        triage_url = path(
+            "<path:object_id>/triage/",
+            self.admin_site.admin_view(require_POST(self.triage_view)),
+            name="resilience_errorgroup_triage",
+        )
+        return [triage_url, *super().get_urls()]
+
+    def triage_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        if not self.has_triage_permission(request):
+            raise PermissionDenied
+        group = self.get_object(request, object_id)
+        if group is None:
+            raise Http404("No such error group.")
+        try:
+            done = triage(group, request)
+        except BadTriage as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.log_change(request, group, f"{done} (triage button)")
+            self.message_user(request, f"{done}.", messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse("admin:resilience_errorgroup_change", args=[group.pk])
+        )
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict | None = None):
+        group = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if group is not None:
+            can_triage = self.has_triage_permission(request)
+            context["triage_panel"] = panel_context(group, can_triage=can_triage)
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     # --- permissions -------------------------------------------------------------------
 

@@ -118,8 +118,20 @@ class ErrorGroup(models.Model):
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    resolved_in_release = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        help_text="Resolved in next release: the release current then (empty: none known); "
+        "only an event from another release reopens the group. Null: resolved outright",
+    )
     muted_until = models.DateTimeField(
         null=True, blank=True, help_text="Empty while muted means muted until resolved"
+    )
+    muted_until_times_seen = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Muted for N more events: unmuted once times seen passes this",
     )
 
     class Meta:

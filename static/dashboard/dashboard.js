@@ -169,6 +169,16 @@
     const params = new URLSearchParams({ range: rangeSelect.value });
     if (serviceSelect.value) { params.set("service", serviceSelect.value); }
     history.replaceState(null, "", `?${params}`);
+    // The cards' links follow the selectors (their data-*-param name the list's filters).
+    document.querySelectorAll(".fl-card a").forEach((a) => {
+      const url = new URL(a.href);
+      if (a.dataset.rangeParam) { url.searchParams.set(a.dataset.rangeParam, rangeSelect.value); }
+      if (a.dataset.serviceParam) {
+        url.searchParams.delete(a.dataset.serviceParam);
+        if (serviceSelect.value) { url.searchParams.set(a.dataset.serviceParam, serviceSelect.value); }
+      }
+      a.href = `${url.pathname}${url.search}`;
+    });
   }
   [rangeSelect, serviceSelect].forEach((el) => el.addEventListener("change", () => {
     document.getElementById("fl-range-note")?.remove();

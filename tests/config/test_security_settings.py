@@ -13,8 +13,8 @@ import pytest
 from django.test import Client
 
 from config.settings.base import INSECURE_KEY_PREFIX, _local_secret_key
+from tests.browser.chromium import watch
 from tests.campaigns.fixtures import restore_migrated_data  # noqa: F401 - fixture
-from tests.resilience.dashboard.test_browser import ARGS, CHROMIUM, _missing
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_KEY = "x" * 30 + "-a-long-and-random-enough-production-secret-key"
@@ -79,23 +79,6 @@ def test_hsts_preload_is_off_unless_asked_for_and_deploy_checks_still_pass():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.fixture
-def chromium():
-    """Debian's Chromium through Playwright, as the dashboard's browser test runs it."""
-    import shutil
-
-    if not shutil.which(CHROMIUM):
-        _missing(f"Chromium ({CHROMIUM}; apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright (pip)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=90_000)
-        yield browser
-        browser.close()
-
-
 def _policy(response) -> dict[str, list[str]]:
     header = response["Content-Security-Policy"]
     return {part.split()[0]: part.split()[1:] for part in header.split("; ") if part}
@@ -126,14 +109,11 @@ def test_the_api_docs_load_redoc_from_our_static_files(db):
 # wrote (the role groups); restore_migrated_data puts that back for the tests after it.
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("restore_migrated_data")
-def test_the_api_docs_render_offline_under_the_policy(chromium, live_server, monkeypatch):
+def test_the_api_docs_render_offline_under_the_policy(chromium, live_browser_server):
     """Headless Chromium, every request to anywhere but this server refused: Redoc renders
     the schema, and the policy blocks the one outside thing it asks for (Redocly's logo,
     an <img> that hides itself when it fails to load) and nothing else."""
-    from django.db import connection
-
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    live_server = live_browser_server
     context = chromium.new_context()
     outside: list[str] = []
 
@@ -165,29 +145,21 @@ def test_the_api_docs_render_offline_under_the_policy(chromium, live_server, mon
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("restore_migrated_data")
-def test_the_admin_works_under_the_policy(chromium, live_server, monkeypatch):
+def test_the_admin_works_under_the_policy(chromium, live_browser_server):
     """A superuser's round of the admin: no page logs an error or a policy violation, and the
     admin's own scripts run (the user page's group chooser is built by SelectFilter2.js)."""
     from django.contrib.auth.models import User
-    from django.db import connection
 
     from tests.factories import DeadLetterFactory, ErrorGroupFactory
 
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    live_server = live_browser_server
     admin = User.objects.create_superuser("root", password="pw-root-42")
     group = ErrorGroupFactory()
     DeadLetterFactory()
     context = chromium.new_context()
     page = context.new_page()
     page.set_default_timeout(60_000)
-    problems: list[str] = []
-    # (Chromium asks for /favicon.ico, which Faultline does not serve: not a policy matter.)
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error"
-            and not m.location.get("url", "").endswith("/favicon.ico") else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400
-            else None)
+    problems = watch(page)
 
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "root")

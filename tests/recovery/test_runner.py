@@ -97,12 +97,12 @@ def test_the_admin_shows_the_history_with_filters(no_bus, client, viewer):
                        {"procedure": "timers.reclaim_stuck"}).status_code == 403
 
 
-def test_run_now_is_audited_and_queued(triager, client, monkeypatch):
+def test_run_now_is_audited_and_queued(triager, client, catch_task):
     from recovery import tasks
+    from recovery.services import RUN_NOW_TASK
 
     queued = []
-    monkeypatch.setattr(tasks.procedure_run_now, "apply_async",
-                        lambda kwargs, **options: queued.append(kwargs))
+    catch_task(RUN_NOW_TASK, lambda kwargs, **options: queued.append(kwargs))
     client.force_login(triager)
     assert "Run now" in client.get("/admin/recovery/recoveryrun/").content.decode()
     response = client.post("/admin/recovery/recoveryrun/run-now/",
@@ -117,16 +117,15 @@ def test_run_now_is_audited_and_queued(triager, client, monkeypatch):
     assert (run.procedure, run.via, run.actor) == ("outbox.republish", "admin", triager)
 
 
-def test_run_again_action_queues_the_selected_procedures(triager, client, monkeypatch, db):
-    from recovery import tasks
+def test_run_again_action_queues_the_selected_procedures(triager, client, catch_task, db):
+    from recovery.services import RUN_NOW_TASK
 
     queued = []
-    monkeypatch.setattr(tasks.procedure_run_now, "apply_async",
-                        lambda kwargs, **options: queued.append(kwargs["name"]))
+    catch_task(RUN_NOW_TASK, lambda kwargs, **options: queued.append(kwargs["name"]))
     run = RecoveryRun.objects.create(procedure="cleanup.outbox", outcome="SUCCEEDED")
     client.force_login(triager)
     client.post("/admin/recovery/recoveryrun/", {"action": "run_again",
-                                                  "_selected_action": [run.pk]})
+                                                  "_selected_action": [run.pk], "post": "yes"})
     assert queued == ["cleanup.outbox"]
 
 

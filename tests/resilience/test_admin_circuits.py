@@ -15,8 +15,11 @@ CHANGELIST = reverse("admin:resilience_circuitstate_changelist")
 OP = "timer.execute"
 
 
-def post_action(client, action: str, *circuits: CircuitState):
+def post_action(client, action: str, *circuits: CircuitState, confirm: bool = True):
+    """The action as the changelist posts it, then (confirm) the confirmation page's POST."""
     data = {"action": action, "index": 0, "_selected_action": [c.pk for c in circuits]}
+    if confirm:
+        data = {"action": action, "_selected_action": [c.pk for c in circuits], "post": "yes"}
     return client.post(CHANGELIST, data, follow=True)
 
 
@@ -76,6 +79,32 @@ def test_forcing_a_circuit_already_in_that_state_says_so(client, triager, circui
     response = post_action(client, "force_open", circuit)
     assert "1 already in that state" in response.content.decode()
     assert AuditEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize("action, question", [
+    ("force_open", "Force these circuits open?"),
+    ("force_closed", "Force these circuits closed?"),
+    ("reset", "Reset these circuits?"),
+])
+def test_each_lever_asks_first_and_only_the_confirmation_acts(client, triager, circuit, action,
+                                                              question):
+    client.force_login(triager)
+    page = post_action(client, action, circuit, confirm=False)
+    html = page.content.decode()
+    assert question in html and str(circuit) in html
+    assert '<input type="hidden" name="post" value="yes">' in html
+    assert f'<input type="hidden" name="action" value="{action}">' in html
+    circuit.refresh_from_db()
+    assert circuit.state == "OPEN" and not AuditEvent.objects.exists()
+    post_action(client, action, circuit)
+    assert AuditEvent.objects.get().action == f"circuit.{action}"
+
+
+def test_a_viewer_is_not_even_asked(client, viewer, circuit):
+    client.force_login(viewer)
+    html = post_action(client, "force_open", circuit, confirm=False).content.decode()
+    assert "Force these circuits open?" not in html
+    assert not AuditEvent.objects.exists()
 
 
 def test_a_viewer_sees_circuits_but_cannot_force_them(client, viewer, circuit):

@@ -23,8 +23,10 @@ def change_url(group: ErrorGroup) -> str:
 
 
 def post_action(client, action: str, *groups: ErrorGroup):
+    # An action applies to the selected groups the list shows: posted from "All" here,
+    # since the list opens on the unresolved ones.
     data = {"action": action, "index": 0, "_selected_action": [g.pk for g in groups]}
-    return client.post(CHANGELIST, data, follow=True)
+    return client.post(f"{CHANGELIST}?status__exact=all", data, follow=True)
 
 
 def save_change_form(client, group: ErrorGroup, **fields):

@@ -75,8 +75,8 @@ def fresh_cache():
 
 
 # What a week of a small shop's errors looks like: mostly transient and dependency
-# failures, few critical ones, more by day than by night. Used by the browser test, whose
-# screenshot is docs/dashboard.png.
+# failures, few critical ones, more by day than by night. Used by the browser test and by
+# bench/screenshots.py (docs/screenshots/).
 REALISTIC = [
     # (weight, service, code, name, message, category, severity, strategy)
     (30, "checkout", "ECONNRESET", "", "socket hang up calling payments-api", "TRANSIENT",

@@ -28,12 +28,15 @@ DEFAULTS: dict[str, Any] = {
     "SENTRY_MAX_DECOMPRESSED_BYTES": 50 * 1024 * 1024,
     "SENTRY_MAX_EVENT_BYTES": 1024 * 1024,
     # Budgets per minute (resilience/ingest/rate_limits.py; 0 = no limit). Per key: reports
-    # (native API reports, Sentry envelope items; a key's own "rate limit per minute"
+    # (native API reports, Sentry error events; a key's own "rate limit per minute"
     # replaces this default), dead letters created, circuit permit/outcome calls. Per client
     # address: requests refused for missing or wrong credentials (then answered 429).
     "RATE_LIMIT_KEY_REPORTS_PER_MINUTE": 10_000,
     "RATE_LIMIT_KEY_DEAD_LETTERS_PER_MINUTE": 600,
     "RATE_LIMIT_KEY_CIRCUIT_CALLS_PER_MINUTE": 60_000,
+    # Sentry envelope items other than error events (dropped unread; their own budget, so
+    # a traced app's transactions never use up its error budget).
+    "RATE_LIMIT_KEY_OTHER_ITEMS_PER_MINUTE": 60_000,
     "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE": 60,
     "INGEST_GROUP_COMMIT": False,
     "INGEST_GROUP_COMMIT_MAX_ROWS": 500,
@@ -163,6 +166,9 @@ DEFAULTS: dict[str, Any] = {
     # Dead-letter alerts per service and rule within the rule's throttle window, whatever
     # the operations; the rest are counted into the last one (0: no cap).
     "ALERT_DEAD_LETTER_MAX_PER_SERVICE": 5,
+    # A Sentry message (capture_message, a log record; not an exception) below this level
+    # (debug, info, warning, error, fatal) raises no "New error" alert for its new group.
+    "ALERT_MIN_MESSAGE_LEVEL": "warning",
 }
 
 

@@ -485,6 +485,14 @@ def classify(
         return _unknown()
 
 
+def with_severity(classification: Classification, severity: Severity | str) -> Classification:
+    """The classification with the reporter's own severity (a Sentry message's level), up
+    or down; the category, retryable and recoverable stay the classification's."""
+    if Severity(severity) == classification.severity:
+        return classification
+    return replace(classification, severity=Severity(severity))
+
+
 def with_severity_floor(classification: Classification, floor: Severity | str) -> Classification:
     """The classification with its severity raised to at least `floor`, never lowered.
 

@@ -39,7 +39,7 @@ _PY_STDLIB = re.compile(r"/lib/python\d+(?:\.\d+)?/")
 _SOURCE_EXT = re.compile(r"\.(?:py|pyc|js|mjs|cjs|jsx|ts|tsx|mts|cts)$")
 
 
-def _is_in_app(filename: str) -> bool:
+def is_in_app(filename: str) -> bool:
     if any(marker in filename for marker in _LIBRARY_MARKERS):
         return False
     if filename.startswith(("<frozen", "node:")):  # node:internal/..., node:fs builtins
@@ -47,7 +47,7 @@ def _is_in_app(filename: str) -> bool:
     return not _PY_STDLIB.search(filename)
 
 
-def _module_for(filename: str) -> str:
+def module_for(filename: str) -> str:
     """A deploy-independent module name: the absolute checkout path must not matter."""
     path = filename
     if path.startswith("<frozen "):
@@ -80,10 +80,10 @@ def _dotted(parts: list[str]) -> str:
 def _make_frame(filename: str, function: str) -> Frame:
     filename = filename.strip().replace("\\", "/")
     return Frame(
-        module=_module_for(filename),
+        module=module_for(filename),
         function=function.strip() or "<anonymous>",
         filename=filename,
-        in_app=_is_in_app(filename),
+        in_app=is_in_app(filename),
     )
 
 
@@ -130,6 +130,9 @@ def parse_stack_trace(text: str) -> list[Frame]:
 
 # --- message normalisation -------------------------------------------------------------
 
+# Units of time and size, as messages write them right after a number.
+_TIME_UNITS = "ns|us|µs|ms|secs|sec|s|mins|min|m|hrs|hr|h|d"
+_SIZE_UNITS = "b|kb|mb|gb|tb|kib|mib|gib|tib"
 # Order matters: specific shapes first so e.g. a UUID is not eaten as hex and numbers.
 _NORMALISERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
@@ -150,6 +153,10 @@ _NORMALISERS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Quoted values keep their quotes; the apostrophe in "can't" is not a quote.
     (re.compile(r'"[^"\n]*"'), '"<str>"'),
     (re.compile(r"(?<!\w)'[^'\n]*'(?!\w)"), "'<str>'"),
+    # A number written against its unit is one value: "30s", "1500ms" and Go's "2m30s"
+    # are all <duration>, "64KiB" a <size>. Only such tokens: the words around them stay.
+    (re.compile(rf"\b(?:\d+(?:\.\d+)?(?:{_TIME_UNITS}))+\b", re.I), "<duration>"),
+    (re.compile(rf"\b\d+(?:\.\d+)?(?:{_SIZE_UNITS})\b", re.I), "<size>"),
     (re.compile(r"\b\d+(?:\.\d+)?\b"), "<n>"),
 )
 _WHITESPACE = re.compile(r"\s+")
@@ -232,11 +239,18 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def group_title(*, name: str | None, code: str | None, message: str | None) -> str:
-    """ "Name: first line of message" (Name falls back to code, then "Error")."""
+def group_title(*, name: str | None, code: str | None, message: str | None,
+                message_only: bool = False) -> str:
+    """ "Name: first line of message" (Name falls back to code, then "Error").
+
+    `message_only`: a message, not an error (a Sentry capture_message or log record), is
+    titled by its first line alone, as Sentry shows it.
+    """
     prefix = (name or "").strip() or (code or "").strip() or "Error"
     lines = (message or "").strip().splitlines()
     first = lines[0].strip() if lines else ""
+    if message_only and first:
+        return _truncate(first, _MAX_TITLE)
     return _truncate(f"{prefix}: {first}" if first else prefix, _MAX_TITLE)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Case, F, JSONField, Q, QuerySet, When
+from django.db.models import Case, F, JSONField, Q, When
 from django.utils import timezone
 
 from resilience import conf, signals
@@ -36,7 +36,9 @@ from resilience.core.grouping import Frame, culprit, fingerprint, group_title, p
 from resilience.core.strategy import Strategy
 from resilience.dead_letters.services import dead_letter_for_entry
 from resilience.digest.quarantine import entry_quarantine
+from resilience.digest.selectors import pending_entries
 from resilience.models import DeadLetter, ErrorGroup, ErrorLogEntry, ErrorMetric, GroupHistory
+from resilience.sentry.mapping import is_message_event
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ _CLAIM_FIELDS = (
     "stack_trace",
     "operation",
     "environment",
+    "release",  # resolved "in next release": only another release reopens the group
     "fingerprint",
     "extra",
     "outcome",  # outcomes reported before the digest are counted into the rollup here
@@ -112,6 +115,7 @@ class _Tally:
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     newest_received: datetime | None = None
+    newest_received_by_release: dict[str, datetime] = field(default_factory=dict)
     severity: str = Severity.LOW.value
 
     def add(self, entry: ErrorLogEntry) -> None:
@@ -119,6 +123,10 @@ class _Tally:
         self.first_seen = min(filter(None, (self.first_seen, entry.timestamp)))
         self.last_seen = max(filter(None, (self.last_seen, entry.timestamp)))
         self.newest_received = max(filter(None, (self.newest_received, entry.received_at)))
+        by_release = self.newest_received_by_release
+        by_release[entry.release] = max(
+            filter(None, (by_release.get(entry.release), entry.received_at))
+        )
         if SEVERITY_RANK[Severity(entry.severity)] > SEVERITY_RANK[Severity(self.severity)]:
             self.severity = entry.severity
 
@@ -147,20 +155,16 @@ def entry_fingerprint(entry: ErrorLogEntry, frames: Sequence[Frame]) -> str:
         name=entry.name or None,
         code=entry.code or None,
         operation=entry.operation or None,
-        message=entry.message or None,
+        # A log record's template (Sentry's logentry.message), else the message itself.
+        message=(entry.extra or {}).get("message_template") or entry.message or None,
         frames=frames,
     )
-
-
-def _pending() -> QuerySet[ErrorLogEntry]:
-    # Quarantined rows stay undigested (in the entry_pending index) but are not work.
-    return ErrorLogEntry.objects.filter(digested_at=None, quarantined_at=None)
 
 
 def _claim_ids(limit: int) -> list[int]:
     """Lock up to `limit` pending entries, reading nothing but their ids: a row whose
     values cannot be decoded must not fail the claim, or no batch could ever start."""
-    qs = _pending().order_by("id").values_list("id", flat=True)
+    qs = pending_entries().order_by("id").values_list("id", flat=True)
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True)
     return list(qs[:limit])
@@ -181,7 +185,8 @@ def _new_group(key: GroupKey, tally: _Tally, frames: Sequence[Frame]) -> ErrorGr
     return ErrorGroup(
         service_id=key[0],
         fingerprint=key[1],
-        title=group_title(name=entry.name or None, code=entry.code or None, message=entry.message),
+        title=group_title(name=entry.name or None, code=entry.code or None, message=entry.message,
+                          message_only=is_message_event(entry.extra)),
         culprit=culprit(frames, entry.operation or None),
         name=entry.name,
         code=entry.code,
@@ -220,14 +225,20 @@ def _apply(group: ErrorGroup, tally: _Tally, now: datetime) -> str | None:
         muted_until=group.muted_until,
         newest_received_at=tally.newest_received,
         now=now,
+        resolved_in_release=group.resolved_in_release,
+        newest_received_by_release=tally.newest_received_by_release,
+        muted_until_times_seen=group.muted_until_times_seen,
+        times_seen=group.times_seen,
     )
     group.status = change.status
     if change.event == "REGRESSED":
         group.regression_count += 1
         group.resolved_at = None
         group.resolved_by = None
+        group.resolved_in_release = None
     if change.event == "UNMUTED":
         group.muted_until = None
+        group.muted_until_times_seen = None
     return change.event
 
 
@@ -355,7 +366,8 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Error
     ErrorGroup.objects.bulk_update(
         list(groups.values()),
         ["times_seen", "first_seen", "last_seen", "severity", "status", "regression_count",
-         "resolved_at", "resolved_by", "muted_until"],
+         "resolved_at", "resolved_by", "muted_until", "resolved_in_release",
+         "muted_until_times_seen"],
     )
     GroupHistory.objects.bulk_create(history)
 
@@ -440,8 +452,3 @@ def _append(path: Path, text: str) -> None:
     except OSError as exc:
         errors_logger.error("could not append to the critical error log %s: %r", path, exc)
 
-
-def oldest_pending_received_at() -> datetime | None:
-    """How far digestion lags: the receive time of the oldest entry still to digest
-    (quarantined entries are set aside, not late)."""
-    return _pending().order_by("id").values_list("received_at", flat=True).first()

@@ -9,12 +9,17 @@ Each key has one budget per scope (what it spends: reports, dead letters, circui
 an address has one for requests that fail authentication. When the cache cannot be
 reached the budgets fail open: a limiter outage must not become an ingest outage (counted
 in faultline_dependency_fail_open_total{use="rate_limit"}).
+
+Every budget call takes `now` (seconds since the epoch) from its caller: a view reads
+`budget_clock()` once per request and passes the reading on, so one request counts in one
+window, and tests pass a fixed time instead of waiting for a minute to begin.
 """
 
 import contextlib
 import ipaddress
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -32,6 +37,15 @@ WINDOW_SECONDS = 60
 # request.
 OUTAGE_RETRY_SECONDS = 5.0
 
+# What budget_clock() reads. Tests that go through HTTP replace it with a fixed time
+# (fixture `budget_clock`), since a request's `now` is read inside the view.
+clock: Callable[[], float] = time.time
+
+
+def budget_clock() -> float:
+    """The time the budgets count in: read once per request, passed to every call below."""
+    return clock()
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -43,7 +57,11 @@ class Scope:
 REPORTS = Scope("reports", "reports", "RATE_LIMIT_KEY_REPORTS_PER_MINUTE")
 DEAD_LETTERS = Scope("dead_letters", "dead letters", "RATE_LIMIT_KEY_DEAD_LETTERS_PER_MINUTE")
 CIRCUIT_CALLS = Scope("circuit_calls", "circuit calls", "RATE_LIMIT_KEY_CIRCUIT_CALLS_PER_MINUTE")
-KEY_SCOPES = {scope.name: scope for scope in (REPORTS, DEAD_LETTERS, CIRCUIT_CALLS)}
+# Sentry envelope items that are not error events (transactions, sessions, client reports…):
+# dropped unread, so they have a budget apart and never use up the reports'.
+OTHER_ITEMS = Scope("other_items", "non-error envelope items",
+                    "RATE_LIMIT_KEY_OTHER_ITEMS_PER_MINUTE")
+KEY_SCOPES = {scope.name: scope for scope in (REPORTS, DEAD_LETTERS, CIRCUIT_CALLS, OTHER_ITEMS)}
 UNAUTHENTICATED = Scope(
     "unauthenticated", "unauthenticated requests", "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE"
 )
@@ -78,22 +96,21 @@ def _cache_key(ident: str, window: int) -> str:
     return f"ratelimit:{ident}:{window}"
 
 
-def _window(now: float | None) -> tuple[float, int]:
-    now = time.time() if now is None else now
-    return now, int(now // WINDOW_SECONDS)
+def _window(now: float) -> int:
+    return int(now // WINDOW_SECONDS)
 
 
 def _retry_after(now: float, window: int) -> int:
     return max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
 
 
-def _consume(ident: str, limit: int | None, cost: int, now: float | None) -> int | None:
+def _consume(ident: str, limit: int | None, cost: int, now: float) -> int | None:
     if not limit or cost <= 0:
         return None
     if _Outage.active():
         fail_open_counted("rate_limit")
         return None
-    now, window = _window(now)
+    window = _window(now)
     name = _cache_key(ident, window)
     try:
         cache.add(name, 0, timeout=WINDOW_SECONDS + 5)
@@ -113,13 +130,13 @@ def _consume(ident: str, limit: int | None, cost: int, now: float | None) -> int
     return _retry_after(now, window)
 
 
-def _exhausted(ident: str, limit: int | None, now: float | None) -> int | None:
+def _exhausted(ident: str, limit: int | None, now: float) -> int | None:
     if not limit:
         return None
     if _Outage.active():
         fail_open_counted("rate_limit")
         return None
-    now, window = _window(now)
+    window = _window(now)
     try:
         count = cache.get(_cache_key(ident, window)) or 0
     except Exception as exc:  # noqa: BLE001 - any cache failure: fail open
@@ -133,8 +150,7 @@ def _exhausted(ident: str, limit: int | None, now: float | None) -> int | None:
 
 
 def rate_limit_consume(
-    *, key_id: int, limit: int | None, cost: int = 1, now: float | None = None,
-    scope: str = REPORTS.name,
+    *, key_id: int, limit: int | None, now: float, cost: int = 1, scope: str = REPORTS.name
 ) -> int | None:
     """Count `cost` against the key's current minute in `scope`.
 
@@ -148,14 +164,17 @@ def rate_limit_consume(
 
 
 def rate_limit_exhausted(
-    *, key_id: int, limit: int | None, now: float | None = None, scope: str = REPORTS.name
+    *, key_id: int, limit: int | None, now: float, scope: str = REPORTS.name,
+    refusing: bool = True,
 ) -> int | None:
     """Seconds until the window ends if the key has nothing left in `scope` (counts nothing).
 
-    Lets an endpoint refuse before it reads a body it could not accept anyway.
+    Lets an endpoint refuse before it reads a body it could not accept anyway; with
+    `refusing=False` the caller only asks (the request may still be accepted), and the
+    refusal is not counted in faultline_requests_rate_limited_total.
     """
     retry_after = _exhausted(f"key:{key_id}:{scope}", limit, now)
-    if retry_after is not None:
+    if retry_after is not None and refusing:
         request_limited(scope)
     return retry_after
 
@@ -167,10 +186,11 @@ def key_budget_limit(*, key: AuthenticatedKey, scope: str) -> int:
     return conf.get(KEY_SCOPES[scope].setting) or 0
 
 
-def key_budget_consume(*, key: AuthenticatedKey, scope: str, cost: int = 1) -> int | None:
-    return rate_limit_consume(
-        key_id=key.key_id, limit=key_budget_limit(key=key, scope=scope), cost=cost, scope=scope
-    )
+def key_budget_consume(
+    *, key: AuthenticatedKey, scope: str, now: float, cost: int = 1
+) -> int | None:
+    return rate_limit_consume(key_id=key.key_id, limit=key_budget_limit(key=key, scope=scope),
+                              now=now, cost=cost, scope=scope)
 
 
 def key_budget_message(*, key: AuthenticatedKey, scope: str) -> str:
@@ -194,7 +214,7 @@ def address_bucket(address: str | None) -> str:
     return str(ip)
 
 
-def unauthenticated_attempt(*, address: str | None, now: float | None = None) -> int | None:
+def unauthenticated_attempt(*, address: str | None, now: float) -> int | None:
     """Count one request from `address` whose credentials were missing or wrong.
 
     Returns None while the address is within its budget, else the seconds until the window

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
-
 from resilience import conf
 from resilience.circuits.lookup import NO_CIRCUIT, circuit_readings_for
 from resilience.core.backoff import BackoffPolicy
@@ -20,6 +18,7 @@ from resilience.core.classification import (
     UNKNOWN_CODE,
     Classification,
     classify,
+    with_severity,
     with_severity_floor,
 )
 from resilience.core.report_schema import classification_input
@@ -90,10 +89,13 @@ def build_entry(
     """One validated, classified report → an unsaved entry with the decision made.
 
     `severity_floor` (set by internal callers such as the Sentry endpoints, never by the
-    API's schema) raises the severity before the decision, so "fatal" alerts at once.
+    API's schema) raises the severity before the decision, so "fatal" alerts at once;
+    `level_severity` (a Sentry message's level: a log line is not a failure) replaces it.
     """
     if report.get("severity_floor"):
         classification = with_severity_floor(classification, report["severity_floor"])
+    if report.get("level_severity"):
+        classification = with_severity(classification, report["level_severity"])
     decision = decide(
         classification,
         attempt_count=report.get("attempt_count", 0),
@@ -138,16 +140,17 @@ def build_entry(
 
 
 def ingest(
-    reports: Sequence[Mapping[str, Any]], *, service_id: int, source: str = "api"
+    reports: Sequence[Mapping[str, Any]], *, service_id: int, now: datetime, source: str = "api"
 ) -> list[Accepted]:
-    """Classify, decide and store `reports`; returns one Accepted per report, in order.
+    """Classify, decide and store `reports` received at `now`; returns one Accepted per
+    report, in order. The caller reads the clock once per request (the same `now` its
+    validation used), so tests pass a fixed time.
 
     A report whose event_id was already stored for this service is answered from the
     stored row, so a resend gets the same answer and is stored once. While the database is
     unavailable the reports are spooled (spooled=True, id None); SpoolFull when there is
     no room for them.
     """
-    now = timezone.now()
     try:
         rules = classification_rules()
     except spool.DATABASE_DOWN:

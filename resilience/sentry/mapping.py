@@ -4,8 +4,15 @@ The event payload is documented at https://develop.sentry.dev/sdk/data-model/eve
 What is kept: the raised exception (type, value) and its causes as the report's `cause`
 chain, a rendered stack trace and structured frames (`extra["frames"]`, which the digest
 groups on: type + in-app module:function, never line numbers), the message of a captured
-message, level (as a severity floor), fingerprint, tags, environment, release, timestamp,
-and user, request, contexts, server name, transaction, platform and SDK (in `extra`).
+message, level (a severity floor for an exception, the severity of a message), fingerprint,
+tags, environment, release, timestamp, and user, request, contexts, server name,
+transaction, platform and SDK (in `extra`).
+
+A message (an event with no exception: capture_message, a log record without exc_info) is
+not an error: `extra["event_type"]` says "message" (else "error"), its level decides its
+severity, and a log record's unformatted template (`logentry.message` with `params`) is
+kept as `extra["message_template"]`, which the digest groups on instead of the formatted
+text, as Sentry does.
 
 Mapping is lenient where the report schema is strict: over-long text is cut, odd tag values
 are turned into text, NUL and lone surrogates become U+FFFD (in `extra` too), an errno that
@@ -20,14 +27,23 @@ from typing import Any
 
 # The frame heuristics text traces are grouped with; reused so structured frames without
 # `module` or `in_app` (browser SDKs) get the same deploy-independent names.
-from resilience.core.grouping import _is_in_app, _module_for
+from resilience.core.grouping import is_in_app, module_for
 from resilience.core.report_schema import MAX_CAUSE_DEPTH, REPORT_FIELDS, storable_json
 from resilience.core.safe_json import replace_bad_text
 
 EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-# Sentry levels → the lowest severity the entry may get (classification may go higher).
-SEVERITY_FLOORS = {"fatal": "CRITICAL", "critical": "CRITICAL", "error": "MEDIUM"}
-DEFAULT_LEVEL = "error"
+# Sentry's levels, lowest first (https://develop.sentry.dev/sdk/data-model/event-payloads/);
+# SDKs also send the aliases Sentry normalises ("warn", "critical", JavaScript's "log").
+LEVELS = ("debug", "info", "warning", "error", "fatal")
+LEVEL_ALIASES = {"warn": "warning", "critical": "fatal", "log": "info"}
+DEFAULT_LEVEL = "error"  # Sentry's, for a missing or unknown level
+# An exception's level → the lowest severity it may get (classification may go higher).
+SEVERITY_FLOORS = {"fatal": "CRITICAL", "error": "MEDIUM"}
+# A message's level below "error" is its severity (classification does not raise it: a
+# log line is not a failure); "error" and "fatal" messages take the floors above.
+MESSAGE_SEVERITIES = {"debug": "LOW", "info": "LOW", "warning": "MEDIUM"}
+EVENT_TYPE_ERROR = "error"
+EVENT_TYPE_MESSAGE = "message"
 # Faultline fields an SDK can set through tags (Sentry has no place for them otherwise).
 TAG_FIELDS = ("operation", "component", "campaign_id", "timer_id")
 MAX_FRAMES_RENDERED = 100  # per exception; the middle of deeper stacks is elided
@@ -47,6 +63,7 @@ class MappedEvent:
     report: dict[str, Any]  # REPORT_FIELDS-shaped, to be validated like any report
     extra: dict[str, Any]  # stored in entry.extra
     severity_floor: str | None
+    severity: str | None = None  # a message's own, from its level (MESSAGE_SEVERITIES)
 
 
 def normalise_event_id(value: Any) -> str | None:
@@ -77,6 +94,15 @@ def _exception_values(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [v for v in values if isinstance(v, dict) and (v.get("type") or v.get("value"))]
 
 
+def is_synthetic_message(values: list[dict[str, Any]]) -> bool:
+    """JavaScript SDKs send a captured message with a stack trace (attachStacktrace) as an
+    exception of no type whose mechanism is `synthetic`: a message all the same."""
+    if len(values) != 1 or values[0].get("type"):
+        return False
+    mechanism = values[0].get("mechanism")
+    return isinstance(mechanism, dict) and mechanism.get("synthetic") is True
+
+
 def _exception_name(value: Mapping[str, Any]) -> str:
     kind = _cut(value.get("type"), 200).strip()
     module = value.get("module")
@@ -103,10 +129,10 @@ def grouping_frame(frame: Mapping[str, Any]) -> dict[str, Any]:
     module = frame.get("module")
     in_app = frame.get("in_app")
     return {
-        "module": _cut(module, _FRAME_TEXT) if module else _module_for(filename),
+        "module": _cut(module, _FRAME_TEXT) if module else module_for(filename),
         "function": _cut(frame.get("function") or "", _FRAME_TEXT),
         "filename": filename,
-        "in_app": in_app if isinstance(in_app, bool) else _is_in_app(filename),
+        "in_app": in_app if isinstance(in_app, bool) else is_in_app(filename),
     }
 
 
@@ -277,6 +303,49 @@ def event_message(event: Mapping[str, Any]) -> str:
     return _message_text(event.get("logentry")) or _message_text(event.get("message"))
 
 
+# printf-style (logging's %s, %(name)s, %.2f) and str.format ({}, {name}) placeholders.
+_PLACEHOLDER = re.compile(
+    r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa%]|\{[^{}]*\}"
+)
+
+
+def message_template(event: Mapping[str, Any]) -> str | None:
+    """The unformatted template of a log record sent with its params (logging's
+    `logger.error("charge %s failed", order_id)`), or None.
+
+    A template with no words of its own ("%s", "%s: %s") would put every message in one
+    group, so the formatted text is grouped on instead.
+    """
+    for value in (event.get("logentry"), event.get("message")):
+        if not isinstance(value, dict) or not value.get("params"):
+            continue
+        template = value.get("message")
+        if isinstance(template, str) and re.search(r"[^\W\d_]", _PLACEHOLDER.sub("", template)):
+            return template
+    return None
+
+
+def event_level(value: Any) -> str:
+    """The event's level as one of LEVELS: aliases normalised, missing or unknown: error."""
+    level = value.strip().lower() if isinstance(value, str) else DEFAULT_LEVEL
+    level = LEVEL_ALIASES.get(level, level)
+    return level if level in LEVELS else DEFAULT_LEVEL
+
+
+def level_at_least(level: Any, minimum: str) -> bool:
+    """Whether `level` (as stored, any spelling) is `minimum` or above; an unknown
+    `minimum` holds nothing back."""
+    floor = LEVEL_ALIASES.get(minimum.strip().lower(), minimum.strip().lower())
+    if floor not in LEVELS:
+        return True
+    return LEVELS.index(event_level(level)) >= LEVELS.index(floor)
+
+
+def is_message_event(extra: Any) -> bool:
+    """An entry's `extra` says it came from a Sentry message, not an exception."""
+    return isinstance(extra, dict) and extra.get("event_type") == EVENT_TYPE_MESSAGE
+
+
 def _tag_text(value: Any) -> str:
     if isinstance(value, str):
         return _cut(value, 200)
@@ -343,7 +412,8 @@ def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
     report: dict[str, Any] = {"event_id": event_id}
     extra: dict[str, Any] = {}
     values = _exception_values(event)
-    if values:
+    is_message = not values or is_synthetic_message(values)
+    if not is_message:
         raised = values[-1]
         name = _exception_name(raised)
         if name:
@@ -370,9 +440,15 @@ def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
                 extra["frames"] = [grouping_frame(f) for f in frames[-MAX_FRAMES_KEPT:]]
                 break
     else:
-        message = _field("message", event_message(event))
+        message = _field("message", event_message(event)) or (
+            _field("message", values[0].get("value")) if values else "")
         if message:
             report["message"] = message
+        if values and _raw_frames(values[0]):  # where it was captured: the group's culprit
+            extra["frames"] = [grouping_frame(f) for f in _raw_frames(values[0])[-MAX_FRAMES_KEPT:]]
+        template = message_template(event)
+        if template:
+            extra["message_template"] = _cut(template, _TEXT_LIMIT["message"])
 
     status = _http_status(event)
     if status is not None:
@@ -400,9 +476,9 @@ def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
         if user_id:
             report["user_id"] = user_id
 
-    level = event.get("level") if isinstance(event.get("level"), str) else DEFAULT_LEVEL
-    level = level.lower()
+    level = event_level(event.get("level"))
     extra["level"] = level
+    extra["event_type"] = EVENT_TYPE_MESSAGE if is_message else EVENT_TYPE_ERROR
     for key in _EXTRA_KEYS:
         if event.get(key) not in (None, "", {}, []):
             extra[key] = event[key]
@@ -417,4 +493,5 @@ def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
         # Stored beside the report without passing validate_report: made storable here.
         extra=storable_json("extra", extra, repair=True),
         severity_floor=SEVERITY_FLOORS.get(level),
+        severity=MESSAGE_SEVERITIES.get(level) if is_message else None,
     )

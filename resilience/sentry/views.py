@@ -12,6 +12,12 @@ nothing is half-stored. Refusals before authentication count against the sender'
 (rate_limits.unauthenticated_attempt). Replies follow
 https://develop.sentry.dev/sdk/expected-features/ (200 {"id"}, 400 with X-Sentry-Error,
 429 with Retry-After and X-Sentry-Rate-Limits).
+
+Budgets are per data category, as Sentry's
+(https://develop.sentry.dev/sdk/expected-features/rate-limiting/): error events spend the
+key's reports budget and a 429 for them names `error;default`, so an SDK still sends its
+transactions and sessions; the items dropped unread spend a budget of their own, and past
+it the answer (still 200) names their categories.
 """
 
 import logging
@@ -20,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -32,13 +39,22 @@ from resilience.core.report_schema import ReportError, validate_report
 from resilience.ingest.keys import AuthenticatedKey
 from resilience.ingest.outage import outage_response
 from resilience.ingest.rate_limits import (
+    OTHER_ITEMS,
+    REPORTS,
+    budget_clock,
+    key_budget_consume,
+    key_budget_limit,
     rate_limit_consume,
     rate_limit_exhausted,
     unauthenticated_attempt,
     unauthenticated_message,
 )
 from resilience.ingest.service import ingest
-from resilience.observability.process_metrics import SENTRY_ITEMS_FRAMED, sentry_item_dropped
+from resilience.observability.process_metrics import (
+    SENTRY_ITEMS_FRAMED,
+    request_limited,
+    sentry_item_dropped,
+)
 from resilience.sentry.auth import (
     SentryAuthError,
     authenticate,
@@ -60,6 +76,16 @@ from resilience.sentry.mapping import EventError, map_event, normalise_event_id
 log = logging.getLogger("faultline.sentry")
 
 EVENT_ITEM_TYPES = frozenset({"event", "error"})
+# The data categories SDKs rate-limit by: error events ("default" is a message's), and those
+# of the item types dropped here (as the Python and JavaScript SDKs name them).
+ERROR_CATEGORIES = "error;default"
+ITEM_CATEGORIES = {
+    "transaction": "transaction", "span": "span", "session": "session", "sessions": "session",
+    "attachment": "attachment", "client_report": "internal", "profile": "profile",
+    "profile_chunk": "profile_chunk", "replay_event": "replay", "replay_recording": "replay",
+    "check_in": "monitor", "log": "log_item", "trace_metric": "trace_metric",
+    "feedback": "feedback",
+}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -100,15 +126,18 @@ def _with_cors(response: HttpResponse) -> HttpResponse:
 
 @dataclass
 class _Caller:
-    """Who the request turned out to be: None until its key is known."""
+    """Who the request turned out to be (None until its key is known), and the time its
+    budgets count in, read once so that every count of one request falls in one window."""
 
+    budget_now: float
     key: AuthenticatedKey | None = None
+    rate_limits: str | None = None  # X-Sentry-Rate-Limits on an accepted request
 
 
-def _unauthenticated(request: HttpRequest, refusal: SentryError) -> SentryError:
+def _unauthenticated(request: HttpRequest, refusal: SentryError, *, now: float) -> SentryError:
     """A refusal before the key was known counts against the address; past its budget,
     the answer becomes a 429 (SDKs back off on it) that still says what was wrong."""
-    retry_after = unauthenticated_attempt(address=client_ip(request))
+    retry_after = unauthenticated_attempt(address=client_ip(request), now=now)
     if retry_after is None:
         return refusal
     return SentryError(429, unauthenticated_message(refusal.message, retry_after),
@@ -124,14 +153,14 @@ def _endpoint(accept: Callable[[HttpRequest, int, _Caller], dict[str, Any]]):
             response = _refusal(SentryError(405, "only POST is accepted here"))
             response["Allow"] = "POST, OPTIONS"
             return _with_cors(response)
-        caller = _Caller()
+        caller = _Caller(budget_now=budget_clock())
         try:
             answer = accept(request, int(project_id), caller)
         except (SentryError, SentryAuthError) as exc:
             refusal = exc if isinstance(exc, SentryError) else SentryError(exc.status,
                                                                            exc.message)
             if caller.key is None:
-                refusal = _unauthenticated(request, refusal)
+                refusal = _unauthenticated(request, refusal, now=caller.budget_now)
             return _with_cors(_refusal(refusal))
         except Exception as exc:
             # A database outage is spooled and answered 200 as usual; only a full spool or a key
@@ -141,7 +170,10 @@ def _endpoint(accept: Callable[[HttpRequest, int, _Caller], dict[str, Any]]):
             if outage is None:
                 raise
             return _with_cors(outage)
-        return _with_cors(JsonResponse(answer))
+        response = JsonResponse(answer)
+        if caller.rate_limits:
+            response["X-Sentry-Rate-Limits"] = caller.rate_limits
+        return _with_cors(response)
 
     view.__name__ = accept.__name__
     return view
@@ -165,29 +197,60 @@ def _early_key(request: HttpRequest, project_id: int) -> tuple[str | None, Authe
     return public_key, authenticate(public_key, project_id) if public_key else None
 
 
-def _rate_limit_headers(retry_after: int) -> dict[str, str]:
-    return {"Retry-After": str(retry_after), "X-Sentry-Rate-Limits": f"{retry_after}::key"}
+def _rate_limit_headers(retry_after: int, categories: str = "") -> dict[str, str]:
+    """`categories` empty: every category (what the key's own budgets cannot tell apart)."""
+    return {"Retry-After": str(retry_after),
+            "X-Sentry-Rate-Limits": f"{retry_after}:{categories}:key"}
 
 
 def _over_budget(key: AuthenticatedKey, retry_after: int) -> SentryError:
     return SentryError(
         429,
         f"rate limit of {key.rate_limit_per_minute} reports per minute exceeded for this key "
-        "(an envelope counts each of its items)",
-        _rate_limit_headers(retry_after),
+        "(an envelope counts each of its error events)",
+        _rate_limit_headers(retry_after, ERROR_CATEGORIES),
     )
 
 
-def _budget_left(key: AuthenticatedKey) -> None:
-    """A key with nothing left this minute is refused before its body is read."""
-    retry_after = rate_limit_exhausted(key_id=key.key_id, limit=key.rate_limit_per_minute)
-    if retry_after is not None:
-        raise _over_budget(key, retry_after)
+def _events_refused(key: AuthenticatedKey, retry_after: int) -> SentryError:
+    request_limited(REPORTS.name)
+    return _over_budget(key, retry_after)
 
 
-def _rate_limit(key: AuthenticatedKey, cost: int) -> None:
+def _budget_left(key: AuthenticatedKey, *, now: float) -> int | None:
+    """Seconds until error events fit again (None: they fit now). A key with nothing left
+    for any item is refused before its body is read; one with no room for events only is
+    read, since the envelope may carry nothing else (transactions, sessions)."""
+    events_wait = rate_limit_exhausted(key_id=key.key_id, limit=key.rate_limit_per_minute,
+                                       now=now, refusing=False)
+    if events_wait is None:
+        return None
+    other_wait = rate_limit_exhausted(
+        key_id=key.key_id, limit=key_budget_limit(key=key, scope=OTHER_ITEMS.name), now=now,
+        scope=OTHER_ITEMS.name,
+    )
+    if other_wait is not None:
+        request_limited(REPORTS.name)
+        raise SentryError(429, "rate limits exceeded for this key: error events and other "
+                          "items alike", _rate_limit_headers(max(events_wait, other_wait)))
+    return events_wait
+
+
+def _other_items(key: AuthenticatedKey, dropped: Counter[str], cost: int, *,
+                 now: float) -> str | None:
+    """Count the items dropped unread against their own budget. Past it nothing changes
+    for them (they are not kept either way) but the answer names their categories, so
+    the SDK holds them back: the X-Sentry-Rate-Limits value, or None."""
+    retry_after = key_budget_consume(key=key, scope=OTHER_ITEMS.name, now=now, cost=cost)
+    categories = sorted({ITEM_CATEGORIES[t] for t in dropped if t in ITEM_CATEGORIES})
+    if retry_after is None or not categories:
+        return None
+    return f"{retry_after}:{';'.join(categories)}:key"
+
+
+def _rate_limit(key: AuthenticatedKey, cost: int, *, now: float) -> None:
     retry_after = rate_limit_consume(
-        key_id=key.key_id, limit=key.rate_limit_per_minute, cost=cost
+        key_id=key.key_id, limit=key.rate_limit_per_minute, now=now, cost=cost
     )
     if retry_after is not None:
         raise _over_budget(key, retry_after)
@@ -229,10 +292,15 @@ def _report(event: Any, *, where: str, fallback_event_id: Any, now) -> dict[str,
     report["extra"] = mapped.extra
     if mapped.severity_floor:
         report["severity_floor"] = mapped.severity_floor
+    if mapped.severity:
+        report["level_severity"] = mapped.severity
     return report
 
 
-def _store(key: AuthenticatedKey, reports: list[dict[str, Any]], *, cost: int) -> None:
+def _store(
+    key: AuthenticatedKey, reports: list[dict[str, Any]], *, cost: int, now: datetime,
+    budget_now: float,
+) -> None:
     # The same event twice in one request is stored once (ingest is idempotent across
     # requests; within one INSERT a duplicate would be an error).
     seen: set[str] = set()
@@ -241,15 +309,16 @@ def _store(key: AuthenticatedKey, reports: list[dict[str, Any]], *, cost: int) -
         if report["event_id"] not in seen:
             seen.add(report["event_id"])
             unique.append(report)
-    _rate_limit(key, cost)
+    _rate_limit(key, cost, now=budget_now)
     if unique:
-        ingest(unique, service_id=key.service_id, source="sentry")
+        ingest(unique, service_id=key.service_id, now=now, source="sentry")
 
 
 def envelope(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str, Any]:
     request_key, caller.key = _early_key(request, project_id)
+    events_wait = None
     if caller.key is not None:
-        _budget_left(caller.key)
+        events_wait = _budget_left(caller.key, now=caller.budget_now)
     max_event = conf.get("SENTRY_MAX_EVENT_BYTES")
     now = timezone.now()
     reports: list[dict[str, Any]] = []
@@ -268,7 +337,7 @@ def envelope(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str
         )
         if caller.key is None:
             caller.key = authenticate(public_key, project_id)
-            _budget_left(caller.key)
+            events_wait = _budget_left(caller.key, now=caller.budget_now)
         header_event_id = headers.get("event_id")
         for item in stream.items(max_items=conf.get("INGEST_MAX_BATCH"),
                                  keep=EVENT_ITEM_TYPES.__contains__, max_kept=max_event,
@@ -278,6 +347,8 @@ def envelope(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str
             if item.type not in EVENT_ITEM_TYPES:
                 dropped[item.type] += 1  # answered 200 and not kept: see docs/api.md
                 continue
+            if events_wait is not None:  # no room for events: refused at the first one
+                raise _events_refused(caller.key, events_wait)
             where = f"item {items} ({item.type})"
             try:
                 event = parse_json_object(item.payload, where)
@@ -285,8 +356,12 @@ def envelope(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str
                 raise SentryError(400, f"Invalid event: {exc}") from None
             reports.append(_report(event, where=where, fallback_event_id=header_event_id,
                                    now=now))
-    # Every item counts, dropped ones too: each was read and framed.
-    _store(caller.key, reports, cost=max(1, items))
+    # Events count against the reports budget; every other item (and an empty envelope,
+    # as one) against its own, since each was read and framed.
+    events = items - sum(dropped.values())
+    _store(caller.key, reports, cost=events, now=now, budget_now=caller.budget_now)
+    caller.rate_limits = _other_items(caller.key, dropped, max(1, items) - events,
+                                      now=caller.budget_now)
     for item_type, count in dropped.items():
         sentry_item_dropped(item_type, count)
     if not reports:
@@ -300,7 +375,11 @@ def store(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str, A
     if caller.key is None:  # no envelope header to carry a dsn: the request has to say who
         resolve_public_key(request_key=request_key, envelope_dsn=None, project_id=project_id)
     assert caller.key is not None
-    _budget_left(caller.key)
+    events_wait = rate_limit_exhausted(key_id=caller.key.key_id,
+                                       limit=caller.key.rate_limit_per_minute,
+                                       now=caller.budget_now)
+    if events_wait is not None:  # the body is one event: refused before it is read
+        raise _over_budget(caller.key, events_wait)
     max_event = conf.get("SENTRY_MAX_EVENT_BYTES")
     with _body_errors():
         body = b"".join(_body(request, max_decompressed=max_event))
@@ -311,8 +390,9 @@ def store(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str, A
         event = parse_json_object(body, "the event")
     except EnvelopeError as exc:
         raise SentryError(400, f"Invalid event: {exc}") from None
-    report = _report(event, where="the event", fallback_event_id=None, now=timezone.now())
-    _store(caller.key, [report], cost=1)
+    now = timezone.now()
+    report = _report(event, where="the event", fallback_event_id=None, now=now)
+    _store(caller.key, [report], cost=1, now=now, budget_now=caller.budget_now)
     return {"id": report["event_id"]}
 
 

@@ -153,6 +153,31 @@ def test_different_messages_differ() -> None:
     assert normalise_message("user not found") != normalise_message("order not found")
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("upstream timed out after 30s", "upstream timed out after 31s"),
+        ("upstream timed out after 30s", "upstream timed out after 1500ms"),
+        ("deadline exceeded after 2m30s", "deadline exceeded after 1.5s"),
+        ("payload of 2.5 MB rejected", "payload of 700 MB rejected"),
+        ("buffer 64KiB full", "buffer 128kib full"),
+        ("export took 3.2 seconds", "export took 41 seconds"),
+    ],
+)
+def test_numbers_with_units_normalise_to_one_message(a: str, b: str) -> None:
+    assert normalise_message(a) == normalise_message(b)
+
+
+def test_units_keep_the_words_around_them() -> None:
+    assert normalise_message("timed out after 30s") == "timed out after <duration>"
+    assert normalise_message("chunk of 64KiB") == "chunk of <size>"
+    assert normalise_message("2.5 MB left") == "<n> MB left"  # the unit is a word: kept
+    # Words that merely hold digits are not values.
+    assert normalise_message("sha256 s3 h2 ipv4 1st 3x") == "sha256 s3 h2 ipv4 1st 3x"
+    assert normalise_message("read timed out after 30s") != \
+        normalise_message("write timed out after 30s")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_normalise_never_raises(text: str) -> None:
@@ -305,6 +330,14 @@ def test_fingerprint_is_versioned() -> None:
 )
 def test_group_title(name: str | None, code: str | None, message: str | None, title: str) -> None:
     assert group_title(name=name, code=code, message=message) == title
+
+
+def test_a_message_is_titled_by_itself() -> None:
+    assert group_title(name=None, code=None, message="cache warmed\nmore",
+                       message_only=True) == "cache warmed"
+    assert group_title(name=None, code="503", message="upstream slow",
+                       message_only=True) == "upstream slow"
+    assert group_title(name=None, code=None, message="", message_only=True) == "Error"
 
 
 def test_group_title_capped() -> None:

@@ -17,6 +17,7 @@ from tests.sentry.envelopes import (
     exception_event,
     zeros_bomb,
 )
+from tests.write_paths import stored_event_ids
 
 ENVELOPE_TYPE = "application/x-sentry-envelope"
 
@@ -131,14 +132,24 @@ def test_the_store_endpoint_takes_one_event(client, service, auth_header):
     assert ErrorLogEntry.objects.count() == 1  # the second was the same event
 
 
-def test_the_same_event_twice_is_stored_once(client, service, auth_header):
+def test_an_envelopes_events_are_all_stored_on_every_write_path(write_path, client, service,
+                                                                 auth_header):
+    events = [exception_event() for _ in range(3)]
+    body = envelope(*(("event", event) for event in events), ("session", {"sid": "s"}))
+    response = post(client, url(service), body, auth=auth_header)
+    assert response.status_code == 200, response.content
+    assert response.json() == {"id": events[0]["event_id"]}
+    assert sorted(stored_event_ids(write_path).values()) == sorted(e["event_id"] for e in events)
+
+
+def test_the_same_event_twice_is_stored_once(write_path, client, service, auth_header):
     event = exception_event()
     body = envelope(("event", event))
     for _ in range(2):
         assert post(client, url(service), body, auth=auth_header).status_code == 200
     assert post(client, url(service), envelope(("event", event), ("event", event)),
                 auth=auth_header).status_code == 200
-    assert ErrorLogEntry.objects.filter(event_id=event["event_id"]).count() == 1
+    assert list(stored_event_ids(write_path).values()) == [event["event_id"]]
 
 
 def test_the_envelope_headers_event_id_stands_in_for_a_missing_one(client, service,
@@ -162,12 +173,20 @@ def test_fatal_raises_the_severity_to_critical_and_alerts(client, service, auth_
     assert entry.extra["level"] == "fatal"
 
 
-def test_a_captured_info_message_keeps_its_classified_severity(client, service, auth_header):
+def test_a_captured_info_message_is_low_and_no_page(client, service, auth_header):
     event = {"event_id": event_id(), "level": "info", "logentry": {"formatted": "cache warmed"}}
     post(client, url(service), envelope(("event", event)), auth=auth_header)
     entry = ErrorLogEntry.objects.get()
     assert entry.message == "cache warmed"
-    assert entry.severity == "HIGH"  # unknown → PERMANENT/HIGH (the seed), no floor for info
+    assert entry.severity == "LOW"  # its level, not the seed's PERMANENT/HIGH for no code
+    assert entry.strategy != "IMMEDIATE_ALERT"
+    assert entry.extra["event_type"] == "message"
+
+
+def test_a_captured_error_message_keeps_its_classified_severity(client, service, auth_header):
+    event = {"event_id": event_id(), "level": "error", "message": "cache cold"}
+    post(client, url(service), envelope(("event", event)), auth=auth_header)
+    assert ErrorLogEntry.objects.get().severity == "HIGH"  # unknown → PERMANENT/HIGH (seed)
 
 
 def test_events_with_one_fingerprint_make_one_group(client, service, auth_header):
@@ -277,11 +296,11 @@ def test_a_bad_envelope_is_a_400_that_says_what_is_wrong(client, service, auth_h
     assert not ErrorLogEntry.objects.exists()
 
 
-def test_one_bad_event_stores_none_of_the_envelope(client, service, auth_header):
+def test_one_bad_event_stores_none_of_the_envelope(write_path, client, service, auth_header):
     good = exception_event()
     body = envelope(("event", good), ("event", {"message": "no event id"}))
     refused(post(client, url(service), body, auth=auth_header), 400, "item 2")
-    assert not ErrorLogEntry.objects.exists()
+    assert stored_event_ids(write_path) == {}
 
 
 def test_a_truncated_gzip_body_is_a_400(client, service, auth_header):

@@ -18,7 +18,6 @@ from resilience.sentry.decoding import STEP
 from resilience.sentry.views import MAX_UNAUTHENTICATED_HEADER_BYTES
 from tests import factories
 from tests.sentry.envelopes import compress, envelope, event_id, exception_event
-from tests.sentry.live import wait_for_minute_start
 
 ENVELOPE_TYPE = "application/x-sentry-envelope"
 UNKNOWN_KEY = "0" * 32
@@ -129,16 +128,30 @@ def test_a_bomb_with_a_valid_key_stops_at_the_item_limit(service, auth_header, d
     assert not ErrorLogEntry.objects.exists()
 
 
-def test_a_key_with_no_budget_left_is_refused_before_its_body_is_read(service):
+def test_a_key_with_no_budget_left_is_refused_before_its_body_is_read(service, budget_clock,
+                                                                       settings):
+    settings.FAULTLINE = {**settings.FAULTLINE, "RATE_LIMIT_KEY_OTHER_ITEMS_PER_MINUTE": 1}
     key = factories.service_key(service, rate_limit_per_minute=1)[0]
     auth = f"Sentry sentry_version=7, sentry_key={key.public_key}"
-    wait_for_minute_start(margin=5)
-    assert post(url(service), envelope(("event", exception_event())), auth=auth).status_code \
-        == 200
+    both = envelope(("event", exception_event()), ("transaction", {"type": "transaction"}))
+    assert post(url(service), both, auth=auth).status_code == 200
     with Work() as work:
         response = post(url(service), empty_items_bomb(b"{}"), encoding="zstd", auth=auth)
-    refused(response, 429, "rate limit of 1 reports per minute")
+    refused(response, 429, "rate limits exceeded for this key")
+    assert response["X-Sentry-Rate-Limits"] == "60::key"
     assert (work.bytes, work.items) == (0, 0)
+
+
+def test_a_key_with_no_room_for_events_is_refused_at_its_first_event(service, budget_clock):
+    key = factories.service_key(service, rate_limit_per_minute=1)[0]
+    auth = f"Sentry sentry_version=7, sentry_key={key.public_key}"
+    assert post(url(service), envelope(("event", exception_event())), auth=auth).status_code \
+        == 200
+    events = [("event", {"event_id": event_id(), "message": "boom"}) for _ in range(500)]
+    with Work() as work:
+        response = post(url(service), envelope(*events), auth=auth)
+    refused(response, 429, "rate limit of 1 reports per minute")
+    assert work.items == 1  # the rest of the body is never framed
 
 
 def test_a_valid_dsn_key_in_a_compressed_envelope_is_accepted(service, dsn):

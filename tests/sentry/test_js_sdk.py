@@ -127,3 +127,14 @@ def test_a_code_sent_as_error_data_classifies_the_event(node_sdk, live_server, s
     assert (entry.category, entry.retryable, entry.classification["classified_by"]) == (
         "TRANSIENT", True, "code"
     )
+
+
+def test_an_info_message_from_node_is_low_and_titled_by_itself(node_sdk, live_server, service,
+                                                              settings):
+    settings.EXTERNAL_URL = live_server.url
+    entry = _send(node_sdk, service, "message")
+    assert (entry.message, entry.severity) == ("cache warmed in 1500ms", "LOW")
+    assert entry.extra["level"] == "info" and entry.extra["event_type"] == "message"
+    assert entry.strategy != "IMMEDIATE_ALERT"
+    digest_batch(limit=100)
+    assert ErrorGroup.objects.get().title == "cache warmed in 1500ms"

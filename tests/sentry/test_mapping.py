@@ -6,7 +6,7 @@ import pytest
 
 from resilience.core.grouping import Frame, fingerprint
 from resilience.core.report_schema import MAX_CAUSE_DEPTH, validate_report
-from resilience.sentry.mapping import EventError, map_event, normalise_event_id
+from resilience.sentry.mapping import EventError, level_at_least, map_event, normalise_event_id
 from tests.sentry.envelopes import exception_event
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -151,6 +151,63 @@ def test_the_level_sets_a_severity_floor(level, floor):
     mapped = map_event(event)
     assert mapped.severity_floor == floor
     assert mapped.extra["level"] == (level or "error")
+
+
+@pytest.mark.parametrize(
+    ("level", "severity", "floor"),
+    [("debug", "LOW", None), ("info", "LOW", None), ("warning", "MEDIUM", None),
+     ("warn", "MEDIUM", None), ("log", "LOW", None), ("error", None, "MEDIUM"),
+     ("fatal", None, "CRITICAL"), ("critical", None, "CRITICAL"), ("banana", None, "MEDIUM")],
+)
+def test_a_messages_level_is_its_severity(level, severity, floor):
+    mapped = map_event({"event_id": EID, "message": "x", "level": level})
+    assert (mapped.severity, mapped.severity_floor) == (severity, floor)
+    assert mapped.extra["event_type"] == "message"
+    assert mapped.extra["level"] in ("debug", "info", "warning", "error", "fatal")
+
+
+def test_a_javascript_message_with_a_synthetic_stack_is_a_message():
+    event = {"event_id": EID, "level": "info", "message": "cache warmed",
+             "exception": {"values": [{
+                 "value": "cache warmed", "mechanism": {"type": "generic", "synthetic": True},
+                 "stacktrace": {"frames": [frame("app.cache", "warm")]}}]}}
+    mapped = map_event(event)
+    assert mapped.extra["event_type"] == "message" and mapped.severity == "LOW"
+    assert mapped.report["message"] == "cache warmed"
+    assert "name" not in mapped.report and "stack_trace" not in mapped.report
+    assert mapped.extra["frames"][-1]["function"] == "warm"  # the culprit
+
+
+def test_an_exceptions_level_only_floors_its_severity():
+    event = {"event_id": EID, "level": "info",
+             "exception": {"values": [{"type": "ValueError", "value": "bad"}]}}
+    mapped = map_event(event)
+    assert (mapped.severity, mapped.severity_floor) == (None, None)
+    assert mapped.extra["event_type"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("logentry", "template"),
+    [
+        ({"message": "charge %s failed", "params": ["ord_1"], "formatted": "charge ord_1 failed"},
+         "charge %s failed"),
+        ({"message": "user %(id)s gone", "params": {"id": 7}}, "user %(id)s gone"),
+        ({"message": "charge {} failed", "params": ["ord_1"]}, "charge {} failed"),
+        ({"message": "%s", "params": ["anything at all"]}, None),  # no words of its own
+        ({"message": "%s: %d", "params": ["x", 1]}, None),
+        ({"message": "no params", "formatted": "no params"}, None),
+    ],
+)
+def test_a_log_records_template_is_kept_for_grouping(logentry, template):
+    mapped = map_event({"event_id": EID, "level": "error", "logentry": logentry})
+    assert mapped.extra.get("message_template") == template
+    assert mapped.report["message"] == logentry.get("formatted", logentry["message"])
+
+
+def test_level_at_least_reads_any_spelling():
+    assert level_at_least("warn", "warning") and level_at_least("fatal", "error")
+    assert not level_at_least("info", "warning") and not level_at_least("debug", "INFO")
+    assert level_at_least("debug", "nonsense")  # an unknown minimum holds nothing back
 
 
 def test_tags_as_an_object_or_a_list_of_pairs_become_an_object():

@@ -1,14 +1,17 @@
 """The real Python sentry_sdk, pointed at a live Faultline (pytest-django's live_server)."""
 
+import logging
+
 import pytest
 import sentry_sdk
 from django.test import Client
+from sentry_sdk.integrations.logging import LoggingIntegration
 
 from resilience.digest.service import digest_batch
 from resilience.ingest.keys import service_key_dsn
 from resilience.models import ErrorGroup, ErrorLogEntry
 from tests import factories
-from tests.sentry.live import RequestLog, wait_for_minute_start
+from tests.sentry.live import RequestLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,22 +23,33 @@ def keys(service):
 
 
 @pytest.fixture
-def sdk(live_server, keys, settings):
+def start_sdk(live_server, keys, settings):
+    """Starts the SDK against the live server (options added to the defaults below)."""
     settings.EXTERNAL_URL = live_server.url
-    sentry_sdk.init(
-        dsn=service_key_dsn(keys[0]),
-        release="shop@2.1.0",
-        environment="sdk-test",
-        server_name="web-1",
-        default_integrations=False,
-        auto_enabling_integrations=False,
-        auto_session_tracking=False,
-        send_client_reports=False,
-    )
-    yield sentry_sdk
+
+    def start(**options):
+        sentry_sdk.init(**{
+            "dsn": service_key_dsn(keys[0]),
+            "release": "shop@2.1.0",
+            "environment": "sdk-test",
+            "server_name": "web-1",
+            "default_integrations": False,
+            "auto_enabling_integrations": False,
+            "auto_session_tracking": False,
+            "send_client_reports": False,
+            **options,
+        })
+        return sentry_sdk
+
+    yield start
     sentry_sdk.flush(timeout=5)
     sentry_sdk.get_client().close()
     sentry_sdk.init()  # no DSN: the SDK is off for the tests that follow
+
+
+@pytest.fixture
+def sdk(start_sdk):
+    return start_sdk()
 
 
 def connect_upstream():
@@ -122,11 +136,10 @@ def test_the_same_event_sent_twice_is_stored_once(sdk):
     assert ErrorLogEntry.objects.filter(event_id=event["event_id"]).count() == 1
 
 
-def test_after_a_429_the_sdk_backs_off(sdk, keys):
+def test_after_a_429_the_sdk_backs_off(sdk, keys, budget_clock):
     key = keys[0]
     key.rate_limit_per_minute = 2
     key.save(update_fields=["rate_limit_per_minute"])
-    wait_for_minute_start()
     with RequestLog() as log:
         for _ in range(3):
             capture(sdk, connect_upstream)
@@ -168,3 +181,63 @@ def test_the_seed_mode_switch_keeps_the_wrapper_permanent(sdk, settings):
     entry = ErrorLogEntry.objects.get(event_id=event_id)
     assert (entry.category, entry.retryable, entry.strategy) == ("PERMANENT", False, "FALLBACK")
     assert entry.classification["classified_by"] == "default"
+
+
+# --- levels, log records, rate limits per category (issue 15) ----------------------------
+
+
+@pytest.mark.parametrize(("level", "severity"),
+                         [("debug", "LOW"), ("info", "LOW"), ("warning", "MEDIUM"),
+                          ("error", "HIGH"), ("fatal", "CRITICAL")])
+def test_a_captured_messages_level_is_its_severity(sdk, level, severity):
+    event_id = sdk.capture_message("nightly export finished", level=level)
+    sdk.flush(timeout=5)
+    entry = ErrorLogEntry.objects.get(event_id=event_id)
+    assert entry.severity == severity  # error: the seed's PERMANENT/HIGH for no code
+    assert (entry.strategy == "IMMEDIATE_ALERT") == (level == "fatal")
+
+    digest_batch(limit=100)
+    assert ErrorGroup.objects.get().title == "nightly export finished"  # no "Error: "
+
+
+def test_a_log_records_arguments_do_not_split_its_group(start_sdk):
+    sdk = start_sdk(integrations=[LoggingIntegration(level=None, event_level=logging.ERROR)])
+    log = logging.getLogger("shop.payments")
+    for order_id in ("ord_9f2k", "ord_7x1q", "ord_3mm0"):
+        log.error("charge %s failed", order_id)
+    log.error("gateway answered after 30s")  # no arguments: the text is normalised
+    log.error("gateway answered after 1500ms")
+    sdk.flush(timeout=5)
+
+    # The live server logs in this process too: only this logger's records are looked at.
+    entries = ErrorLogEntry.objects.filter(extra__logger="shop.payments").order_by("id")
+    assert [e.message for e in entries][:2] == ["charge ord_9f2k failed",
+                                                "charge ord_7x1q failed"]
+    assert entries[0].extra["message_template"] == "charge %s failed"
+    digest_batch(limit=100)
+    groups = {g.title: g.times_seen for g in ErrorGroup.objects.filter(
+        entries__extra__logger="shop.payments").distinct()}
+    assert groups == {"charge ord_9f2k failed": 3, "gateway answered after 30s": 2}
+
+
+def test_after_a_429_for_errors_the_sdk_still_sends_transactions(start_sdk, keys,
+                                                                 budget_clock):
+    sdk = start_sdk(traces_sample_rate=1.0)
+    key = keys[0]
+    key.rate_limit_per_minute = 1
+    key.save(update_fields=["rate_limit_per_minute"])
+    with RequestLog() as log:
+        for _ in range(2):
+            capture(sdk, connect_upstream)
+            sdk.flush(timeout=5)
+        assert log.count("/envelope/") == 2  # the second was answered 429 (error;default)
+        capture(sdk, connect_upstream)
+        sdk.flush(timeout=5)
+        assert log.count("/envelope/") == 2  # errors are held back...
+        with sdk.start_transaction(name="checkout", op="http.server"):
+            pass
+        sdk.flush(timeout=5)
+        assert log.count("/envelope/") == 3  # ...transactions are not
+        transport = sdk.get_client().transport
+        assert transport._check_disabled("error") and not transport._check_disabled("session")
+    assert ErrorLogEntry.objects.count() == 1

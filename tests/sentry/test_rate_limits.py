@@ -9,7 +9,6 @@ from resilience.ingest.rate_limits import rate_limit_consume
 from resilience.models import ErrorLogEntry
 from tests import factories
 from tests.sentry.envelopes import envelope, exception_event
-from tests.sentry.live import wait_for_minute_start
 
 T0 = 1_750_000_000.0 - (1_750_000_000 % 60)  # the start of a minute
 
@@ -36,10 +35,9 @@ def test_retry_after_is_at_least_a_second():
     assert rate_limit_consume(key_id=1, limit=1, now=T0 + 59.9) == 1
 
 
-def test_the_sentry_endpoint_answers_429_with_both_headers(service):
+def test_the_sentry_endpoint_answers_429_with_both_headers(service, budget_clock):
     key = factories.service_key(service, rate_limit_per_minute=2)[0]
     auth = f"Sentry sentry_version=7, sentry_key={key.public_key}"
-    wait_for_minute_start()
     client = Client()
 
     def send():
@@ -51,17 +49,15 @@ def test_the_sentry_endpoint_answers_429_with_both_headers(service):
     assert [send().status_code for _ in range(2)] == [200, 200]
     response = send()
     assert response.status_code == 429
-    retry_after = int(response["Retry-After"])
-    assert 1 <= retry_after <= 60
-    assert response["X-Sentry-Rate-Limits"] == f"{retry_after}::key"
+    assert response["Retry-After"] == "60"  # the clock stands at the start of the minute
+    assert response["X-Sentry-Rate-Limits"] == "60:error;default:key"  # events only
     assert "rate limit" in response["X-Sentry-Error"]
     assert ErrorLogEntry.objects.count() == 2
 
 
-def test_the_native_api_answers_429_with_retry_after(service):
+def test_the_native_api_answers_429_with_retry_after(service, budget_clock):
     _key, raw = factories.service_key(service, rate_limit_per_minute=5)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    wait_for_minute_start()
 
     def send(body):
         return client.post("/api/v1/errors/", data=json.dumps(body),
@@ -86,41 +82,74 @@ def send_envelope(service, body, *, auth=None, address="127.0.0.1"):
                          **extra)
 
 
-def test_an_envelope_counts_each_of_its_items(service):
+def test_an_envelope_counts_its_error_events_against_the_reports_budget(service,
+                                                                        budget_clock):
     key = factories.service_key(service, rate_limit_per_minute=3)[0]
     auth = f"Sentry sentry_version=7, sentry_key={key.public_key}"
-    wait_for_minute_start(margin=5)
-    body = envelope(("event", exception_event()), ("session", {"sid": "s"}),
-                    ("client_report", {"discarded_events": []}))
-    assert send_envelope(service, body, auth=auth).status_code == 200
+    body = envelope(("event", exception_event()), ("event", exception_event()),
+                    ("session", {"sid": "s"}), ("client_report", {"discarded_events": []}))
+    assert send_envelope(service, body, auth=auth).status_code == 200  # 2 of 3
+    assert send_envelope(service, envelope(("event", exception_event())),
+                         auth=auth).status_code == 200
     response = send_envelope(service, envelope(("event", exception_event())), auth=auth)
     assert response.status_code == 429
-    assert "an envelope counts each of its items" in response["X-Sentry-Error"]
+    assert "an envelope counts each of its error events" in response["X-Sentry-Error"]
+    assert ErrorLogEntry.objects.count() == 3
+
+
+def test_items_other_than_events_are_accepted_while_the_event_budget_is_used_up(
+        service, budget_clock):
+    key = factories.service_key(service, rate_limit_per_minute=1)[0]
+    auth = f"Sentry sentry_version=7, sentry_key={key.public_key}"
+    assert send_envelope(service, envelope(("event", exception_event())),
+                         auth=auth).status_code == 200
+    others = envelope(("transaction", {"type": "transaction"}), ("session", {"sid": "s"}),
+                      ("client_report", {"discarded_events": []}), ("profile", {}))
+    response = send_envelope(service, others, auth=auth)
+    assert response.status_code == 200, response.content
+    assert "X-Sentry-Rate-Limits" not in response
+    mixed = envelope(("transaction", {"type": "transaction"}), ("event", exception_event()))
+    response = send_envelope(service, mixed, auth=auth)
+    assert response.status_code == 429
+    assert response["X-Sentry-Rate-Limits"] == "60:error;default:key"
     assert ErrorLogEntry.objects.count() == 1
 
 
-def test_the_default_budget_applies_to_a_key_without_its_own(service, sentry_key, settings):
+def test_past_their_own_budget_other_items_are_named_on_an_accepted_answer(service, settings,
+                                                                          budget_clock):
+    settings.FAULTLINE = {**settings.FAULTLINE, "RATE_LIMIT_KEY_OTHER_ITEMS_PER_MINUTE": 2}
+    key = factories.service_key(service, rate_limit_per_minute=10)[0]
+    auth = f"Sentry sentry_version=7, sentry_key={key.public_key}"
+    others = envelope(("transaction", {"type": "transaction"}), ("sessions", {}))
+    assert "X-Sentry-Rate-Limits" not in send_envelope(service, others, auth=auth)
+    event = exception_event()
+    response = send_envelope(service, envelope(("event", event), *[
+        ("transaction", {"type": "transaction"})] * 2, ("client_report", {})), auth=auth)
+    assert response.status_code == 200  # the event is stored; the others are dropped anyway
+    assert response["X-Sentry-Rate-Limits"] == "60:internal;transaction:key"
+    assert ErrorLogEntry.objects.get().event_id == event["event_id"]
+
+
+def test_the_default_budget_applies_to_a_key_without_its_own(service, sentry_key, settings,
+                                                            budget_clock):
     settings.FAULTLINE = {**settings.FAULTLINE, "RATE_LIMIT_KEY_REPORTS_PER_MINUTE": 2}
     auth = f"Sentry sentry_version=7, sentry_key={sentry_key.public_key}"
-    wait_for_minute_start(margin=5)
     codes = [send_envelope(service, envelope(("event", exception_event())), auth=auth)
              .status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 
 
 def test_wrong_credentials_from_one_address_get_429_past_its_budget(service, sentry_key,
-                                                                    settings):
+                                                                    settings, budget_clock):
     settings.FAULTLINE = {**settings.FAULTLINE, "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE": 2}
-    wait_for_minute_start(margin=5)
     body = envelope(("event", exception_event()))
     wrong = "Sentry sentry_version=7, sentry_key=" + "0" * 32
     assert [send_envelope(service, body, auth=wrong, address="198.51.100.1").status_code,
             send_envelope(service, body, address="198.51.100.1").status_code] == [403, 403]
     response = send_envelope(service, body, auth=wrong, address="198.51.100.1")
     assert response.status_code == 429
-    retry_after = int(response["Retry-After"])
-    assert 1 <= retry_after <= 60
-    assert response["X-Sentry-Rate-Limits"] == f"{retry_after}::key"
+    assert response["Retry-After"] == "60"
+    assert response["X-Sentry-Rate-Limits"] == "60::key"
     assert "unknown sentry_key" in response["X-Sentry-Error"]  # still says what is wrong
     # The right key from the same address (a proxy, a NAT) is not refused for it...
     right = f"Sentry sentry_version=7, sentry_key={sentry_key.public_key}"
@@ -132,9 +161,9 @@ def test_wrong_credentials_from_one_address_get_429_past_its_budget(service, sen
 
 def test_a_refusal_after_authentication_does_not_count_against_the_address(service,
                                                                            auth_header,
-                                                                           settings):
+                                                                           settings,
+                                                                           budget_clock):
     settings.FAULTLINE = {**settings.FAULTLINE, "RATE_LIMIT_IP_UNAUTHENTICATED_PER_MINUTE": 1}
-    wait_for_minute_start(margin=5)
     for _ in range(3):  # a bad body with a good key is the key's problem, not the address's
         assert send_envelope(service, b'{}\n{"type":"event"}\nnot json\n',
                              auth=auth_header).status_code == 400

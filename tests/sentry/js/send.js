@@ -3,7 +3,8 @@
 //   node send.js <dsn> [tag] [scenario]
 // scenario: "chain" (default: an Error caused by a system error), "fetch" (fetch() to a
 // closed port: TypeError "fetch failed" caused by ECONNREFUSED), "error-data" (an error
-// whose code is only a property, sent with extraErrorDataIntegration).
+// whose code is only a property, sent with extraErrorDataIntegration), "message" (an info
+// message, Sentry.captureMessage: no exception at all).
 "use strict";
 
 const Sentry = require("@sentry/node");
@@ -59,11 +60,15 @@ async function failingCall() {
 async function main() {
   Sentry.setTag("run", tag);
   Sentry.setUser({ id: "user-42" });
-  try {
-    await failingCall();
-  } catch (err) {
-    const eventId = Sentry.captureException(err);
-    process.stdout.write(eventId + "\n");
+  if (scenario === "message") {
+    process.stdout.write(Sentry.captureMessage("cache warmed in 1500ms", "info") + "\n");
+  } else {
+    try {
+      await failingCall();
+    } catch (err) {
+      const eventId = Sentry.captureException(err);
+      process.stdout.write(eventId + "\n");
+    }
   }
   const flushed = await Sentry.flush(10000);
   if (!flushed) {

@@ -20,12 +20,14 @@ SETTINGS_FIELDS = ("failure_threshold", "window_seconds", "recovery_timeout_seco
 def assign_owners(apps, schema_editor):
     CircuitState = apps.get_model("resilience", "CircuitState")
     Service = apps.get_model("resilience", "Service")
-    if not CircuitState.objects.exists():
-        return
+    # Made even with no circuits: 0013's default (guard_service_id) then only has to find
+    # it, and never creates it through today's model, whose later columns do not exist yet.
     guard, _ = Service.objects.get_or_create(
         slug="faultline",
         defaults={"name": "Faultline (in-process)", "description": "Errors caught by guard()"},
     )
+    if not CircuitState.objects.exists():
+        return
     CircuitState.objects.filter(service__isnull=True).update(service=guard)
     decided = Q(state__in=["FORCED_OPEN", "FORCED_CLOSED"])
     for name in SETTINGS_FIELDS:

@@ -19,10 +19,15 @@ GUARD_SERVICE_DEFAULTS = {"name": "Faultline (in-process)",
 
 
 def guard_service_id() -> int:
-    """Faultline's own service, created on first use (the guard does the same)."""
-    service, _ = Service.objects.get_or_create(slug=GUARD_SERVICE_SLUG,
-                                               defaults=GUARD_SERVICE_DEFAULTS)
-    return service.pk
+    """Faultline's own service, created on first use (the guard does the same).
+
+    Looked up by id alone: migration 0013 calls this as a default, with the table as it was
+    then, so it must not name columns that later migrations add to Service."""
+    pk = Service.objects.filter(slug=GUARD_SERVICE_SLUG).values_list("pk", flat=True).first()
+    if pk is None:
+        pk = Service.objects.get_or_create(slug=GUARD_SERVICE_SLUG,
+                                           defaults=GUARD_SERVICE_DEFAULTS)[0].pk
+    return pk
 
 
 class CircuitState(models.Model):

@@ -1,0 +1,254 @@
+"""Server-side data scrubbing before storage, as Sentry does it by default (pure).
+
+Follows https://docs.sentry.io/security-legal-pii/scrubbing/server-side-scrubbing/:
+in structured data (context, extra, tags: request headers, cookies, form data, query
+strings, frame variables) the value of any key that contains a sensitive name is replaced
+with "[Filtered]" (case-insensitive, `-` read as `_`, so `X-Api-Key` is `x_api_key`). In
+every string, free text included, what looks like a payment card number (13 to 19 digits
+with a card scheme's prefix and length, Luhn-valid) or an IBAN (a known country's length,
+mod-97 valid) is replaced, and so is the value of a `key=value` pair whose key is
+sensitive (`?token=…`, `password=…` in a form body or a log line).
+
+A service may add sensitive names, and name safe fields: keys whose whole value is kept
+as sent (they win over every rule). Everything is linear in the size of the input: no
+pattern can backtrack across a long string.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+FILTERED = "[Filtered]"
+
+# Matched as substrings of normalised keys. Sentry's server-side defaults (the docs above,
+# past and present), then the web frameworks' session, CSRF and cookie names from
+# sentry_sdk's own denylist (sentry_sdk/scrubber.py): an SDK that does not scrub them, or
+# one told not to, still does not get them stored.
+DEFAULT_SENSITIVE_FIELDS = (
+    "password", "secret", "passwd", "api_key", "apikey", "access_token", "auth",
+    "credentials", "mysql_pwd", "privatekey", "private_key", "token", "bearer",
+    "stripetoken", "card[number]",
+    "session", "csrf", "xsrf", "cookie", "x_forwarded_for", "x_real_ip", "connect.sid",
+    "phpsessid",
+)
+MAX_FIELD_NAMES = 200
+MAX_FIELD_NAME_LENGTH = 200
+
+# A card number: 13 to 19 digits, single spaces or dashes allowed between them. The scheme
+# check and Luhn decide; a run glued to letters, dots or more digits is not a card.
+_CARD = re.compile(r"(?<![\w.])\d(?:[ -]?\d){12,18}(?![\w.])")
+# Schemes by prefix range and lengths (ISO/IEC 7812 issuer ranges as the schemes publish
+# them). A millisecond timestamp (1…) or a 16-digit order id starting with 1 or 9 is none.
+_CARD_SCHEMES = (
+    ("4", "4", (13, 16, 19)),  # Visa
+    ("51", "55", (16,)), ("2221", "2720", (16,)),  # Mastercard
+    ("34", "34", (15,)), ("37", "37", (15,)),  # American Express
+    ("6011", "6011", (16, 17, 18, 19)), ("644", "649", (16, 17, 18, 19)),  # Discover
+    ("65", "65", (16, 17, 18, 19)),
+    ("3528", "3589", (16, 17, 18, 19)),  # JCB
+    ("300", "305", (14, 15, 16, 17, 18, 19)), ("36", "36", (14, 15, 16, 17, 18, 19)),  # Diners
+    ("38", "39", (16, 17, 18, 19)),
+    ("62", "62", (16, 17, 18, 19)),  # UnionPay
+)
+# An IBAN: country code, check digits, then the account, compact or in groups of four.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
+# Lengths from the SWIFT IBAN registry.
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
+    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
+    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+# `key=value` in a query string, form body, cookie header or log line; the key is one run
+# of name characters, so a failed match costs one pass over it.
+_PAIR = re.compile(r"(?<![\w.\[\]-])([\w.\[\]-]+)=([^&;\s,'\"]*)")
+# A structured value that is a credential on its own (an Authorization header copied
+# under another name): an auth scheme and a long token.
+_AUTH_VALUE = re.compile(r"(?i)^\s*(?:bearer|basic|digest|token)\s+\S{8,}")
+_SHORTEST_MATCH = 13  # a shorter string holds no card, IBAN or auth value
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        digit = ord(char) - 48
+        if index % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def is_card_number(digits: str) -> bool:
+    """`digits` (no separators) is a card scheme's prefix and length and passes Luhn."""
+    if not 13 <= len(digits) <= 19 or not digits.isdigit():
+        return False
+    for low, high, lengths in _CARD_SCHEMES:
+        if len(digits) in lengths and int(low) <= int(digits[: len(low)]) <= int(high):
+            return luhn_valid(digits)
+    return False
+
+
+def is_iban(text: str) -> bool:
+    """`text` (no spaces, any case) is an IBAN: its country's length and mod-97 check."""
+    iban = text.upper()
+    if IBAN_LENGTHS.get(iban[:2]) != len(iban) or not iban.isalnum() or not iban.isascii():
+        return False
+    rearranged = iban[4:] + iban[:4]
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+
+
+def _card_or_keep(match: re.Match) -> str:
+    text = match.group()
+    return FILTERED if is_card_number(text.replace(" ", "").replace("-", "")) else text
+
+
+def _iban_or_keep(match: re.Match) -> str:
+    """The match may run on into the next group of characters ("… 3000 OK"): only as
+    many as the country's IBAN has are taken, if they end at a space."""
+    text = match.group()
+    length = IBAN_LENGTHS.get(text[:2].upper())
+    if length is None:
+        return text
+    taken = 0
+    for end, char in enumerate(text):
+        taken += char != " "
+        if taken == length:
+            rest = text[end + 1 :]
+            if (rest and rest[0] != " ") or not is_iban(text[: end + 1].replace(" ", "")):
+                return text
+            return FILTERED + rest
+    return text
+
+
+def field_names(text: str) -> tuple[str, ...]:
+    """An operator's list (one name a line, or separated by commas) as normalised names."""
+    names: dict[str, None] = {}
+    for part in re.split(r"[\n,]", text or ""):
+        name = normalise_key(part.strip())
+        if name:
+            names[name] = None
+    return tuple(names)
+
+
+def normalise_key(key: str) -> str:
+    return key.lower().replace("-", "_")
+
+
+_PLAIN, _SENSITIVE, _SAFE = 0, 1, 2
+_MAX_VERDICTS = 10_000  # keys remembered per Scrubber; past it, forgotten and relearnt
+
+
+class Scrubber:
+    """The rules one service's reports are scrubbed with. Build one per settings change
+    (the patterns are compiled here) and use it for any number of reports: what it
+    decided about a key is remembered, since the same keys come in every report."""
+
+    def __init__(self, *, enabled: bool = True, sensitive_fields: Iterable[str] = (),
+                 safe_fields: Iterable[str] = ()) -> None:
+        self.enabled = enabled
+        self.safe_fields = frozenset(normalise_key(name) for name in safe_fields)
+        names = dict.fromkeys(DEFAULT_SENSITIVE_FIELDS)
+        names.update(dict.fromkeys(normalise_key(name) for name in sensitive_fields if name))
+        self.sensitive_fields = tuple(names)
+        self._sensitive = re.compile("|".join(re.escape(name) for name in names))
+        self._verdicts: dict[str, int] = {}
+
+    def _verdict(self, key: str) -> int:
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            name = normalise_key(key)
+            if name in self.safe_fields:
+                verdict = _SAFE
+            else:
+                verdict = _SENSITIVE if self._sensitive.search(name) else _PLAIN
+            if len(self._verdicts) >= _MAX_VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
+
+    def is_sensitive(self, key: str) -> bool:
+        return self._verdict(key) == _SENSITIVE
+
+    def is_safe(self, key: str) -> bool:
+        return self._verdict(key) == _SAFE
+
+    def _pair_or_keep(self, match: re.Match) -> str:
+        key = match.group(1)
+        return f"{key}={FILTERED}" if match.group(2) and self.is_sensitive(key) else match.group()
+
+    def text(self, text: str) -> str:
+        """Free text: card numbers, IBANs and sensitive `key=value` pairs replaced."""
+        if not self.enabled:
+            return text
+        if "=" in text:
+            text = _PAIR.sub(self._pair_or_keep, text)
+        if len(text) >= _SHORTEST_MATCH:
+            text = _CARD.sub(_card_or_keep, text)
+            text = _IBAN.sub(_iban_or_keep, text)
+        return text
+
+    def data(self, value: Any) -> Any:
+        """Structured data (JSON values): a copy with sensitive keys' values filtered and
+        every string scrubbed as text. Lists of [key, value] pairs (Sentry's form for
+        headers and query strings) are read as keys and values."""
+        if not self.enabled:
+            return value
+        return self._value(value)
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if len(value) < _SHORTEST_MATCH and "=" not in value:
+                return value  # most values: too short for any rule
+            return FILTERED if _AUTH_VALUE.match(value) else self.text(value)
+        if isinstance(value, dict):
+            return {key: self._under(key, item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._item(item) for item in value]
+        if isinstance(value, int) and not isinstance(value, bool) and value > 10**12:
+            return FILTERED if is_card_number(str(value)) else value
+        return value
+
+    def _under(self, key: Any, value: Any) -> Any:
+        verdict = self._verdict(key) if isinstance(key, str) else _PLAIN
+        if verdict == _SAFE:
+            return value
+        if verdict == _SENSITIVE and value is not None and value != "":
+            return FILTERED
+        return self._value(value)
+
+    def _item(self, item: Any) -> Any:
+        if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str):
+            return [item[0], self._under(item[0], item[1])]
+        return self._value(item)
+
+    def report(self, report: Mapping[str, Any]) -> dict[str, Any]:
+        """A report as it is stored: its free text and structured fields scrubbed, its
+        own cause chain too. Ids, codes, names, fingerprints and `payload` are kept: the
+        service matches, groups and replays on them (a replayed payload must be the one
+        that failed)."""
+        clean = dict(report)
+        if not self.enabled:
+            return clean
+        for field in _TEXT_FIELDS:
+            if isinstance(clean.get(field), str):
+                clean[field] = self.text(clean[field])
+        for field in _DATA_FIELDS:
+            if clean.get(field) is not None:
+                clean[field] = self.data(clean[field])
+        cause = clean.get("cause")
+        if isinstance(cause, Mapping):
+            clean["cause"] = self.report(cause)
+        return clean
+
+
+# The report's fields that hold what a program or its user said (see report_schema);
+# `extra` is what the Sentry endpoints add beside them.
+_TEXT_FIELDS = ("message", "stack_trace")
+_DATA_FIELDS = ("context", "tags", "extra")
+
+DEFAULT_SCRUBBER = Scrubber()

@@ -65,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     # One drainer thread per web process writes the spool back (off: tests drain by hand).
     "SPOOL_DRAIN_THREAD": True,
     "RULES_CACHE_SECONDS": 10.0,
+    # A service's scrubbing settings (resilience/ingest/scrubbing.py) reach other processes
+    # within this long.
+    "SCRUB_SETTINGS_CACHE_SECONDS": 5.0,
     # Redis down: this process goes on without the cache (fail open, counted) and does not
     # ask it again for this long (resilience/infra/cache_guard.py).
     "CACHE_OUTAGE_RETRY_SECONDS": 2.0,

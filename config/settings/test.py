@@ -16,6 +16,7 @@ _TMP = Path(tempfile.gettempdir())
 FAULTLINE = {
     "AUTH_CACHE_SECONDS": 0,
     "RULES_CACHE_SECONDS": 0,
+    "SCRUB_SETTINGS_CACHE_SECONDS": 0,
     # The spool in a temporary folder, drained by the tests themselves
     # (tests/resilience/test_spool.py).
     "SPOOL_DIR": str(_TMP / "faultline-test-spool"),

@@ -1,4 +1,5 @@
-"""The accept step: classify, decide, store. Every way in (API, Sentry, guard) ends here.
+"""The accept step: scrub, classify, decide, store. Every way in (API, Sentry, guard) ends
+here.
 
 Classification and the decision are pure and happen before the write; the write is one
 multi-row INSERT committed before the caller is answered. Grouping, counts and rollups are
@@ -25,6 +26,7 @@ from resilience.core.report_schema import classification_input
 from resilience.core.strategy import CircuitView, decide
 from resilience.groups.selectors import classification_rules, classification_rules_last_known
 from resilience.ingest import entry_writer, spool
+from resilience.ingest.scrubbing import service_scrubber
 from resilience.models import ErrorLogEntry
 
 
@@ -150,7 +152,12 @@ def ingest(
     stored row, so a resend gets the same answer and is stored once. While the database is
     unavailable the reports are spooled (spooled=True, id None); SpoolFull when there is
     no room for them.
+
+    What a report's sender or its users said is scrubbed first (the service's rules,
+    resilience/core/scrubbing.py): nothing unscrubbed is classified, stored or spooled.
     """
+    scrubber = service_scrubber(service_id)
+    reports = [scrubber.report(report) for report in reports]
     try:
         rules = classification_rules()
     except spool.DATABASE_DOWN:

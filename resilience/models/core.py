@@ -1,16 +1,27 @@
 """Faultline's core records: who reports, what they reported, and how it is grouped."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from resilience.core.classification import Category, Severity
+from resilience.core.scrubbing import MAX_FIELD_NAME_LENGTH, MAX_FIELD_NAMES, field_names
 from resilience.core.strategy import Strategy
 
 CATEGORY_CHOICES = [(c.value, c.value.replace("_", " ").title()) for c in Category]
 SEVERITY_CHOICES = [(s.value, s.value.title()) for s in Severity]
 STRATEGY_CHOICES = [(s.value, s.value.replace("_", " ").title()) for s in Strategy]
+
+
+def validate_field_names(text: str) -> None:
+    """A service's scrubbing list: a bounded number of bounded names."""
+    names = field_names(text)
+    if len(names) > MAX_FIELD_NAMES:
+        raise ValidationError(f"At most {MAX_FIELD_NAMES} names.")
+    if any(len(name) > MAX_FIELD_NAME_LENGTH for name in names):
+        raise ValidationError(f"A name may have at most {MAX_FIELD_NAME_LENGTH} characters.")
 
 
 class Service(models.Model):
@@ -20,6 +31,21 @@ class Service(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Server-side scrubbing of its reports before storage (resilience/core/scrubbing.py).
+    scrub_data = models.BooleanField(
+        "scrub sensitive data", default=True,
+        help_text="Replace passwords, secrets, tokens, auth headers, cookies, card numbers "
+        "and IBANs with [Filtered] before reports are stored",
+    )
+    scrub_sensitive_fields = models.TextField(
+        "additional sensitive fields", blank=True, validators=[validate_field_names],
+        help_text="One name a line: any key containing it is filtered too (case-insensitive)",
+    )
+    scrub_safe_fields = models.TextField(
+        "safe fields", blank=True, validators=[validate_field_names],
+        help_text="One name a line: keys whose values are never scrubbed (exact name, "
+        "case-insensitive), e.g. author",
+    )
 
     class Meta:
         ordering = ["name"]

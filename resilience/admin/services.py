@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from resilience.ingest.keys import service_key_create, service_key_dsn, service_key_revoke
+from resilience.ingest.scrubbing import SETTINGS_FIELDS, scrubbing_saved, scrubbing_settings
 from resilience.models import Service, ServiceKey
 
 from .display import EMPTY
@@ -79,10 +80,22 @@ class ServiceAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "active_keys", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
-    fields = ("name", "slug", "description", "created_at")
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "description", "created_at")}),
+        ("Data scrubbing", {
+            "fields": SETTINGS_FIELDS,
+            "description": "Applied to every report before it is stored (docs/operators.md, "
+            "Data scrubbing). Changes are audited.",
+        }),
+    )
     readonly_fields = ("created_at",)
     inlines = (ServiceKeyInline,)
     actions = ("create_api_key",)
+
+    def save_model(self, request: HttpRequest, obj: Service, form, change: bool) -> None:
+        before = scrubbing_settings(Service.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        scrubbing_saved(service=obj, before=before, actor=request.user)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         active = Count("keys", filter=Q(keys__revoked_at=None))

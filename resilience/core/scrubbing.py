@@ -34,9 +34,15 @@ DEFAULT_SENSITIVE_FIELDS = (
 MAX_FIELD_NAMES = 200
 MAX_FIELD_NAME_LENGTH = 200
 
-# A card number: 13 to 19 digits, single spaces or dashes allowed between them. The scheme
-# check and Luhn decide; a run glued to letters, dots or more digits is not a card.
-_CARD = re.compile(r"(?<![\w.])\d(?:[ -]?\d){12,18}(?![\w.])")
+# A card number as people write it: 13 to 19 digits in one run, in groups of four, or
+# 4-6-5 / 4-6-4 (American Express, Diners), with one kind of separator (space or dash).
+# The scheme check and Luhn decide; a run glued to letters, dots or more digits is not a
+# card. A last short group may be something else (a CVV, "12/26"): see _card_or_keep.
+_CARD = re.compile(
+    r"(?<![\w.])(?:\d{13,19}"
+    r"|\d{4}(?P<s>[ -])\d{4}(?P=s)\d{4}(?P=s)\d{1,4}(?P<tail>(?P=s)\d{1,3})?"
+    r"|\d{4}(?P<t>[ -])\d{6}(?P=t)\d{4,5})(?![\w.])"
+)
 # Schemes by prefix range and lengths (ISO/IEC 7812 issuer ranges as the schemes publish
 # them). A millisecond timestamp (1…) or a 16-digit order id starting with 1 or 9 is none.
 _CARD_SCHEMES = (
@@ -102,9 +108,19 @@ def is_iban(text: str) -> bool:
     return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
 
 
+def _digits(text: str) -> str:
+    return text.replace(" ", "").replace("-", "")
+
+
 def _card_or_keep(match: re.Match) -> str:
     text = match.group()
-    return FILTERED if is_card_number(text.replace(" ", "").replace("-", "")) else text
+    if is_card_number(_digits(text)):
+        return FILTERED
+    if match.group("tail"):  # "4111 1111 1111 1111 123": the card, then its CVV
+        head = text[: match.start("tail") - match.start()]
+        if is_card_number(_digits(head)):
+            return FILTERED + match.group("tail")
+    return text
 
 
 def _iban_or_keep(match: re.Match) -> str:

@@ -85,6 +85,16 @@ def test_a_card_number_is_replaced_in_free_text(number):
     assert scrub.text(f"card {number} was declined") == f"card {FILTERED} was declined"
 
 
+@pytest.mark.parametrize(("text", "scrubbed"), [
+    ("4111 1111 1111 1111 12/26", f"{FILTERED} 12/26"),  # then its expiry
+    ("4111 1111 1111 1111 123", f"{FILTERED} 123"),  # then its CVV
+    ("4111111111111111 123", f"{FILTERED} 123"),
+    ("3782 822463 10005 1234", f"{FILTERED} 1234"),
+])
+def test_a_card_number_followed_by_a_short_number_is_still_found(text, scrubbed):
+    assert scrub.text(text) == scrubbed
+
+
 def test_a_card_number_is_replaced_inside_structured_values_and_as_a_json_number():
     form = {"card_number": "4111 1111 1111 1111", "amount": 1250, "pan": 4111111111111111}
     assert scrub.data(form) == {"card_number": FILTERED, "amount": 1250, "pan": FILTERED}
@@ -106,6 +116,8 @@ def test_luhn():
     "trace 4111111111111111a",  # part of a longer token
     "pi 3.4111111111111111",  # part of a number
     "+44 20 7946 0958",  # a phone number
+    "0044 2079 4600 5812",  # grouped like a card, but no scheme starts with 0
+    "1 2 1 2 1 2 1 2 1 2 1 2 1 2 1 2",  # digits, not grouped like a card
     "2024-06-01 12:30:45",
 ])
 def test_ordinary_numbers_are_not_taken_for_card_numbers(text):

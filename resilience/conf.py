@@ -132,6 +132,11 @@ DEFAULTS: dict[str, Any] = {
     # just as illegal later). True: rescheduled like any other failure, as in the seed.
     "TIMER_FALLBACK_RETRY_ILLEGAL_TRANSITIONS": False,
     "RECOVERY_REPLAY_BATCH_SIZE": 500,
+    # Beyond the seed: a DEAD_LETTER decision with nothing to replay (no payload, or no
+    # operation to find a replay target by) makes no dead letter; its group is marked
+    # "needs manual intervention" and the seed's alert is still raised. False: every
+    # DEAD_LETTER decision becomes a dead letter, as in the seed.
+    "DEAD_LETTER_REQUIRES_PAYLOAD": True,
     "RECOVERY_DEFERRED_WRITE_EXPIRE_DAYS": 7,
     # Clean-up (recovery/cleanup.py), daily: ages in days; deletes in batches of this size.
     "RETENTION_ENTRIES_DAYS": 30,

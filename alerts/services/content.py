@@ -133,6 +133,11 @@ def dead_letter_signal(
     level, message = seed_alert(Kind.DEAD_LETTER, operation=operation)
     category = (entry.category if entry is not None else letter.category) or ""
     reason = letter.reason if letter else f"{entry.name or entry.code}: {entry.message}"
+    link, extra = admin_url(letter) if letter else admin_url(changelist=DeadLetter), {}
+    if letter is None and entry is not None and entry.group_id:
+        # Nothing to replay, so no dead letter was made: its group is marked instead.
+        link = admin_url(ErrorGroup(pk=entry.group_id))
+        extra = {"group_id": entry.group_id, "needs_manual_intervention": True}
     content = AlertContent(
         kind=Kind.DEAD_LETTER,
         level=level,
@@ -142,9 +147,9 @@ def dead_letter_signal(
         **service_labels(service),
         category=category,
         occurrences=occurrences,
-        link=admin_url(letter) if letter else admin_url(changelist=DeadLetter),
+        link=link,
         group_key=f"faultline:dead_letter:{service.slug}:{operation}",
-        extra={"dead_letter_id": letter.pk if letter else None},
+        extra={"dead_letter_id": letter.pk if letter else None, **extra},
         **{"error_message": reason[:2000], **_entry_fields(entry), "operation": operation},
     )
     candidate = Candidate(

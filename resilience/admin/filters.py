@@ -10,7 +10,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from resilience.core.time_ranges import label as range_label
-from resilience.groups.selectors import RANGES
+from resilience.groups.selectors import RANGES, groups_seen_in
+from resilience.models import GroupEnvironment
 
 # Distinct-value filters list at most this many values, so a field with thousands of
 # distinct operations does not turn the sidebar into a wall (or the query into a scan).
@@ -174,3 +175,34 @@ class GroupIdFilter(TextInputFilter):
         if not value.isdigit():
             return queryset.none()
         return queryset.filter(group_id=int(value))
+
+
+class SeenEnvironmentFilter(admin.SimpleListFilter):
+    """Groups with an event from this environment, whichever came first (a group's own
+    `environment` is its first event's)."""
+
+    title = "environment"
+    parameter_name = "environment"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        names = (
+            GroupEnvironment.objects.order_by("name").values_list("name", flat=True)
+            .distinct()[:DISTINCT_VALUES_CAP]
+        )
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return groups_seen_in(queryset, environment=self.value())
+        return queryset
+
+
+class SeenReleaseFilter(TextInputFilter):
+    """Groups with an event from this release (among each group's recent releases)."""
+
+    title = "release"
+    parameter_name = "release"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = (self.value() or "").strip()
+        return groups_seen_in(queryset, release=value) if value else queryset

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.safestring import SafeString
 
 from resilience.digest.service import entry_frames
 from resilience.groups.facets import FACET_SAMPLE, group_facets
@@ -125,6 +126,10 @@ def triage(group: ErrorGroup, request: HttpRequest) -> str:
     return apply(group, request)
 
 
+def manual_intervention_badge() -> SafeString:
+    return badge("MANUAL", "Needs manual intervention", {"MANUAL": "#6a1b9a"})
+
+
 def state_text(group: ErrorGroup) -> str:
     """What keeps the group in its status, in words."""
     if group.status == Status.RESOLVED and group.resolved_in_release is not None:
@@ -155,6 +160,7 @@ def panel_context(group: ErrorGroup, *, can_triage: bool) -> dict[str, Any]:
         "status_badge": badge(group.status, group.get_status_display(), STATUS_COLOURS),
         "severity_badge": badge(group.severity, group.get_severity_display(), SEVERITY_COLOURS),
         "state_text": state_text(group),
+        "manual_badge": manual_intervention_badge(),
         "latest": latest,
         "latest_link": admin_link(latest, f"event {latest.event_id}") if latest else EMPTY,
         "latest_trace": trace,

@@ -37,8 +37,14 @@ from .display import (
     pre,
     pretty_json,
 )
-from .filters import GroupStatusFilter, TextInputFilter, distinct_values_filter, is_event_id
-from .group_page import BadTriage, panel_context, triage
+from .filters import (
+    GroupStatusFilter,
+    SeenEnvironmentFilter,
+    SeenReleaseFilter,
+    distinct_values_filter,
+    is_event_id,
+)
+from .group_page import BadTriage, manual_intervention_badge, panel_context, triage
 from .sentry import sentry_summary
 
 TRIAGE_PERMISSION = "resilience.triage_errorgroup"
@@ -110,21 +116,6 @@ def _assign_to_me(group: ErrorGroup, request: HttpRequest) -> bool:
     return True
 
 
-class ReleaseFilter(TextInputFilter):
-    """Groups with an occurrence from this release (releases live on the entries)."""
-
-    title = "release"
-    parameter_name = "release"
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = (self.value() or "").strip()
-        if not value:
-            return queryset
-        return queryset.filter(
-            id__in=ErrorLogEntry.objects.filter(release=value).values("group_id")
-        )
-
-
 @admin.register(ErrorGroup)
 class ErrorGroupAdmin(admin.ModelAdmin):
     # The key columns fit at 1,280 px beside the filters; long titles end in an ellipsis.
@@ -142,8 +133,9 @@ class ErrorGroupAdmin(admin.ModelAdmin):
         "severity",
         "category",
         "service",
-        distinct_values_filter("environment", "environment"),
-        ReleaseFilter,
+        SeenEnvironmentFilter,
+        SeenReleaseFilter,
+        "needs_manual_intervention",
         distinct_values_filter("operation", "operation"),
         ("assignee", admin.RelatedOnlyFieldListFilter),
         "last_seen",
@@ -171,7 +163,9 @@ class ErrorGroupAdmin(admin.ModelAdmin):
                 "fields": (
                     "title",
                     ("status", "severity", "category"),
+                    "needs_manual_intervention",
                     ("service", "environment"),
+                    ("first_release", "last_release"),
                     "operation",
                     ("name", "code"),
                     "culprit",
@@ -230,7 +224,11 @@ class ErrorGroupAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: ErrorGroup) -> SafeString:
-        return badge(obj.status, obj.get_status_display(), STATUS_COLOURS)
+        # In the status cell, so the list keeps its width: rarely there, and it must show.
+        status = badge(obj.status, obj.get_status_display(), STATUS_COLOURS)
+        if obj.needs_manual_intervention:
+            return format_html("{} {}", status, manual_intervention_badge())
+        return status
 
     def get_search_results(self, request, queryset, search_term):
         # An event id names one entry, and through it one group: looked up by the entries'

@@ -6,13 +6,14 @@ from django.utils import timezone
 from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
 
-from resilience.groups.selectors import parse_range
+from resilience.groups.selectors import groups_seen_in, parse_range
 from resilience.models import (
     CATEGORY_CHOICES,
     SEVERITY_CHOICES,
     ErrorGroup,
     ErrorLogEntry,
 )
+from resilience.models.group_seen import RECENT_RELEASES_MAX
 
 
 def in_utc(name: str, value: datetime) -> datetime:
@@ -76,12 +77,18 @@ class GroupFilter(TimeWindowFilter):
     resolved = filters.BooleanFilter(method="filter_resolved")
     campaign_id = filters.CharFilter(method="filter_campaign", help_text="Groups with entries "
                                      "from this campaign")
-    release = filters.CharFilter(method="filter_release", help_text="Groups with entries "
-                                 "from this release")
+    environment = filters.CharFilter(method="filter_environment", help_text="Groups seen in "
+                                     "this environment (any of their events, not only the "
+                                     "first)")
+    release = filters.CharFilter(method="filter_release", help_text="Groups seen in this "
+                                 f"release (among each group's {RECENT_RELEASES_MAX} most recent)")
+    needs_manual_intervention = filters.BooleanFilter(
+        help_text="Groups with a dead-letter decision that had nothing to replay, not yet "
+        "resolved")
 
     class Meta:
         model = ErrorGroup
-        fields = ["category", "severity", "status", "service", "operation", "environment"]
+        fields = ["category", "severity", "status", "service", "operation"]
 
     def filter_resolved(self, queryset, name, value):
         resolved = ErrorGroup.Status.RESOLVED
@@ -92,7 +99,8 @@ class GroupFilter(TimeWindowFilter):
             id__in=ErrorLogEntry.objects.filter(campaign_id=value).values("group_id")
         )
 
+    def filter_environment(self, queryset, name, value):
+        return groups_seen_in(queryset, environment=value)
+
     def filter_release(self, queryset, name, value):
-        return queryset.filter(
-            id__in=ErrorLogEntry.objects.filter(release=value).values("group_id")
-        )
+        return groups_seen_in(queryset, release=value)

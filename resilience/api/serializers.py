@@ -84,7 +84,7 @@ class GroupSerializer(serializers.ModelSerializer):
             "id", "service", "fingerprint", "title", "culprit", "name", "code", "operation",
             "environment", "category", "severity", "status", "assignee", "times_seen",
             "regression_count", "first_seen", "last_seen", "resolved_at", "resolved_by",
-            "muted_until",
+            "muted_until", "first_release", "last_release", "needs_manual_intervention",
         ]
 
 

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from resilience import signals
+from resilience import conf, signals
 from resilience.core.safe_json import replace_bad_text
 from resilience.models import AuditEvent, DeadLetter, ErrorLogEntry
 
@@ -62,6 +62,16 @@ def entry_reason(entry: ErrorLogEntry) -> str:
     """"name/code: message", as the entry is titled elsewhere."""
     label = entry.name or entry.code or "Error"
     return f"{label}: {entry.message}" if entry.message else label
+
+
+def dead_letter_replayable(*, operation: str, payload: Any) -> bool:
+    """Whether a DEAD_LETTER decision has something to replay: a payload, and an operation
+    to find its replay target by. Without them the digest makes no dead letter (it could
+    only be discarded) and marks the group instead; DEAD_LETTER_REQUIRES_PAYLOAD=False
+    makes one for every decision, as the seed does."""
+    if not conf.get("DEAD_LETTER_REQUIRES_PAYLOAD"):
+        return True
+    return payload is not None and bool(operation)
 
 
 def dead_letter_for_entry(entry: ErrorLogEntry, *, payload: Any) -> DeadLetter:

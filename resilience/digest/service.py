@@ -4,8 +4,11 @@ Runs on Celery in batches. Each batch is one transaction of a fixed number of bu
 statements, whatever its size: claim the pending entries (FOR UPDATE SKIP LOCKED, so two
 workers never digest the same entry), create missing groups, lock and update the groups,
 write their history, mark the entries, upsert the hourly metrics, and (when the batch has
-any) create the dead letters for entries whose strategy is DEAD_LETTER. Once it has
-committed, each entry is logged once, as the seed's ErrorLogger does (error_log.py).
+any) create the dead letters for entries whose strategy is DEAD_LETTER and record the
+environments and releases the groups were seen in (seen.py). A DEAD_LETTER decision with
+nothing to replay makes no dead letter but marks its group "needs manual intervention"
+(dead_letter_replayable); its alert is raised all the same. Once it has committed, each
+entry is logged once, as the seed's ErrorLogger does (error_log.py).
 
 The digest never stops on one row (issue 11: one stored 1 BC timestamp stopped grouping for
 every service). The claim reads ids only; the rows are loaded and digested inside a
@@ -34,8 +37,9 @@ from resilience.core.classification import SEVERITY_RANK, Severity
 from resilience.core.group_state import status_after_events
 from resilience.core.grouping import Frame, culprit, fingerprint, group_title, parse_stack_trace
 from resilience.core.strategy import Strategy
-from resilience.dead_letters.services import dead_letter_for_entry
+from resilience.dead_letters.services import dead_letter_for_entry, dead_letter_replayable
 from resilience.digest.quarantine import entry_quarantine
+from resilience.digest.seen import SeenInBatch, seen_record
 from resilience.digest.selectors import pending_entries
 from resilience.models import DeadLetter, ErrorGroup, ErrorLogEntry, ErrorMetric, GroupHistory
 from resilience.sentry.mapping import is_message_event
@@ -117,9 +121,13 @@ class _Tally:
     newest_received: datetime | None = None
     newest_received_by_release: dict[str, datetime] = field(default_factory=dict)
     severity: str = Severity.LOW.value
+    seen: SeenInBatch = field(default_factory=SeenInBatch)
+    # A DEAD_LETTER decision with nothing to replay: no dead letter, the group is marked.
+    needs_manual_intervention: bool = False
 
     def add(self, entry: ErrorLogEntry) -> None:
         self.count += 1
+        self.seen.add(environment=entry.environment, release=entry.release, at=entry.timestamp)
         self.first_seen = min(filter(None, (self.first_seen, entry.timestamp)))
         self.last_seen = max(filter(None, (self.last_seen, entry.timestamp)))
         self.newest_received = max(filter(None, (self.newest_received, entry.received_at)))
@@ -239,6 +247,8 @@ def _apply(group: ErrorGroup, tally: _Tally, now: datetime) -> str | None:
     if change.event == "UNMUTED":
         group.muted_until = None
         group.muted_until_times_seen = None
+    if tally.needs_manual_intervention:
+        group.needs_manual_intervention = True
     return change.event
 
 
@@ -339,6 +349,7 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Error
     tallies: dict[GroupKey, _Tally] = {}
     frames_of: dict[GroupKey, list[Frame]] = {}
     keys: list[GroupKey] = []
+    dead: list[DeadLetter] = []
     for entry in entries:
         frames = entry_frames(entry)
         key = (entry.service_id, entry_fingerprint(entry, frames))
@@ -347,18 +358,28 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Error
             tallies[key] = _Tally(first=entry)
             frames_of[key] = frames
         tallies[key].add(entry)
+        if entry.strategy == Strategy.DEAD_LETTER:
+            if dead_letter_replayable(operation=entry.operation,
+                                      payload=entry.dead_letter_payload):
+                dead.append(dead_letter_for_entry(entry, payload=entry.dead_letter_payload))
+            else:
+                tallies[key].needs_manual_intervention = True
 
     ErrorGroup.objects.bulk_create(
         [_new_group(key, tallies[key], frames_of[key]) for key in sorted(tallies)],
         ignore_conflicts=True,
     )
     groups = _lock_groups(tallies)
+    releases = seen_record({groups[key].pk: tally.seen for key, tally in tallies.items()})
     history = []
     for key, tally in tallies.items():
         group = groups[key]
         if group.times_seen == 0:
             result.new_groups.append(group.pk)
         event = _apply(group, tally, now)
+        first_release, last_release = releases.get(group.pk, ("", ""))
+        group.first_release = group.first_release or first_release
+        group.last_release = last_release or group.last_release
         if event:
             history.append(GroupHistory(group=group, action=event, via="system", at=now))
             if event == "REGRESSED":
@@ -367,7 +388,8 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Error
         list(groups.values()),
         ["times_seen", "first_seen", "last_seen", "severity", "status", "regression_count",
          "resolved_at", "resolved_by", "muted_until", "resolved_in_release",
-         "muted_until_times_seen"],
+         "muted_until_times_seen", "first_release", "last_release",
+         "needs_manual_intervention"],
     )
     GroupHistory.objects.bulk_create(history)
 
@@ -377,8 +399,6 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Error
         _note_for_alerts(result, entry)
     ErrorLogEntry.objects.bulk_update(entries, ["group", "digested_at"])
     _upsert_metrics(entries)
-    dead = [dead_letter_for_entry(e, payload=e.dead_letter_payload)
-            for e in entries if e.strategy == Strategy.DEAD_LETTER]
     if dead:
         # One INSERT; the one-to-one on the entry makes a re-digest a no-op.
         DeadLetter.objects.bulk_create(dead, ignore_conflicts=True)

@@ -1,12 +1,16 @@
-"""A group's top tag values, environments and releases, from its recent events only.
+"""What the group page says about where a group was seen and its top tag values.
 
-Counting every event of a busy group would scan millions of rows on each page view; the
-newest FACET_SAMPLE (one index range on entry_group_recent) say the same about what is
-happening now, and the page says how many were read.
+Environments and releases are the stored sets the digest keeps (every environment, the
+recent releases: resilience/digest/seen.py), so an environment seen once, long ago, is
+listed too. Tag values are counted from the group's recent events only: counting every
+event of a busy group would scan millions of rows on each page view; the newest
+FACET_SAMPLE (one index range on entry_group_recent) say the same about what is happening
+now, and the page says how many were read.
 """
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db.models.fields.json import KeyTransform
 
@@ -15,39 +19,47 @@ from resilience.models import ErrorGroup
 FACET_SAMPLE = 1_000
 TOP_VALUES = 5
 TOP_TAGS = 10
+RELEASES_SHOWN = 10
 
 Counts = list[tuple[str, int]]
+Seen = list[tuple[str, datetime]]  # (name, last seen), most recently seen first
 
 
 @dataclass
 class GroupFacets:
     sampled: int = 0
-    environments: Counts = field(default_factory=list)
-    releases: Counts = field(default_factory=list)
+    environments: Seen = field(default_factory=list)
+    releases: Seen = field(default_factory=list)  # the RELEASES_SHOWN most recent
+    release_count: int = 0
     tags: list[tuple[str, Counts]] = field(default_factory=list)  # most frequent keys first
 
 
 def group_facets(*, group: ErrorGroup, sample: int = FACET_SAMPLE) -> GroupFacets:
+    releases = list(group.seen_releases.order_by("-last_seen", "name")
+                    .values_list("name", "last_seen"))
+    sampled, tags = _top_tags(group, sample)
+    return GroupFacets(
+        sampled=sampled,
+        environments=list(group.seen_environments.order_by("-last_seen", "name")
+                          .values_list("name", "last_seen")),
+        releases=releases[:RELEASES_SHOWN],
+        release_count=len(releases),
+        tags=tags,
+    )
+
+
+def _top_tags(group: ErrorGroup, sample: int) -> tuple[int, list[tuple[str, Counts]]]:
     rows = (
         group.entries.order_by("-id")
         .annotate(tags=KeyTransform("tags", "extra"))
-        .values_list("environment", "release", "tags")[:sample]
+        .values_list("tags", flat=True)[:sample]
     )
-    environments: Counter[str] = Counter()
-    releases: Counter[str] = Counter()
     tags: dict[str, Counter[str]] = {}
     sampled = 0
-    for environment, release, entry_tags in rows:
+    for entry_tags in rows:
         sampled += 1
-        environments[environment or "(none)"] += 1
-        releases[release or "(none)"] += 1
         if isinstance(entry_tags, dict):
             for key, value in entry_tags.items():
                 tags.setdefault(str(key), Counter())[str(value)] += 1
     by_use = sorted(tags.items(), key=lambda item: (-item[1].total(), item[0]))[:TOP_TAGS]
-    return GroupFacets(
-        sampled=sampled,
-        environments=environments.most_common(TOP_VALUES),
-        releases=releases.most_common(TOP_VALUES),
-        tags=[(key, values.most_common(TOP_VALUES)) for key, values in by_use],
-    )
+    return sampled, [(key, values.most_common(TOP_VALUES)) for key, values in by_use]

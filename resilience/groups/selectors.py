@@ -11,7 +11,13 @@ from resilience.core import time_ranges
 from resilience.core.classification import Category, Rule, Severity
 from resilience.core.time_ranges import BadRange as BadRange  # re-exported for the callers
 from resilience.infra.ttl_cache import MISSING, TtlCache
-from resilience.models import ClassificationRule, ErrorGroup, ErrorLogEntry
+from resilience.models import (
+    ClassificationRule,
+    ErrorGroup,
+    ErrorLogEntry,
+    GroupEnvironment,
+    GroupRelease,
+)
 
 # The one table of offered ranges (dashboard selector, admin list filters); any
 # well-formed Nm/Nh/Nd is accepted wherever a time window is asked for
@@ -98,3 +104,18 @@ def groups_filtered(*, service_id: int | None = None) -> QuerySet[ErrorGroup]:
     if service_id is not None:
         qs = qs.filter(service_id=service_id)
     return qs.order_by("-last_seen", "-id")
+
+
+def groups_seen_in(
+    queryset: QuerySet[ErrorGroup], *, environment: str | None = None,
+    release: str | None = None,
+) -> QuerySet[ErrorGroup]:
+    """The groups with an event from this environment and/or release, not only their first
+    (the digest keeps where each group was seen: resilience/digest/seen.py)."""
+    if environment is not None:
+        seen = GroupEnvironment.objects.filter(name=environment).values("group_id")
+        queryset = queryset.filter(id__in=seen)
+    if release is not None:
+        queryset = queryset.filter(id__in=GroupRelease.objects.filter(name=release)
+                                   .values("group_id"))
+    return queryset

@@ -57,9 +57,11 @@ def error_group_resolve(
     group.resolved_at = now
     group.resolved_by = actor
     group.resolved_in_release = _latest_release(group) if in_next_release else None
+    # Resolving says someone has dealt with it; a later unreplayable failure marks it again.
+    group.needs_manual_intervention = False
     _clear_mute(group)
     group.save(update_fields=["status", "resolved_at", "resolved_by", "resolved_in_release",
-                              *MUTE_FIELDS])
+                              "needs_manual_intervention", *MUTE_FIELDS])
     detail = ""
     if in_next_release:
         detail = f"in the release after {group.resolved_in_release or '(none known)'}"

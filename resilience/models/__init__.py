@@ -16,6 +16,7 @@ from resilience.models.core import (
 )
 from resilience.models.dead_letters import DeadLetter, DeadLetterAttempt, ReplayTarget
 from resilience.models.deferred import DeferredWrite
+from resilience.models.group_seen import GroupEnvironment, GroupRelease
 
 __all__ = [
     "CATEGORY_CHOICES",
@@ -31,7 +32,9 @@ __all__ = [
     "ErrorGroup",
     "ErrorLogEntry",
     "ErrorMetric",
+    "GroupEnvironment",
     "GroupHistory",
+    "GroupRelease",
     "ReplayTarget",
     "Service",
     "ServiceKey",

@@ -159,6 +159,19 @@ class ErrorGroup(models.Model):
         blank=True,
         help_text="Muted for N more events: unmuted once times seen passes this",
     )
+    # Every environment and the recent releases are in GroupEnvironment / GroupRelease
+    # (models/group_seen.py); `environment` above stays the first event's.
+    first_release = models.CharField(
+        max_length=200, blank=True, help_text="The release of the first event that named one"
+    )
+    last_release = models.CharField(
+        max_length=200, blank=True, help_text="The release most recently seen"
+    )
+    needs_manual_intervention = models.BooleanField(
+        default=False,
+        help_text="A DEAD_LETTER decision with nothing to replay (no payload or no "
+        "operation) was made for it: someone must act. Cleared when the group is resolved",
+    )
 
     class Meta:
         constraints = [
@@ -167,6 +180,12 @@ class ErrorGroup(models.Model):
         indexes = [
             models.Index(fields=["-last_seen"], name="group_last_seen"),
             models.Index(fields=["status", "-last_seen"], name="group_status_last_seen"),
+            # The "needs manual intervention" filter: a handful of groups at any time.
+            models.Index(
+                fields=["-last_seen"],
+                name="group_needs_intervention",
+                condition=Q(needs_manual_intervention=True),
+            ),
         ]
         permissions = [("triage_errorgroup", "Can resolve, reopen, mute and assign error groups")]
 

@@ -33,7 +33,8 @@ class SeenInBatch:
 
 def seen_record(batch: Mapping[int, SeenInBatch]) -> dict[int, tuple[str, str]]:
     """Store where the batch's groups (by id) were seen; returns, for each group whose
-    events named a release, the first and last release of its stored set."""
+    events named a release, the first and last release it has seen (the first may be one
+    the recent set no longer holds)."""
     _record(GroupEnvironment, {pk: seen.environments for pk, seen in batch.items()},
             limit=ENVIRONMENTS_MAX, keep_recent=False)
     releases = _record(GroupRelease, {pk: seen.releases for pk, seen in batch.items()},
@@ -45,7 +46,8 @@ def _record(
     model: type[Model], batch: Mapping[int, Mapping[str, Span]], *, limit: int,
     keep_recent: bool,
 ) -> dict[int, dict[str, Span]]:
-    """Merge the batch into `model`'s rows; returns each touched group's set afterwards."""
+    """Merge the batch into `model`'s rows; returns each touched group's names, what it had
+    and what the batch brought, before any leave the set."""
     batch = {pk: names for pk, names in batch.items() if names}
     if not batch:
         return {}
@@ -60,18 +62,20 @@ def _record(
         ids[(group_id, name)] = pk
     writes: list[Model] = []
     doomed: list[int] = []
-    after: dict[int, dict[str, Span]] = {}
+    merged: dict[int, dict[str, Span]] = {}
     for group_id in sorted(batch):  # one order for every digest: row locks cannot cross
         change = seen_merge(known=known[group_id], batch=batch[group_id], limit=limit,
                             keep_recent=keep_recent)
         writes += [model(group_id=group_id, name=name, first_seen=first, last_seen=last)
                    for name, (first, last) in sorted(change.write.items())]
         doomed += [ids[(group_id, name)] for name in change.drop]
-        kept = {n: span for n, span in known[group_id].items() if n not in change.drop}
-        after[group_id] = kept | change.write
+        merged[group_id] = known[group_id] | {
+            name: widen(known[group_id].get(name), *span)
+            for name, span in batch[group_id].items()
+        }
     if writes:
         model.objects.bulk_create(writes, update_conflicts=True, unique_fields=["group", "name"],
                                   update_fields=["first_seen", "last_seen"])
     if doomed:
         model.objects.filter(pk__in=doomed).delete()
-    return after
+    return merged

@@ -1,13 +1,15 @@
 """What the group page shows above the form: the latest event's trace (in-app frames
-first), the link to all its events, the top values of its recent events; and the event
-page's way to the group's other events."""
+first), the link to all its events, where it was seen, the top tag values of its recent
+events; and the event page's way to the group's other events."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from resilience.models import ErrorGroup, ErrorLogEntry
+from resilience.models import ErrorGroup, ErrorLogEntry, GroupEnvironment, GroupRelease
 from tests.factories import ErrorGroupFactory, ErrorLogEntryFactory
 
 pytestmark = pytest.mark.django_db
@@ -115,36 +117,50 @@ def test_an_ungrouped_event_page_has_no_group_navigation(client, viewer):
     assert 'id="event-navigation"' not in page
 
 
-def test_top_values_of_tags_environments_and_releases(client, viewer):
-    group = ErrorGroupFactory()
-    for region, env, release in [("eu", "production", "1.2"), ("eu", "production", "1.3"),
-                                 ("us", "staging", "1.3")]:
-        event(group, environment=env, release=release, extra={"tags": {"region": region}})
+def seen_in(group: ErrorGroup, model, name: str, last_seen) -> None:
+    model.objects.create(group=group, name=name, first_seen=last_seen, last_seen=last_seen)
+
+
+def test_where_the_group_was_seen_and_its_top_tag_values(client, viewer):
+    group = ErrorGroupFactory(first_release="1.2", last_release="1.3")
+    now = timezone.now()
+    seen_in(group, GroupEnvironment, "staging", now - timedelta(days=40))  # no entry left
+    seen_in(group, GroupEnvironment, "production", now)
+    seen_in(group, GroupRelease, "1.2", now - timedelta(hours=1))
+    seen_in(group, GroupRelease, "1.3", now)
+    for region in ("eu", "eu", "us"):
+        event(group, extra={"tags": {"region": region}})
     client.force_login(viewer)
 
     page = client.get(change_url(group)).content.decode()
 
+    seen = page[page.index('id="group-seen-in"'):page.index('id="group-facets"')]
+    environments = seen[seen.index('id="seen-environments"'):seen.index('id="seen-releases"')]
+    assert environments.index("<td>production</td>") < environments.index("<td>staging</td>")
+    assert "<td>1.3</td>" in seen and "<td>1.2</td>" in seen
+    assert "First release: <span id=\"group-first-release\">1.2</span>" in seen
     facets = page[page.index('id="group-facets"'):page.index('id="content-main"')]
     assert "From the latest 3 events (at most 1000 are read)" in facets
-    assert "<td>production</td><td>2</td>" in facets
-    assert "<td>1.3</td><td>2</td>" in facets
     assert "<th colspan=\"2\">region</th>" in facets
     assert "<td>eu</td><td>2</td>" in facets
 
 
-def test_top_values_read_a_bounded_number_of_events(viewer):
+def test_top_tag_values_read_a_bounded_number_of_events(viewer):
     from resilience.groups.facets import group_facets
 
     group = ErrorGroupFactory()
     for n in range(5):
-        event(group, release=f"r{n}")
+        event(group, extra={"tags": {"n": str(n)}})
     facets = group_facets(group=group, sample=2)
     assert facets.sampled == 2
-    assert {release for release, _ in facets.releases} == {"r4", "r3"}
+    [(key, counts)] = facets.tags
+    assert key == "n"
+    assert {value for value, _ in counts} == {"4", "3"}
 
 
 def test_the_page_escapes_reporter_data_in_the_panel(client, viewer):
     group = ErrorGroupFactory()
+    seen_in(group, GroupRelease, "<b>r</b>", timezone.now())
     event(group, message="<script>alert(1)</script>", release="<b>r</b>",
           extra={"tags": {"<i>k</i>": "<img src=x>"},
                  "frames": [{"function": "<svg onload=x>", "in_app": True}]})

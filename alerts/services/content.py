@@ -133,7 +133,8 @@ def dead_letter_signal(
     level, message = seed_alert(Kind.DEAD_LETTER, operation=operation)
     category = (entry.category if entry is not None else letter.category) or ""
     reason = letter.reason if letter else f"{entry.name or entry.code}: {entry.message}"
-    link, extra = admin_url(letter) if letter else admin_url(changelist=DeadLetter), {}
+    link = admin_url(letter) if letter else admin_url(changelist=DeadLetter)
+    extra = {}
     if letter is None and entry is not None and entry.group_id:
         # Nothing to replay, so no dead letter was made: its group is marked instead.
         link = admin_url(ErrorGroup(pk=entry.group_id))

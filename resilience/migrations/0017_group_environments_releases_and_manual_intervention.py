@@ -75,7 +75,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('resilience', '0015_group_release_and_event_mutes'),
+        ('resilience', '0016_service_scrubbing'),
     ]
 
     operations = [

@@ -25,11 +25,12 @@ VIEWER: list[str] = [
     *_view("resilience", "service", "servicekey", "classificationrule", "errorgroup",
            "grouphistory", "errorlogentry", "errormetric", "circuitstate",
            "circuittransition", "deadletter", "deadletterattempt", "replaytarget",
-           "auditevent", "deferredwrite"),
+           "auditevent", "deferredwrite", "eventattachment", "userfeedback"),
     *_view("alerts", "alert", "alertdelivery", "alertattempt", "alertrule", "channel",
            "silence"),
     *_view("campaigns", "campaign", "campaigntimer", "outboxevent"),
     *_view("recovery", "recoveryrun"),
+    *_view("monitors", "monitor", "checkin"),
 ]
 
 TRIAGER: list[str] = [
@@ -41,6 +42,7 @@ TRIAGER: list[str] = [
     "alerts.resend_alertdelivery",
     "alerts.create_silence",
     "recovery.run_recovery",
+    "monitors.change_monitor",  # pause a monitor, widen its margins
 ]
 
 # Role name (the Django group's name) → "app_label.codename" of each permission it holds.

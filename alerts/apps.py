@@ -14,6 +14,7 @@ class AlertsConfig(AppConfig):
             (signals.circuit_opened, hooks.circuit_opened),
             (signals.dead_letter_created, hooks.dead_letter_created),
             (signals.fallback_failed, hooks.fallback_failed),
+            (signals.monitor_failed, hooks.monitor_failed),
         ):
             signal.connect(receiver, dispatch_uid=f"alerts.hooks.{receiver.__name__}")
 

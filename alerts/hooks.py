@@ -119,6 +119,23 @@ def fallback_failed(*, entry_id: int, **_signal: Any) -> None:
         log.error("could not queue the alert for entry %s's failed fallback", entry_id)
 
 
+def monitor_failed(*, monitor_id: int, service_id: int, slug: str, status: str,
+                   environment: str, detail: str, at: str, check_in_id: int,
+                   **_signal: Any) -> None:
+    """A cron monitor's run failed, was missed or timed out (monitors/services.py)."""
+    if not conf.get("ALERT_ENABLED"):
+        return
+    from alerts import tasks
+
+    kwargs = {"monitor_id": monitor_id, "service_id": service_id, "slug": slug,
+              "status": status, "environment": environment, "detail": detail, "at": at,
+              "check_in_id": check_in_id}
+    try:
+        tasks.alerts_monitor_failed.apply_async(kwargs=kwargs, retry=False)
+    except Exception:  # noqa: BLE001 - on a request path or the sweep: log, never raise
+        log.error("could not queue the alert for monitor %r (%s)", slug, status)
+
+
 def operational_alert(*, title: str, detail: str, source: str) -> None:
     """For the rest of Faultline (recovery/alerting.py): raise a CRITICAL operational alert.
     Raises when it could not be queued, so the caller knows to rely on its own log line."""

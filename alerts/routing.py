@@ -32,6 +32,7 @@ class Kind(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     DIGEST_LAG = "digest_lag"
     OPERATIONAL = "operational"  # raised by another part of Faultline (recovery)
+    MONITOR = "monitor"  # a cron monitor's run failed, was missed or timed out
     TEST = "test"
 
 

@@ -152,6 +152,14 @@ def alerts_operational(self: Task, *, title: str, detail: str, source: str) -> i
     return alert.pk if alert else None
 
 
+@shared_task(name="alerts.tasks.alerts_monitor_failed", **EVALUATE_OPTIONS)
+def alerts_monitor_failed(self: Task, **signal: Any) -> int | None:
+    """A cron monitor's failed, missed or timed-out run (the monitor_failed signal's
+    arguments: plain values, see resilience/signals.py)."""
+    alert = _evaluate(self, lambda: evaluate.alerts_evaluate_monitor(**signal), signal)
+    return alert.pk if alert else None
+
+
 # An HTTP send is bounded by ALERT_HTTP_TIMEOUT_SECONDS per socket operation and SMTP by
 # EMAIL_TIMEOUT; the time limits are the backstop for a send that hangs anyway. The
 # delivery row is already committed, so an outage only delays it: retried like evaluation,

@@ -46,6 +46,11 @@ PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         every_seconds=60,
     ),
     PeriodicTaskSpec(
+        "Cron monitors: overdue check", "monitors.tasks.monitors_check_overdue", "alerts",
+        "Marks missed check-ins and runs past their maximum runtime, and alerts.",
+        every_seconds=60, expire_seconds=60,
+    ),
+    PeriodicTaskSpec(
         "Alert: redelivery sweep", "alerts.tasks.alerts_redeliver_due", "alerts",
         "Re-queues PENDING alert deliveries whose task message was lost.", every_seconds=60,
     ),

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from campaigns.api import LifecycleEventsView
 from resilience.admin.dashboard import dashboard_view
+from resilience.attachments.views import attachment_download
 from resilience.observability import health, prometheus
 
 # JSON 404s under /api/ (resilience/api/exceptions.py).
@@ -17,6 +18,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index"), name="site-root"),
     # Before admin.site.urls, whose catch-all would otherwise answer 404 for it.
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
+    path("admin/attachments/<int:pk>/", admin.site.admin_view(attachment_download),
+         name="admin-attachment-download"),
     path("admin/", admin.site.urls),
     path("api/v1/lifecycle-events/", LifecycleEventsView.as_view(), name="lifecycle-events"),
     path("api/v1/", include("resilience.api.urls")),

@@ -23,6 +23,9 @@ What is deleted, and what is not (retentions are FAULTLINE settings, in days):
 - dead letters REPLAYED or DISCARDED more than RETENTION_DEAD_LETTERS_DAYS (30) ago,
   through the dead-letter purge (one AuditEvent per batch, naming its rows);
 - recovery runs older than RETENTION_RECOVERY_RUNS_DAYS (90).
+- Sentry attachments (their files too) and user feedback whose entry is gone, received
+  before RETENTION_ENTRIES_DAYS: they go with their entry, and one whose event never came
+  (or feedback about no event) ages out like an entry would.
 
 Orphans: the schema rules most out. Timers, rollups, group history and replay attempts
 point at their parent with CASCADE, so they cannot outlive it; entries and dead letters
@@ -42,7 +45,14 @@ from django.db.models import Exists, OuterRef, QuerySet
 from recovery.models import RecoveryRun
 from recovery.registry import CLEANUP, Result, procedure
 from resilience import conf
-from resilience.models import ErrorGroup, ErrorLogEntry, ErrorMetric
+from resilience.attachments.services import attachments_delete
+from resilience.models import (
+    ErrorGroup,
+    ErrorLogEntry,
+    ErrorMetric,
+    EventAttachment,
+    UserFeedback,
+)
 
 _SQLITE_CHUNK = 500  # SQLite caps bound parameters per statement
 
@@ -140,6 +150,35 @@ def cleanup_entries(now: datetime) -> Result:
     old = ErrorLogEntry.objects.filter(timestamp__lt=cut, digested_at__isnull=False)
     return Result(changed=delete_in_batches(old, order_by="timestamp").as_changed(
         before=cut.isoformat()))
+
+
+def _without_entry(queryset: QuerySet) -> QuerySet:
+    """Rows (keyed by service and event id) whose entry is not, or no longer, stored."""
+    return queryset.exclude(Exists(ErrorLogEntry.objects.filter(
+        service_id=OuterRef("service_id"), event_id=OuterRef("event_id"))))
+
+
+@procedure("cleanup.attachments", group=CLEANUP,
+           description="Sentry attachments and user feedback whose entry is gone, received "
+                       "before RETENTION_ENTRIES_DAYS.")
+def cleanup_attachments(now: datetime) -> Result:
+    cut = retention_cut(now, "RETENTION_ENTRIES_DAYS")
+    batch_size = conf.get("RETENTION_BATCH_SIZE")
+    old = _without_entry(EventAttachment.objects.filter(received_at__lt=cut))
+    files = Purge()
+    while True:
+        # Row by row with their files (attachments_delete), a batch per transaction.
+        batch = list(old.order_by("pk").only("pk", "path")[:batch_size])
+        deleted = attachments_delete(batch)
+        files.deleted += deleted
+        files.batches += bool(batch)
+        files.max_batch = max(files.max_batch, len(batch))
+        if len(batch) < batch_size or not deleted:
+            break
+    feedback = delete_in_batches(
+        _without_entry(UserFeedback.objects.filter(received_at__lt=cut)))
+    return Result(changed=files.as_changed(before=cut.isoformat(),
+                                           feedback_deleted=feedback.deleted))
 
 
 @procedure("cleanup.metrics", group=CLEANUP,

@@ -27,6 +27,12 @@ DEFAULTS: dict[str, Any] = {
     "SENTRY_MAX_COMPRESSED_BYTES": 20 * 1024 * 1024,
     "SENTRY_MAX_DECOMPRESSED_BYTES": 50 * 1024 * 1024,
     "SENTRY_MAX_EVENT_BYTES": 1024 * 1024,
+    # Sentry attachments (resilience/attachments/), kept on disk under ATTACHMENT_DIR: one
+    # attachment, and all of one event's together; past either it is dropped and counted
+    # (faultline_sentry_items_dropped_total{type="attachment"}), the envelope still 200.
+    "ATTACHMENT_DIR": "var/attachments",
+    "ATTACHMENT_MAX_BYTES": 1024 * 1024,
+    "ATTACHMENT_EVENT_MAX_BYTES": 4 * 1024 * 1024,
     # Budgets per minute (resilience/ingest/rate_limits.py; 0 = no limit). Per key: reports
     # (native API reports, Sentry error events; a key's own "rate limit per minute"
     # replaces this default), dead letters created, circuit permit/outcome calls. Per client
@@ -182,7 +188,8 @@ DEFAULTS: dict[str, Any] = {
 
 # Defaults written "var/…" live under settings.VAR_DIR (FAULTLINE_VAR_DIR), wherever the
 # process was started from; a value from the environment is taken as given.
-UNDER_VAR_DIR = frozenset({"ERROR_CRITICAL_LOG_PATH", "SPOOL_DIR", "ALERT_CRITICAL_LOG_PATH"})
+UNDER_VAR_DIR = frozenset({"ERROR_CRITICAL_LOG_PATH", "SPOOL_DIR", "ALERT_CRITICAL_LOG_PATH",
+                           "ATTACHMENT_DIR"})
 
 # django-environ reads any unknown word as False and drops letters from a float ("10s" is
 # 10.0); a typo in a knob should stop start-up instead.

@@ -24,6 +24,11 @@ circuit_opened = Signal()
 dead_letter_created = Signal()
 # An entry's FALLBACK decision was reported FAILED: `entry_id`.
 fallback_failed = Signal()
+# A cron monitor's run failed, was missed or timed out (monitors/services.py; resilience
+# declares it so that alerts hears of it without importing monitors): `monitor_id`,
+# `service_id`, `slug`, `status` ("error", "missed" or "timeout"), `environment`,
+# `detail`, `at` (ISO 8601), `check_in_id` (the CheckIn row).
+monitor_failed = Signal()
 
 
 def announce(signal: Signal, *, sender: type | None = None, **kwargs: Any) -> None:

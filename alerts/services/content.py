@@ -29,6 +29,9 @@ HANDLER_FAILURE_CODE = "FAULTLINE_HANDLER_FAILURE"
 CIRCUIT_OPEN_LEVEL = "HIGH"
 DIGEST_LAG_LEVEL = "HIGH"
 OPERATIONAL_LEVEL = "CRITICAL"  # Faultline itself cannot do its job
+MONITOR_LEVEL = "HIGH"  # a scheduled job did not do its work
+MONITOR_TITLES = {"error": "Cron job failed", "missed": "Cron job missed",
+                  "timeout": "Cron job timed out"}
 
 _TITLES = {
     Kind.NEW_GROUP: "New error: {title}",
@@ -243,6 +246,29 @@ def operational_signal(*, title: str, detail: str, source: str, now: datetime) -
     )
     return Signal(Candidate(kind=Kind.OPERATIONAL, level=OPERATIONAL_LEVEL,
                             subject_key=f"operational:{source}:{title}"[:200]), content)
+
+
+def monitor_signal(*, monitor_id: int, service: Service | None, slug: str, status: str,
+                   environment: str, detail: str, at: datetime, now: datetime) -> Signal:
+    """A cron monitor's failed, missed or timed-out run. Rules match its operation as
+    `monitor:<slug>` (so `monitor:*` routes every monitor), its service and environment."""
+    title = f"{MONITOR_TITLES.get(status, 'Cron job problem')}: {slug}"
+    operation = f"monitor:{slug}"[:200]
+    slug_of_service = service.slug if service else ""
+    content = AlertContent(
+        kind=Kind.MONITOR, level=MONITOR_LEVEL, title=title[:255], message=detail[:2000],
+        timestamp=at, **service_labels(service), operation=operation,
+        environment=environment, error_message=detail[:2000],
+        link=(settings.EXTERNAL_URL
+              + reverse("admin:monitors_monitor_change", args=[monitor_id])),
+        group_key=f"faultline:monitor:{slug_of_service}:{slug}"[:255],
+        extra={"monitor_id": monitor_id, "status": status},
+    )
+    candidate = Candidate(kind=Kind.MONITOR, level=MONITOR_LEVEL,
+                          subject_key=f"monitor:{monitor_id}",
+                          service_id=service.pk if service is not None else None,
+                          operation=operation, environment=environment)
+    return Signal(candidate, content)
 
 
 def test_content(*, channel_name: str, now: datetime) -> AlertContent:

@@ -29,13 +29,14 @@ from alerts.services.content import (
     digest_lag_signal,
     fallback_failed_signal,
     group_signal,
+    monitor_signal,
     operational_signal,
 )
 from alerts.services.raising import alert_raise
 from alerts.throttling import SilenceSpec, threshold_reached
 from resilience import conf
 from resilience.digest.selectors import oldest_pending_received_at
-from resilience.models import CircuitState, DeadLetter, ErrorGroup, ErrorLogEntry
+from resilience.models import CircuitState, DeadLetter, ErrorGroup, ErrorLogEntry, Service
 from resilience.sentry.mapping import is_message_event, level_at_least
 
 # --- what the digest found ----------------------------------------------------------------
@@ -307,5 +308,22 @@ def alerts_evaluate_operational(*, title: str, detail: str, source: str,
         return None
     now = now or timezone.now()
     signal = operational_signal(title=title, detail=detail, source=source, now=now)
+    return alert_raise(signal, rules=rule_specs(), silences=active_silences(now=now),
+                       now=now)[0]
+
+
+def alerts_evaluate_monitor(*, monitor_id: int, service_id: int, slug: str, status: str,
+                            environment: str = "", detail: str = "", at: str = "",
+                            check_in_id: int | None = None, now: datetime | None = None
+                            ) -> Alert | None:
+    """A cron monitor's run failed, was missed or timed out (monitors/services.py). The
+    signal carries everything said about it, so alerts never reads the monitors' tables."""
+    if not conf.get("ALERT_ENABLED"):
+        return None
+    now = now or timezone.now()
+    signal = monitor_signal(
+        monitor_id=monitor_id, service=Service.objects.filter(pk=service_id).first(),
+        slug=slug, status=status, environment=environment, detail=detail,
+        at=datetime.fromisoformat(at) if at else now, now=now)
     return alert_raise(signal, rules=rule_specs(), silences=active_silences(now=now),
                        now=now)[0]

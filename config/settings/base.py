@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "alerts",
     "recovery",
     "campaigns",
+    "monitors",
     "accounts",
 ]
 
@@ -297,6 +298,8 @@ CELERY_TASK_ROUTES = {
     "recovery.tasks.*": {"queue": "maintenance"},
     "campaigns.tasks.*": {"queue": "maintenance"},
     "alerts.tasks.*": {"queue": "alerts"},
+    # The monitors' overdue sweep raises alerts: a sweep late behind a clean-up is a late page.
+    "monitors.tasks.*": {"queue": "alerts"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -21,6 +21,8 @@ FAULTLINE = {
     # (tests/resilience/test_spool.py).
     "SPOOL_DIR": str(_TMP / "faultline-test-spool"),
     "SPOOL_DRAIN_THREAD": False,
+    # Sentry attachments on disk, likewise in a temporary folder.
+    "ATTACHMENT_DIR": str(_TMP / "faultline-test-attachments"),
     # Undeliverable CRITICAL alerts from any test go to a temporary file, not var/.
     "ALERT_CRITICAL_LOG_PATH": str(_TMP / "faultline-test-critical.log"),
     # CRITICAL error entries logged by the digest, likewise.

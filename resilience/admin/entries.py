@@ -8,7 +8,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from resilience.admin.paginators import EstimatedCountPaginator
+from resilience.attachments.selectors import attachments_of_event
 from resilience.digest.quarantine import entry_quarantine_release, quarantined_entries
+from resilience.feedback.selectors import feedback_of_event
 from resilience.models import ErrorLogEntry, ErrorMetric
 
 from .base import ReadOnlyAdmin
@@ -30,6 +32,7 @@ from .filters import (
 )
 from .group_page import entries_of_group_url
 from .sentry import sentry_summary
+from .sentry_items import attachments_table, feedback_table
 
 RELEASE_MAX = 10_000
 
@@ -159,6 +162,8 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
             {
                 "fields": (
                     "sentry_block",
+                    "attachments_block",
+                    "feedback_block",
                     "context_block",
                     "payload_block",
                     "extra_block",
@@ -257,6 +262,16 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="Sentry SDK")
     def sentry_block(self, obj: ErrorLogEntry) -> SafeString | str:
         return sentry_summary(obj.extra)
+
+    @admin.display(description="Attachments")
+    def attachments_block(self, obj: ErrorLogEntry) -> SafeString | str:
+        return attachments_table(attachments_of_event(service_id=obj.service_id,
+                                                      event_id=obj.event_id))
+
+    @admin.display(description="User feedback")
+    def feedback_block(self, obj: ErrorLogEntry) -> SafeString | str:
+        return feedback_table(feedback_of_event(service_id=obj.service_id,
+                                                event_id=obj.event_id))
 
     @admin.display(description="Reporter's fingerprint")
     def fingerprint_block(self, obj: ErrorLogEntry) -> SafeString | str:

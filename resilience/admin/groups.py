@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from resilience.admin.base import ReadOnlyTabularInline
 from resilience.admin.paginators import EstimatedCountPaginator
+from resilience.feedback.selectors import GROUP_FEEDBACK_SHOWN, feedback_of_group
 from resilience.groups.triage import (
     error_group_assign,
     error_group_mute,
@@ -46,6 +47,7 @@ from .filters import (
 )
 from .group_page import BadTriage, manual_intervention_badge, panel_context, triage
 from .sentry import sentry_summary
+from .sentry_items import feedback_table
 
 TRIAGE_PERMISSION = "resilience.triage_errorgroup"
 RECENT_OCCURRENCES = 20
@@ -196,6 +198,7 @@ class ErrorGroupAdmin(admin.ModelAdmin):
             },
         ),
         ("Recent occurrences", {"fields": ("recent_occurrences",)}),
+        ("User feedback", {"fields": ("user_feedback",)}),
     )
     display_fields = (
         "latest_entry",
@@ -206,6 +209,7 @@ class ErrorGroupAdmin(admin.ModelAdmin):
         "latest_sentry",
         "latest_extra",
         "recent_occurrences",
+        "user_feedback",
     )
 
     # --- the list ------------------------------------------------------------------------
@@ -349,6 +353,10 @@ class ErrorGroupAdmin(admin.ModelAdmin):
     def latest_extra(self, obj: ErrorGroup) -> SafeString | str:
         entry = self._latest(obj)
         return pretty_json(entry.extra) if entry else EMPTY
+
+    @admin.display(description=f"Newest {GROUP_FEEDBACK_SHOWN}")
+    def user_feedback(self, obj: ErrorGroup) -> SafeString | str:
+        return feedback_table(feedback_of_group(obj), with_event=True)
 
     @admin.display(description=f"Last {RECENT_OCCURRENCES}")
     def recent_occurrences(self, obj: ErrorGroup) -> SafeString | str:

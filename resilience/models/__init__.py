@@ -1,5 +1,6 @@
 """Faultline's core models, one module per concern; importing this package registers all."""
 
+from resilience.models.attachments import EventAttachment
 from resilience.models.audit import AuditEvent
 from resilience.models.circuits import CircuitState, CircuitTransition
 from resilience.models.core import (
@@ -17,6 +18,7 @@ from resilience.models.core import (
 from resilience.models.dead_letters import DeadLetter, DeadLetterAttempt, ReplayTarget
 from resilience.models.deferred import DeferredWrite
 from resilience.models.group_seen import GroupEnvironment, GroupRelease
+from resilience.models.feedback import UserFeedback
 
 __all__ = [
     "CATEGORY_CHOICES",
@@ -32,10 +34,12 @@ __all__ = [
     "ErrorGroup",
     "ErrorLogEntry",
     "ErrorMetric",
+    "EventAttachment",
     "GroupEnvironment",
     "GroupHistory",
     "GroupRelease",
     "ReplayTarget",
     "Service",
     "ServiceKey",
+    "UserFeedback",
 ]

@@ -21,6 +21,8 @@ class Item:
     type: str
     headers: dict[str, Any]
     payload: bytes
+    # Skipped for being over its own limit (framing.py's `skip_over`), not for its type.
+    oversized: bool = False
 
 
 @dataclass(frozen=True)

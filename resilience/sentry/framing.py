@@ -13,7 +13,7 @@ that the work a request costs is bounded by what it is allowed, not by what it s
 Errors are envelope.py's (same messages), plus the limits below.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from resilience.sentry.envelope import EnvelopeError, Item, parse_json_object
@@ -150,11 +150,14 @@ class EnvelopeStream:
         keep: Callable[[str], bool],
         max_kept: int,
         max_line: int | None = None,
+        skip_over: Mapping[str, int] | None = None,
     ) -> Iterator[Item]:
         """Each item in turn; the payload of an item not kept is skipped and given as b"".
 
         LimitExceeded at the item after `max_items` (before its header is parsed), for a
         kept payload over `max_kept` bytes, and for an item header line over `max_line`.
+        `skip_over` gives item types a limit of their own (an attachment's): one over it is
+        skipped like an item not kept and given with `oversized=True`, never refused.
         """
         count = 0
         while True:
@@ -184,19 +187,30 @@ class EnvelopeStream:
                 raise EnvelopeError(f"the envelope is truncated: {what} ({item_type}) has no "
                                     "payload")
             kept = keep(item_type)
+            own_limit = (skip_over or {}).get(item_type)
+            limit = max_kept if own_limit is None else own_limit
             if length is None:
-                payload = self._line_payload(what, item_type, kept, max_kept)
+                payload, oversized = self._line_payload(what, item_type, kept, limit,
+                                                        skippable=own_limit is not None)
             else:
-                payload = self._sized_payload(what, item_type, length, kept, max_kept)
-            yield Item(type=item_type, headers=headers, payload=payload)
+                oversized = (kept and own_limit is not None and isinstance(length, int)
+                             and length > own_limit)
+                payload = self._sized_payload(what, item_type, length, kept and not oversized,
+                                              limit)
+            yield Item(type=item_type, headers=headers, payload=payload, oversized=oversized)
 
-    def _line_payload(self, what: str, item_type: str, kept: bool, max_kept: int) -> bytes:
+    def _line_payload(self, what: str, item_type: str, kept: bool, max_kept: int, *,
+                      skippable: bool) -> tuple[bytes, bool]:
+        """The payload and whether it was skipped for its size (only when `skippable`)."""
         if not kept:
             self._in.skipline()
-            return b""
+            return b"", False
         try:
-            return self._in.readline(max_kept).removesuffix(b"\n")
+            return self._in.readline(max_kept).removesuffix(b"\n"), False
         except _LineTooLong:
+            if skippable:
+                self._in.skipline()
+                return b"", True
             raise LimitExceeded(f"{what} ({item_type}) is over the limit for one event of "
                                 f"{max_kept} bytes") from None
 

@@ -69,8 +69,9 @@ from resilience.sentry.decoding import (
     maybe_legacy_store_body,
     request_chunks,
 )
-from resilience.sentry.envelope import EnvelopeError, parse_json_object
+from resilience.sentry.envelope import EnvelopeError, Item, parse_json_object
 from resilience.sentry.framing import EnvelopeStream, LimitExceeded
+from resilience.sentry.items import item_kept, item_limits, side_items_store
 from resilience.sentry.mapping import EventError, map_event, normalise_event_id
 
 log = logging.getLogger("faultline.sentry")
@@ -314,6 +315,10 @@ def _store(
         ingest(unique, service_id=key.service_id, now=now, source="sentry")
 
 
+def _kept(item_type: str) -> bool:
+    return item_type in EVENT_ITEM_TYPES or item_kept(item_type)
+
+
 def envelope(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str, Any]:
     request_key, caller.key = _early_key(request, project_id)
     events_wait = None
@@ -322,6 +327,7 @@ def envelope(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str
     max_event = conf.get("SENTRY_MAX_EVENT_BYTES")
     now = timezone.now()
     reports: list[dict[str, Any]] = []
+    side: list[Item] = []  # attachments, feedback, check-ins: kept after the events
     dropped: Counter[str] = Counter()
     items = 0
     with _body_errors():
@@ -340,10 +346,13 @@ def envelope(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str
             events_wait = _budget_left(caller.key, now=caller.budget_now)
         header_event_id = headers.get("event_id")
         for item in stream.items(max_items=conf.get("INGEST_MAX_BATCH"),
-                                 keep=EVENT_ITEM_TYPES.__contains__, max_kept=max_event,
-                                 max_line=MAX_ITEM_HEADER_BYTES):
+                                 keep=_kept, max_kept=max_event,
+                                 max_line=MAX_ITEM_HEADER_BYTES, skip_over=item_limits()):
             items += 1
             SENTRY_ITEMS_FRAMED.inc()
+            if item_kept(item.type):
+                side.append(item)
+                continue
             if item.type not in EVENT_ITEM_TYPES:
                 dropped[item.type] += 1  # answered 200 and not kept: see docs/api.md
                 continue
@@ -358,10 +367,14 @@ def envelope(request: HttpRequest, project_id: int, caller: _Caller) -> dict[str
                                    now=now))
     # Events count against the reports budget; every other item (and an empty envelope,
     # as one) against its own, since each was read and framed.
-    events = items - sum(dropped.values())
+    events = items - sum(dropped.values()) - len(side)
     _store(caller.key, reports, cost=events, now=now, budget_now=caller.budget_now)
     caller.rate_limits = _other_items(caller.key, dropped, max(1, items) - events,
                                       now=caller.budget_now)
+    dropped.update(side_items_store(
+        service_id=caller.key.service_id, items=side, now=now,
+        event_id=normalise_event_id(header_event_id)
+        or (reports[0]["event_id"] if len(reports) == 1 else None)))
     for item_type, count in dropped.items():
         sentry_item_dropped(item_type, count)
     if not reports:

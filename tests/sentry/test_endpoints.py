@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 
 from resilience.digest.service import digest_batch
 from resilience.ingest.keys import service_key_revoke
-from resilience.models import ErrorGroup, ErrorLogEntry
+from resilience.models import ErrorGroup, ErrorLogEntry, EventAttachment
 from tests import factories
 from tests.sentry.envelopes import (
     compress,
@@ -94,13 +94,15 @@ def test_length_prefixed_and_newline_terminated_items_with_unknown_types(client,
         + b'{"type":"event"}\n' + json.dumps(event).encode() + b"\n"
         + b'{"type":"client_report","length":2}\n{}'
     )
-    before = {t: dropped(t) for t in ("session", "attachment", "other", "client_report")}
+    before = {t: dropped(t) for t in ("session", "other", "client_report")}
     response = post(client, url(service), body, auth=auth_header)
     assert response.status_code == 200, response.content
     assert response.json() == {"id": event["event_id"]}
     assert ErrorLogEntry.objects.count() == 1
     for item_type in before:
         assert dropped(item_type) == before[item_type] + 1, item_type
+    # The attachment is kept, with the newline inside its declared length.
+    assert EventAttachment.objects.get().size == 5
 
 
 def test_an_envelope_without_an_event_is_answered_with_an_empty_object(client, service,

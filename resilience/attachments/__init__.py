@@ -1,0 +1,2 @@
+"""Sentry attachments: kept on disk, one row each, shown on the entry page, removed with
+retention (recovery/cleanup.py)."""

@@ -142,3 +142,14 @@ def test_monitor_alerts_are_throttled_per_monitor(service, db, monitor_alerts):
                      for i, kwargs in enumerate(monitor_alerts))
     assert first is not None and second is None  # counted into the first one's window
     assert Alert.objects.get(kind="monitor").occurrences == 2
+
+
+def test_check_ins_past_the_entry_retention_are_cleaned_up(service, db, settings):
+    from monitors.procedures import cleanup_check_ins
+
+    record(service, at(2026, 5, 1, 3), monitor_config=NIGHTLY)
+    record(service, at(2026, 6, 1, 3))
+    result = cleanup_check_ins(at(2026, 6, 10))  # 30 days by default
+    assert result.changed["deleted"] == 1
+    assert list(CheckIn.objects.values_list("received_at", flat=True)) == [at(2026, 6, 1, 3)]
+    assert Monitor.objects.get().last_checkin_at == at(2026, 6, 1, 3)

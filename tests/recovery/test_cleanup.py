@@ -210,7 +210,8 @@ def test_twenty_thousand_old_entries_go_in_bounded_batches_with_rollups_intact(
 
 @pytest.mark.parametrize("name", ["cleanup.entries", "cleanup.metrics", "cleanup.groups",
                                   "cleanup.timers", "cleanup.outbox", "cleanup.dead_letters",
-                                  "cleanup.recovery_runs"])
+                                  "cleanup.recovery_runs", "cleanup.attachments",
+                                  "cleanup.check_ins"])
 def test_an_empty_database_is_a_quiet_success(db, name):
     run = procedure_run(name)
     assert run.outcome == "SUCCEEDED" and run.changed["deleted"] == 0

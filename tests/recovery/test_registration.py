@@ -12,8 +12,9 @@ SEED_ORDER = [
     "dead_letters.replay_transient", "deferred_writes.report",
 ]
 CLEANUP_ORDER = [
-    "cleanup.entries", "cleanup.metrics", "cleanup.groups", "cleanup.timers",
-    "cleanup.outbox", "cleanup.dead_letters", "cleanup.recovery_runs",
+    "cleanup.entries", "cleanup.attachments", "cleanup.metrics", "cleanup.groups",
+    "cleanup.timers", "cleanup.outbox", "cleanup.dead_letters", "cleanup.recovery_runs",
+    "cleanup.check_ins",
 ]
 
 

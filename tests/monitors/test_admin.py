@@ -23,3 +23,11 @@ def test_viewers_see_each_monitors_status_schedule_and_check_ins(service, viewer
     assert page.status_code == 200
     assert "Check-ins (the last 50)" in page.content.decode()
     assert "Failed" in page.content.decode()
+
+
+def test_viewers_read_monitors_and_triagers_may_also_pause_them(viewer, triager):
+    for user in (viewer, triager):
+        assert user.has_perm("monitors.view_monitor") and user.has_perm("monitors.view_checkin")
+    assert triager.has_perm("monitors.change_monitor")
+    assert not viewer.has_perm("monitors.change_monitor")
+    assert not triager.has_perm("monitors.add_monitor")

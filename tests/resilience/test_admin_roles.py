@@ -23,6 +23,8 @@ MODELS = (
     "replaytarget",
     "auditevent",
     "deferredwrite",
+    "eventattachment",
+    "userfeedback",
 )
 TRIAGE = {"change_errorgroup", "triage_errorgroup", "force_circuitstate", "replay_deadletter"}
 

@@ -149,7 +149,9 @@ def _announce(monitor: Monitor, check_in: CheckIn, *, detail: str) -> None:
     kwargs = {
         "monitor_id": monitor.pk, "service_id": monitor.service_id, "slug": monitor.slug,
         "status": check_in.status, "environment": check_in.environment, "detail": detail,
-        "at": (check_in.expected_at or check_in.updated_at).isoformat(),
+        # A missed run is about when it was due; the others about when they were reported.
+        "at": (check_in.expected_at if check_in.status == CheckIn.Status.MISSED
+               else check_in.updated_at).isoformat(),
         "check_in_id": check_in.pk,
     }
     transaction.on_commit(lambda: announce(monitor_failed, sender=CheckIn, **kwargs))

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('resilience', '0016_sentry_attachments_and_feedback'),
+        ('resilience', '0018_sentry_attachments_and_feedback'),
     ]
 
     operations = [

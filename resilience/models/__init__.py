@@ -17,8 +17,8 @@ from resilience.models.core import (
 )
 from resilience.models.dead_letters import DeadLetter, DeadLetterAttempt, ReplayTarget
 from resilience.models.deferred import DeferredWrite
-from resilience.models.group_seen import GroupEnvironment, GroupRelease
 from resilience.models.feedback import UserFeedback
+from resilience.models.group_seen import GroupEnvironment, GroupRelease
 
 __all__ = [
     "CATEGORY_CHOICES",

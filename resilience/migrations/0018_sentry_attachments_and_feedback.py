@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('resilience', '0015_group_release_and_event_mutes'),
+        ('resilience', '0017_group_environments_releases_and_manual_intervention'),
     ]
 
     operations = [

@@ -33,6 +33,7 @@ from .filters import (
 from .group_page import entries_of_group_url
 from .sentry import sentry_summary
 from .sentry_items import attachments_table, feedback_table
+from .traces import exceptions_block, handling_text
 
 RELEASE_MAX = 10_000
 
@@ -119,6 +120,9 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
     show_facets = admin.ShowFacets.NEVER
     date_hierarchy = None  # its year/month/day links run aggregate queries over the table
 
+    class Media:
+        js = ("trace/trace.js",)  # the exceptions' "Show all frames" button
+
     fieldsets = (
         (
             None,
@@ -139,7 +143,9 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
             {
                 "fields": (
                     ("name", "code", "http_status", "errno"),
+                    "handling",
                     "message_block",
+                    "exceptions",
                     "stack_trace_block",
                     "cause_block",
                 )
@@ -234,6 +240,14 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="Message")
     def message_block(self, obj: ErrorLogEntry) -> SafeString | str:
         return pre(obj.message)
+
+    @admin.display(description="Handled")
+    def handling(self, obj: ErrorLogEntry) -> str:
+        return handling_text(obj.extra) or EMPTY
+
+    @admin.display(description="Exceptions")
+    def exceptions(self, obj: ErrorLogEntry) -> SafeString | str:
+        return exceptions_block(obj.extra)
 
     @admin.display(description="Stack trace")
     def stack_trace_block(self, obj: ErrorLogEntry) -> SafeString | str:

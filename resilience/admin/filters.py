@@ -119,6 +119,22 @@ class CampaignFilter(TextInputFilter):
     field_name = "campaign_id"
 
 
+class HandledFilter(admin.SimpleListFilter):
+    """Groups with an event the application did not handle (a crash, an unhandled
+    rejection: the Sentry SDK's mechanism.handled false), or only handled ones."""
+
+    title = "handled"
+    parameter_name = "unhandled"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("1", "Unhandled"), ("0", "Handled only")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("0", "1"):
+            return queryset.filter(unhandled=self.value() == "1")
+        return queryset
+
+
 class GroupStatusFilter(admin.SimpleListFilter):
     """Opens on the unresolved (open, regressions included) groups, like Sentry's default
     view; "All" shows every status. Its parameter is the one the plain status filter had,

@@ -30,6 +30,7 @@ from .display import (
     frames_block,
     pre,
 )
+from .traces import handling_text
 
 Status = ErrorGroup.Status
 
@@ -165,6 +166,7 @@ def panel_context(group: ErrorGroup, *, can_triage: bool) -> dict[str, Any]:
         "latest_link": admin_link(latest, f"event {latest.event_id}") if latest else EMPTY,
         "latest_trace": trace,
         "latest_message": latest.message[:500] if latest else "",
+        "latest_handling": handling_text(latest.extra) if latest else "",
         "all_events_url": entries_of_group_url(group.pk),
         "facets": group_facets(group=group),
         "facet_sample": FACET_SAMPLE,

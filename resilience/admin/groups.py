@@ -40,6 +40,7 @@ from .display import (
 )
 from .filters import (
     GroupStatusFilter,
+    HandledFilter,
     SeenEnvironmentFilter,
     SeenReleaseFilter,
     distinct_values_filter,
@@ -132,6 +133,7 @@ class ErrorGroupAdmin(admin.ModelAdmin):
     list_display_links = ("title_cell",)
     list_filter = (
         GroupStatusFilter,
+        HandledFilter,
         "severity",
         "category",
         "service",
@@ -164,7 +166,7 @@ class ErrorGroupAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "title",
-                    ("status", "severity", "category"),
+                    ("status", "severity", "category", "unhandled"),
                     "needs_manual_intervention",
                     ("service", "environment"),
                     ("first_release", "last_release"),

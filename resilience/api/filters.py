@@ -85,6 +85,8 @@ class GroupFilter(TimeWindowFilter):
     needs_manual_intervention = filters.BooleanFilter(
         help_text="Groups with a dead-letter decision that had nothing to replay, not yet "
         "resolved")
+    unhandled = filters.BooleanFilter(help_text="Groups with an event the application did "
+                                      "not handle (true), or only handled ones (false)")
 
     class Meta:
         model = ErrorGroup

@@ -85,6 +85,7 @@ class GroupSerializer(serializers.ModelSerializer):
             "environment", "category", "severity", "status", "assignee", "times_seen",
             "regression_count", "first_seen", "last_seen", "resolved_at", "resolved_by",
             "muted_until", "first_release", "last_release", "needs_manual_intervention",
+            "unhandled",
         ]
 
 

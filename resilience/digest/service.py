@@ -124,10 +124,12 @@ class _Tally:
     seen: SeenInBatch = field(default_factory=SeenInBatch)
     # A DEAD_LETTER decision with nothing to replay: no dead letter, the group is marked.
     needs_manual_intervention: bool = False
+    unhandled: bool = False  # any event the SDK reported as not handled
 
     def add(self, entry: ErrorLogEntry) -> None:
         self.count += 1
         self.seen.add(environment=entry.environment, release=entry.release, at=entry.timestamp)
+        self.unhandled = self.unhandled or entry_unhandled(entry)
         self.first_seen = min(filter(None, (self.first_seen, entry.timestamp)))
         self.last_seen = max(filter(None, (self.last_seen, entry.timestamp)))
         self.newest_received = max(filter(None, (self.newest_received, entry.received_at)))
@@ -154,6 +156,11 @@ def entry_frames(entry: ErrorLogEntry) -> list[Frame]:
             if isinstance(f, dict)
         ]
     return parse_stack_trace(entry.stack_trace or "")
+
+
+def entry_unhandled(entry: ErrorLogEntry) -> bool:
+    """The SDK said the application did not handle it (sentry/mapping.py: `unhandled`)."""
+    return (entry.extra or {}).get("unhandled") is True
 
 
 def entry_fingerprint(entry: ErrorLogEntry, frames: Sequence[Frame]) -> str:
@@ -202,6 +209,7 @@ def _new_group(key: GroupKey, tally: _Tally, frames: Sequence[Frame]) -> ErrorGr
         environment=entry.environment,
         category=entry.category,
         severity=tally.severity,
+        unhandled=tally.unhandled,
         times_seen=0,
         first_seen=tally.first_seen,
         last_seen=tally.last_seen,
@@ -225,6 +233,7 @@ def _apply(group: ErrorGroup, tally: _Tally, now: datetime) -> str | None:
     group.times_seen += tally.count
     group.first_seen = min(group.first_seen, tally.first_seen)
     group.last_seen = max(group.last_seen, tally.last_seen)
+    group.unhandled = group.unhandled or tally.unhandled
     if SEVERITY_RANK[Severity(tally.severity)] > SEVERITY_RANK[Severity(group.severity)]:
         group.severity = tally.severity
     change = status_after_events(
@@ -389,7 +398,7 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Error
         ["times_seen", "first_seen", "last_seen", "severity", "status", "regression_count",
          "resolved_at", "resolved_by", "muted_until", "resolved_in_release",
          "muted_until_times_seen", "first_release", "last_release",
-         "needs_manual_intervention"],
+         "needs_manual_intervention", "unhandled"],
     )
     GroupHistory.objects.bulk_create(history)
 

@@ -172,6 +172,11 @@ class ErrorGroup(models.Model):
         help_text="A DEAD_LETTER decision with nothing to replay (no payload or no "
         "operation) was made for it: someone must act. Cleared when the group is resolved",
     )
+    unhandled = models.BooleanField(
+        default=False,
+        help_text="Any of its events was not handled by the application (the Sentry SDK's "
+        "mechanism.handled false: a crash, an unhandled rejection)",
+    )
 
     class Meta:
         constraints = [

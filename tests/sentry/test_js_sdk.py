@@ -19,6 +19,7 @@ import pytest
 from resilience.digest.service import digest_batch
 from resilience.ingest.keys import service_key_dsn
 from resilience.models import ErrorGroup, ErrorLogEntry
+from resilience.sentry.mapping import LINK_TEXT
 from tests import factories
 
 JS_DIR = Path(__file__).resolve().parent / "js"
@@ -138,3 +139,27 @@ def test_an_info_message_from_node_is_low_and_titled_by_itself(node_sdk, live_se
     assert entry.strategy != "IMMEDIATE_ALERT"
     digest_batch(limit=100)
     assert ErrorGroup.objects.get().title == "cache warmed in 1500ms"
+
+
+def test_a_cause_from_sentry_node_is_labelled_the_direct_cause(node_sdk, live_server, service,
+                                                               settings):
+    settings.EXTERNAL_URL = live_server.url
+    entry = _send(node_sdk, service, "chain")
+    # linkedErrorsIntegration marks error.cause with mechanism.source "cause".
+    assert [e["link"] for e in entry.extra["exceptions"]] == ["cause", None]
+    assert LINK_TEXT["cause"] in entry.stack_trace
+    assert entry.extra["unhandled"] is False
+
+
+def test_an_unhandled_rejection_is_unhandled_and_so_is_its_group(node_sdk, live_server,
+                                                                 service, settings):
+    settings.EXTERNAL_URL = live_server.url
+    entry = _send(node_sdk, service, "unhandled-rejection")
+    assert entry.message == "the refund was rejected"
+    assert entry.extra["unhandled"] is True
+    assert entry.extra["mechanism"].endswith("onunhandledrejection")
+    frames = entry.extra["exceptions"][-1]["frames"]
+    assert any(f["function"] == "refundLater" and "Promise.reject" in f.get("context_line", "")
+               for f in frames)
+    digest_batch(limit=100)
+    assert ErrorGroup.objects.get().unhandled is True

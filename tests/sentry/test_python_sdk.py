@@ -3,53 +3,14 @@
 import logging
 
 import pytest
-import sentry_sdk
 from django.test import Client
 from sentry_sdk.integrations.logging import LoggingIntegration
 
 from resilience.digest.service import digest_batch
-from resilience.ingest.keys import service_key_dsn
 from resilience.models import ErrorGroup, ErrorLogEntry
-from tests import factories
 from tests.sentry.live import RequestLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def keys(service):
-    """(ServiceKey, raw API key) of `service`: the DSN for the SDK, the key for the API."""
-    return factories.service_key(service)
-
-
-@pytest.fixture
-def start_sdk(live_server, keys, settings):
-    """Starts the SDK against the live server (options added to the defaults below)."""
-    settings.EXTERNAL_URL = live_server.url
-
-    def start(**options):
-        sentry_sdk.init(**{
-            "dsn": service_key_dsn(keys[0]),
-            "release": "shop@2.1.0",
-            "environment": "sdk-test",
-            "server_name": "web-1",
-            "default_integrations": False,
-            "auto_enabling_integrations": False,
-            "auto_session_tracking": False,
-            "send_client_reports": False,
-            **options,
-        })
-        return sentry_sdk
-
-    yield start
-    sentry_sdk.flush(timeout=5)
-    sentry_sdk.get_client().close()
-    sentry_sdk.init()  # no DSN: the SDK is off for the tests that follow
-
-
-@pytest.fixture
-def sdk(start_sdk):
-    return start_sdk()
 
 
 def connect_upstream():
@@ -87,7 +48,7 @@ def test_a_chained_exception_is_stored_classified_and_grouped(sdk, keys, service
     assert entry.strategy == "RETRY"
     assert entry.cause["name"] == "TimeoutError"
     assert "connect_upstream" in entry.stack_trace
-    assert "The above exception was the direct cause" in entry.stack_trace
+    assert "The above exception preceded the following exception" in entry.stack_trace
     assert entry.environment == "sdk-test" and entry.release == "shop@2.1.0"
     assert entry.user_id == "user-42"
     assert entry.extra["tags"]["team"] == "payments"

@@ -4,7 +4,9 @@
 // scenario: "chain" (default: an Error caused by a system error), "fetch" (fetch() to a
 // closed port: TypeError "fetch failed" caused by ECONNREFUSED), "error-data" (an error
 // whose code is only a property, sent with extraErrorDataIntegration), "message" (an info
-// message, Sentry.captureMessage: no exception at all).
+// message, Sentry.captureMessage: no exception at all), "unhandled-rejection"
+// (a rejected promise nobody awaits, sent by onUnhandledRejectionIntegration, with the
+// source lines around each frame).
 "use strict";
 
 const Sentry = require("@sentry/node");
@@ -15,6 +17,10 @@ const scenario = process.argv[4] || "chain";
 
 const integrations = [Sentry.linkedErrorsIntegration()];
 if (scenario === "error-data") integrations.push(Sentry.extraErrorDataIntegration());
+if (scenario === "unhandled-rejection") {
+  integrations.push(Sentry.onUnhandledRejectionIntegration({ mode: "none" }));
+  integrations.push(Sentry.contextLinesIntegration()); // the source lines around each frame
+}
 
 Sentry.init({
   dsn,
@@ -24,6 +30,11 @@ Sentry.init({
   integrations,
   sendClientReports: false,
   tracesSampleRate: 0,
+  // The SDK captures an unhandled rejection itself: its event id is printed here.
+  beforeSend(event) {
+    if (scenario === "unhandled-rejection") process.stdout.write(event.event_id + "\n");
+    return event;
+  },
 });
 
 function connectUpstream() {
@@ -57,11 +68,18 @@ async function failingCall() {
   }
 }
 
+function refundLater() {
+  return Promise.reject(new Error("the refund was rejected"));
+}
+
 async function main() {
   Sentry.setTag("run", tag);
   Sentry.setUser({ id: "user-42" });
   if (scenario === "message") {
     process.stdout.write(Sentry.captureMessage("cache warmed in 1500ms", "info") + "\n");
+  } else if (scenario === "unhandled-rejection") {
+    refundLater(); // not awaited: Node reports the rejection once this turn ends
+    await new Promise((resolve) => setTimeout(resolve, 100));
   } else {
     try {
       await failingCall();

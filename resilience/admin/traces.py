@@ -93,7 +93,8 @@ def _frame(frame: dict[str, Any]) -> FrameView:
         lineno=_number(frame.get("lineno")),
         in_app=frame.get("in_app") is True,
         lines=_lines(frame),
-        variables=[(str(k), _text(v)) for k, v in variables.items()]
+        # By name: jsonb does not keep the SDK's order.
+        variables=sorted((str(k), _text(v)) for k, v in variables.items())
         if isinstance(variables, dict) else [],
     )
 
@@ -104,9 +105,10 @@ def frame_runs(frames: list[Any]) -> list[FrameRun]:
     innermost in-app frame is opened, as Sentry does."""
     views = [_frame(f) for f in frames if isinstance(f, dict)]
     in_app = [view for view in views if view.in_app]
-    if in_app:
-        in_app[-1].open = True
-    elif views:
+    with_context = [view for view in in_app if view.lines or view.variables]
+    if with_context:
+        with_context[-1].open = True
+    if not in_app and views:
         return [FrameRun(library=False, frames=views)]
     runs: list[FrameRun] = []
     for view in views:

@@ -483,9 +483,10 @@ def exception_details(values: list[dict[str, Any]]) -> dict[str, Any]:
     details: dict[str, Any] = {"exceptions": exceptions}
     if trimmed:
         details["context_trimmed"] = True
-    mechanisms = [part["mechanism"] for part in exceptions]
+    # Nearest the raised exception first: its children's mechanism type is "chained".
+    mechanisms = [part["mechanism"] for part in reversed(exceptions)]
     unhandled = next((m for m in mechanisms if m.get("handled") is False), None)
-    told = unhandled or next((m for m in reversed(mechanisms) if "handled" in m), None)
+    told = unhandled or next((m for m in mechanisms if "handled" in m), None)
     if told is not None:
         details["unhandled"] = told is unhandled
         if "type" in told:

@@ -14,6 +14,11 @@ severity, and a log record's unformatted template (`logentry.message` with `para
 kept as `extra["message_template"]`, which the digest groups on instead of the formatted
 text, as Sentry does.
 
+For the entry page, `extra["exceptions"]` keeps every exception as a tree (an
+ExceptionGroup's members under it, each link labelled as the SDK says) with each frame's
+source lines and local variables, bounded, and `extra["unhandled"]` whether the SDK says
+the application did not handle it (exception_details).
+
 Mapping is lenient where the report schema is strict: over-long text is cut, odd tag values
 are turned into text, NUL and lone surrogates become U+FFFD (in `extra` too), an errno that
 does not fit is dropped, so an SDK's event is not refused for a detail. Only what makes an

@@ -16,7 +16,7 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
-from resilience.sentry.mapping import LINK_MEMBER, LINK_TEXT, MAX_EXCEPTIONS
+from resilience.core.exception_tree import LINK_MEMBER, LINK_TEXT, MAX_EXCEPTIONS
 
 from .display import EMPTY
 

@@ -25,11 +25,24 @@ does not fit is dropped, so an SDK's event is not refused for a detail. Only wha
 event unusable (no valid event_id, not a JSON object) is an error.
 """
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from resilience.core.exception_tree import (
+    LINK_MEMBER,
+    LINK_TEXT,
+    MAX_EXCEPTIONS,
+    ExceptionNode,
+    exception_parents,
+    exception_tree,
+    link_kind,
+    mechanism_of,
+    member_number,
+    small_id,
+)
+from resilience.core.frame_context import CONTEXT_BUDGET, context_size, frame_context
 
 # The frame heuristics text traces are grouped with; reused so structured frames without
 # `module` or `in_app` (browser SDKs) get the same deploy-independent names.
@@ -174,116 +187,6 @@ def _render_one(value: Mapping[str, Any], name: str, message: str) -> list[str]:
     return lines
 
 
-# How an exception is linked to the one it belongs to, from mechanism.source: Python's
-# `__cause__` (raise ... from) and `__context__` (raised while handling), JavaScript's
-# `cause`, and `exceptions[i]` / `errors[i]` for the members of a Python ExceptionGroup or
-# a JavaScript AggregateError. sentry-python sends no source for a plain chain (it walks
-# it in utils.walk_exception_chain): that link is CHAINED, and the page says it does not
-# know which of the two it was rather than guessing.
-LINK_CAUSE = "cause"
-LINK_CONTEXT = "context"
-LINK_MEMBER = "member"
-LINK_CHAINED = "chained"
-LINK_TEXT = {
-    LINK_CAUSE: "The above exception was the direct cause of the following exception:",
-    LINK_CONTEXT: "During handling of the above exception, another exception occurred:",
-    LINK_CHAINED: "The above exception preceded the following exception (the SDK does not "
-    "say whether as its direct cause or during its handling):",
-}
-_MEMBER_SOURCE = re.compile(r"^[A-Za-z_]\w*\[(\d{1,6})\]$")
-# Exceptions kept for the trace: the raised one and those nearest it (a parent always
-# comes after its children in exception.values, so dropping the first ones orphans none).
-MAX_EXCEPTIONS = 32
-
-
-def _mechanism(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    mechanism = value.get("mechanism")
-    return mechanism if isinstance(mechanism, dict) else {}
-
-
-def link_kind(value: Mapping[str, Any]) -> str:
-    source = _mechanism(value).get("source")
-    if source in ("__cause__", "cause"):
-        return LINK_CAUSE
-    if source == "__context__":
-        return LINK_CONTEXT
-    if isinstance(source, str) and _MEMBER_SOURCE.match(source):
-        return LINK_MEMBER
-    return LINK_CHAINED
-
-
-def _small_id(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31:
-        return value
-    return None
-
-
-def exception_parents(values: list[dict[str, Any]]) -> list[int | None]:
-    """For each of exception.values, the index of the exception it belongs to (None for
-    the raised one, the last): a tree, not a chain, when ExceptionGroups are in it.
-
-    A member (`exceptions[i]`, `errors[i]`) names its group by mechanism.parent_id. A cause
-    or context belongs to the exception right after it: both SDKs put it there, and
-    sentry-python's parent_id for a cause inside a group is always 0 (the outermost group),
-    so it cannot be trusted. A parent always comes later in the list, so there is no cycle.
-    """
-    index_of: dict[int, int] = {}
-    for index, value in enumerate(values):
-        exception_id = _small_id(_mechanism(value).get("exception_id"))
-        if exception_id is not None:
-            index_of.setdefault(exception_id, index)
-    parents: list[int | None] = []
-    for index, value in enumerate(values):
-        if index == len(values) - 1:
-            parents.append(None)
-            continue
-        parent = index + 1
-        if link_kind(value) == LINK_MEMBER:
-            named = index_of.get(_small_id(_mechanism(value).get("parent_id")))  # type: ignore[arg-type]
-            if named is not None and named > index:
-                parent = named
-        parents.append(parent)
-    return parents
-
-
-def _member_number(value: Mapping[str, Any], fallback: int) -> int:
-    match = _MEMBER_SOURCE.match(str(_mechanism(value).get("source") or ""))
-    return int(match.group(1)) if match else fallback
-
-
-@dataclass(frozen=True)
-class ExceptionNode:
-    """One exception of the tree: the one linked before it (its cause or context) and
-    its members (an exception group's), as indexes into exception.values."""
-
-    index: int
-    linked: int | None
-    members: tuple[int, ...]
-
-
-def exception_tree(values: list[dict[str, Any]]) -> list[ExceptionNode]:
-    """The nodes of exception_parents(values), in the order of values."""
-    parents = exception_parents(values)
-    linked: dict[int, int] = {}
-    members: dict[int, list[int]] = {}
-    for index, parent in enumerate(parents):
-        if parent is None:
-            continue
-        if link_kind(values[index]) == LINK_MEMBER:
-            members.setdefault(parent, []).append(index)
-        else:
-            linked[parent] = index  # at most one: only the exception right before it
-    return [
-        ExceptionNode(
-            index=index,
-            linked=linked.get(index),
-            members=tuple(sorted(members.get(index, []),
-                                 key=lambda i: _member_number(values[i], i))),
-        )
-        for index in range(len(values))
-    ]
-
-
 def _render_node(values: list[dict[str, Any]], tree: list[ExceptionNode], index: int) -> list[str]:
     """An exception as Python prints it: what it was linked to above it, then itself,
     then an exception group's members indented, numbered, in a box."""
@@ -352,66 +255,16 @@ def _cause_chain(values: list[dict[str, Any]], *, platform: Any = None,
 
 
 # --- the exceptions as the entry page shows them: the tree, frames with their context ---
+# (core/exception_tree.py: how they relate; core/frame_context.py: a frame's lines and vars)
 
-# Bounds of what is kept of each frame's source lines and local variables. The SDKs trim
-# already, but sentry-python 2.x no longer cuts values by default (max_value_length None).
-MAX_CONTEXT_LINES = 5  # before and after the frame's line
-MAX_CONTEXT_LINE = 300
-MAX_VARS = 50
-MAX_VAR_NAME = 100
-MAX_VAR_VALUE = 500
-# Characters of context and variables per entry. A Django view error through the Django
-# integration carries about 1.1 KB a frame (4.5 KB for 4 frames, 6 KB the whole event), so
-# even a deep stack of 40 frames keeps all of it; the innermost frames of the raised
-# exception are served first, and frames past the budget keep their location only.
-CONTEXT_BUDGET = 64_000
 _MECHANISM_FLAGS = ("handled", "is_exception_group")
-
-
-def _text_lines(value: Any, keep_last: bool) -> list[str]:
-    if not isinstance(value, list):
-        return []
-    lines = [_cut(line, MAX_CONTEXT_LINE) for line in value if isinstance(line, str)]
-    return lines[-MAX_CONTEXT_LINES:] if keep_last else lines[:MAX_CONTEXT_LINES]
-
-
-def _var_text(value: Any) -> str:
-    """A variable as the SDK's text (its repr); a structure the SDK kept as JSON, as
-    compact JSON; cut to MAX_VAR_VALUE."""
-    if not isinstance(value, str):
-        value = json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
-    return _cut(value, MAX_VAR_VALUE)
-
-
-def frame_context(frame: Mapping[str, Any]) -> dict[str, Any]:
-    """A frame's source lines around its line and its local variables, bounded."""
-    context: dict[str, Any] = {}
-    line = frame.get("context_line")
-    if isinstance(line, str):
-        context["pre_context"] = _text_lines(frame.get("pre_context"), keep_last=True)
-        context["context_line"] = _cut(line, MAX_CONTEXT_LINE)
-        context["post_context"] = _text_lines(frame.get("post_context"), keep_last=False)
-    variables = frame.get("vars")
-    if isinstance(variables, dict) and variables:
-        context["vars"] = {
-            _cut(name, MAX_VAR_NAME): _var_text(value)
-            for name, value in list(variables.items())[:MAX_VARS]
-        }
-    return context
-
-
-def _context_size(context: Mapping[str, Any]) -> int:
-    lines = [*context.get("pre_context", ()), context.get("context_line", ""),
-             *context.get("post_context", ())]
-    variables = context.get("vars", {})
-    return sum(map(len, lines)) + sum(len(k) + len(v) for k, v in variables.items())
 
 
 def detail_frame(frame: Mapping[str, Any]) -> dict[str, Any]:
     """Where a frame is: grouping_frame's names, its line and column."""
     detail = grouping_frame(frame)
     for key in ("lineno", "colno"):
-        number = _small_id(frame.get(key))
+        number = small_id(frame.get(key))
         if number is not None:
             detail[key] = number
     return detail
@@ -429,7 +282,7 @@ def _kept_frames(value: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
 
 
 def _mechanism_summary(value: Mapping[str, Any]) -> dict[str, Any]:
-    mechanism = _mechanism(value)
+    mechanism = mechanism_of(value)
     summary: dict[str, Any] = {}
     kind = mechanism.get("type")
     if isinstance(kind, str) and kind.strip():
@@ -468,7 +321,7 @@ def exception_details(values: list[dict[str, Any]]) -> dict[str, Any]:
             "frames": [detail_frame(frame) for frame in frames],
         }
         if part["link"] == LINK_MEMBER:
-            part["member"] = _member_number(value, len(exceptions))
+            part["member"] = member_number(value, len(exceptions))
         if omitted:
             part["frames_omitted"] = omitted
         exceptions.append(part)
@@ -478,7 +331,7 @@ def exception_details(values: list[dict[str, Any]]) -> dict[str, Any]:
         frames, _ = _kept_frames(value)
         for raw, detail in zip(reversed(frames), reversed(part["frames"]), strict=True):
             context = frame_context(raw)
-            size = _context_size(context)
+            size = context_size(context)
             if size > budget:
                 trimmed = True
                 continue

@@ -6,8 +6,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from resilience.core.exception_tree import LINK_TEXT
 from resilience.models import ErrorLogEntry
-from resilience.sentry.mapping import LINK_TEXT, map_event
+from resilience.sentry.mapping import map_event
 from tests.factories import ErrorLogEntryFactory
 
 pytestmark = pytest.mark.django_db

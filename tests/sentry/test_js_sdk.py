@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from resilience.core.exception_tree import LINK_TEXT
 from resilience.digest.service import digest_batch
 from resilience.ingest.keys import service_key_dsn
 from resilience.models import ErrorGroup, ErrorLogEntry
-from resilience.sentry.mapping import LINK_TEXT
 from tests import factories
 
 JS_DIR = Path(__file__).resolve().parent / "js"

@@ -2,15 +2,14 @@
 (pure: no database). The shapes are the ones sentry-python 2.x sends
 (utils.exceptions_from_error), checked against the real SDK in test_python_sdk_traces.py."""
 
-from resilience.sentry.mapping import (
+from resilience.core.exception_tree import LINK_TEXT, exception_parents
+from resilience.core.frame_context import (
     CONTEXT_BUDGET,
-    LINK_TEXT,
     MAX_CONTEXT_LINE,
     MAX_VAR_VALUE,
     MAX_VARS,
-    exception_parents,
-    map_event,
 )
+from resilience.sentry.mapping import map_event
 
 EID = "9ec79c33ec9942ab8353589fcb2e04dc"
 

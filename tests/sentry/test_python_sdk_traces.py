@@ -7,9 +7,9 @@ import pytest
 from django.test import Client
 from sentry_sdk.integrations.excepthook import ExcepthookIntegration
 
+from resilience.core.exception_tree import LINK_TEXT
 from resilience.digest.service import digest_batch
 from resilience.models import ErrorGroup, ErrorLogEntry
-from resilience.sentry.mapping import LINK_TEXT
 from tests.sentry.test_python_sdk import capture
 
 pytestmark = pytest.mark.django_db(transaction=True)

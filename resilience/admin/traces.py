@@ -102,7 +102,7 @@ def _frame(frame: dict[str, Any]) -> FrameView:
 def frame_runs(frames: list[Any]) -> list[FrameRun]:
     """Frames in runs of in-app and library ones. An exception with no in-app frame at
     all shows every frame (nothing of the application's to show instead), unfolded. The
-    innermost in-app frame is opened, as Sentry does."""
+    innermost in-app frame with source lines or variables is opened, as Sentry does."""
     views = [_frame(f) for f in frames if isinstance(f, dict)]
     in_app = [view for view in views if view.in_app]
     with_context = [view for view in in_app if view.lines or view.variables]

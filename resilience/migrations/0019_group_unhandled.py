@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('resilience', '0015_group_release_and_event_mutes'),
+        ('resilience', '0018_sentry_attachments_and_feedback'),
     ]
 
     operations = [

@@ -2,38 +2,25 @@
 library frames stay folded until "Show all frames"."""
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from tests import factories
-from tests.resilience.dashboard import test_browser
+from tests.browser.chromium import WIDTH, watch
 from tests.resilience.test_entry_page_trace import sentry_entry
-
-# The dashboard's Chromium fixture (Debian's /usr/bin/chromium driven by Playwright).
-browser = test_browser.browser
 
 
 @pytest.fixture
-def viewer_page(browser, transactional_db, live_server, monkeypatch):
+def viewer_page(chromium, transactional_db, live_browser_server):
     """A page logged in as a viewer, and the problems it meets (console errors, failed
     requests: a script refused by the Content-Security-Policy shows there)."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop, ORM calls
-    # No persistent connections from the live server's threads past the test (see the
-    # dashboard's browser test), or the test database cannot be dropped.
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
     client = Client()
     client.force_login(factories.operator("viewer", role="Viewer"))
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = chromium.new_context(viewport={"width": WIDTH, "height": 900})
     context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                          "url": live_server.url}])
+                          "url": live_browser_server.url}])
     page = context.new_page()
     page.set_default_timeout(60_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"{m.text} {m.location.get('url')}")
-            if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400
-            else None)
+    problems = watch(page)
     yield page, problems
     context.close()
 
@@ -56,5 +43,4 @@ def test_a_frame_shows_its_context_lines_and_variables(viewer_page, live_server)
     page.click("#fl-show-all-frames")
     assert library.is_visible()
     assert page.locator("#fl-show-all-frames").inner_text() == "Fold library frames"
-    # The browser asks for /favicon.ico on its own; the admin has none.
-    assert [p for p in problems if not p.endswith("/favicon.ico")] == []
+    assert problems == []

@@ -56,3 +56,18 @@ class TableLock:
     def __exit__(self, *exc) -> None:
         self.release.set()
         self.thread.join()
+
+
+def submit_in_thread(committer, entries, outcomes: dict, name: str) -> threading.Thread:
+    """committer.submit(entries) in a thread of its own; its answer or error in outcomes[name]."""
+    def run() -> None:
+        try:
+            outcomes[name] = committer.submit(entries)
+        except Exception as exc:  # noqa: BLE001 - the outcome under test
+            outcomes[name] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread

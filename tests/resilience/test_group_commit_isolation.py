@@ -16,7 +16,13 @@ from django.test import Client
 from resilience.ingest import entry_writer
 from resilience.models import ErrorLogEntry
 from tests import factories
-from tests.resilience.table_lock import TABLE, TableLock, wait_until, waiting_inserts
+from tests.resilience.table_lock import (
+    TABLE,
+    TableLock,
+    submit_in_thread,
+    wait_until,
+    waiting_inserts,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -49,20 +55,6 @@ class Recorder:
         monkeypatch.setattr(committer, "_take_batch", take)
 
 
-def _submit_in_thread(committer, entries, outcomes: dict, name: str) -> threading.Thread:
-    def run() -> None:
-        try:
-            outcomes[name] = committer.submit(entries)
-        except Exception as exc:  # noqa: BLE001 - the outcome under test
-            outcomes[name] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 def test_refused_rows_fail_only_their_own_request_in_a_shared_batch(
     postgres, monkeypatch, group_committer
 ):
@@ -72,7 +64,7 @@ def test_refused_rows_fail_only_their_own_request_in_a_shared_batch(
     threads = []
     with TableLock():
         # The first request is taken alone and waits on the lock: the rest queue up.
-        threads.append(_submit_in_thread(committer, [_entry(good_service)], outcomes, "first"))
+        threads.append(submit_in_thread(committer, [_entry(good_service)], outcomes, "first"))
         wait_until(lambda: waiting_inserts() == 1, "the committer to wait on the lock")
         recorder = Recorder(committer, monkeypatch)
         good = {f"good{n}": [_entry(good_service) for _ in range(3)] for n in range(20)}
@@ -81,7 +73,7 @@ def test_refused_rows_fail_only_their_own_request_in_a_shared_batch(
         bad = {name: [_entry(bad_service), _entry(bad_service, **fields)]
                for name, fields in REFUSED.items()}
         for name, entries in {**good, **bad}.items():
-            threads.append(_submit_in_thread(committer, entries, outcomes, name))
+            threads.append(submit_in_thread(committer, entries, outcomes, name))
         wait_until(lambda: committer.jobs.qsize() == len(good) + len(bad),
                     "every request to queue")
     for thread in threads:
@@ -113,7 +105,7 @@ def test_a_shared_write_that_loses_its_connection_is_written_again(
     committer = group_committer
     outcomes: dict = {}
     with TableLock():
-        threads = [_submit_in_thread(committer, [_entry(service)], outcomes, f"r{n}")
+        threads = [submit_in_thread(committer, [_entry(service)], outcomes, f"r{n}")
                    for n in range(5)]
         wait_until(lambda: waiting_inserts() == 1, "the committer to wait on the lock")
         with connection.cursor() as cursor:

@@ -5,12 +5,12 @@ import threading
 import uuid
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from resilience.ingest import entry_writer
 from resilience.models import ErrorLogEntry
 from tests import factories
-from tests.resilience.table_lock import TableLock, wait_until, waiting_inserts
+from tests.resilience.table_lock import TableLock, submit_in_thread, wait_until, waiting_inserts
 from tests.write_paths import COMMITTED, stored_event_ids
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -27,29 +27,15 @@ def _other_sessions() -> set[int]:
         return {pid for (pid,) in cursor.fetchall()}
 
 
-def _submit_in_thread(committer, entries, outcomes: dict, name: str) -> threading.Thread:
-    def run() -> None:
-        try:
-            outcomes[name] = committer.submit(entries)
-        except Exception as exc:  # noqa: BLE001 - the outcome under test
-            outcomes[name] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 def test_stop_commits_the_requests_queued_before_it(postgres, service, group_committer):
     committer = group_committer
     outcomes: dict = {}
     stopped: list[bool] = []
     with TableLock():
         # The first request holds the committer on the lock; the rest queue behind it.
-        threads = [_submit_in_thread(committer, [_entry(service)], outcomes, "first")]
+        threads = [submit_in_thread(committer, [_entry(service)], outcomes, "first")]
         wait_until(lambda: waiting_inserts() == 1, "the committer to wait on the lock")
-        threads += [_submit_in_thread(committer, [_entry(service), _entry(service)], outcomes,
+        threads += [submit_in_thread(committer, [_entry(service), _entry(service)], outcomes,
                                       f"queued{n}") for n in range(4)]
         wait_until(lambda: committer.jobs.qsize() == 4, "every request to queue")
         stopper = threading.Thread(target=lambda: stopped.append(committer.stop(timeout=30)))

@@ -12,14 +12,8 @@ from alerts.services.evaluate import alerts_evaluate_digest
 from resilience.digest.service import digest_batch
 from resilience.ingest.keys import service_key_dsn
 from resilience.models import ClassificationRule, DeadLetter, ErrorGroup
-from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def keys(service):
-    return factories.service_key(service)
 
 
 @pytest.fixture

@@ -117,6 +117,11 @@ def check_in_record(*, service_id: int, payload: dict[str, Any], now: datetime) 
         monitor = _monitor_for(service_id, report)
         check_in = (CheckIn.objects.select_for_update()
                     .filter(monitor=monitor, check_in_id=report.check_in_id).first())
+        if (check_in is not None and check_in.status != CheckIn.Status.IN_PROGRESS
+                and report.status == CheckIn.Status.IN_PROGRESS):
+            # An SDK may send a quick run's two check-ins at once and they can cross: a
+            # late in_progress never reopens a run that has already ended.
+            return check_in
         if check_in is None:  # a new run: it answers the schedule's expectation
             check_in = CheckIn(monitor=monitor, check_in_id=report.check_in_id,
                                received_at=now, expected_at=monitor.next_expected_at)

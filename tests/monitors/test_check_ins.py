@@ -74,6 +74,17 @@ def test_in_progress_then_ok_with_one_id_is_one_run(service, db):
     assert Monitor.objects.get().next_expected_at == at(2026, 6, 2, 3)
 
 
+def test_a_late_in_progress_never_reopens_a_finished_run(service, db):
+    record(service, at(2026, 6, 1, 3, 0, 1), status="in_progress", check_in_id=CHECK_IN_ID,
+           monitor_config=NIGHTLY)
+    record(service, at(2026, 6, 1, 3, 0, 2), status="error", check_in_id=CHECK_IN_ID)
+    record(service, at(2026, 6, 1, 3, 0, 3), status="in_progress", check_in_id=CHECK_IN_ID,
+           monitor_config=NIGHTLY)
+    run = CheckIn.objects.get()
+    assert (run.status, run.timeout_at) == ("error", None)
+    assert Monitor.objects.get().status == "error"
+
+
 def test_an_error_check_in_raises_a_monitor_alert(service, db, monitor_alerts):
     record(service, at(2026, 6, 1, 3, 0, 1), status="error", duration=3.0,
            monitor_config=NIGHTLY, environment="production")

@@ -100,13 +100,18 @@ def _closed_port() -> int:
         return sock.getsockname()[1]  # closed again on leaving: nothing listens there
 
 
-def _send(node_sdk, service, scenario: str) -> ErrorLogEntry:
-    key = factories.service_key(service)[0]
-    env = {**node_sdk, "REFUSED_URL": f"http://127.0.0.1:{_closed_port()}/never"}
+def _run(node_sdk, key, scenario: str, **env: str) -> list[str]:
+    """Runs send.js for one scenario with `key`'s DSN; the lines it printed."""
+    env = {**node_sdk, "REFUSED_URL": f"http://127.0.0.1:{_closed_port()}/never", **env}
     done = subprocess.run([node_sdk["NODE"], "send.js", service_key_dsn(key), scenario, scenario],
                           cwd=JS_DIR, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
-    return ErrorLogEntry.objects.get(event_id=done.stdout.strip().splitlines()[-1])
+    return done.stdout.strip().splitlines()
+
+
+def _send(node_sdk, service, scenario: str, **env: str) -> ErrorLogEntry:
+    lines = _run(node_sdk, factories.service_key(service)[0], scenario, **env)
+    return ErrorLogEntry.objects.get(event_id=lines[-1])
 
 
 def test_node_fetch_failed_is_classified_by_its_refused_connection(node_sdk, live_server,

@@ -12,9 +12,13 @@ import json
 import os
 import platform
 import random
+import signal
 import socket
+import subprocess
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 # --- the machine -------------------------------------------------------------------------
 
@@ -395,3 +399,43 @@ def recreate_database(url: str) -> str:
         version = cur.fetchone()[0].split(" on ")[0]
     conn.close()
     return version
+
+
+class Process:
+    """A server in a session of its own, stopped (SIGTERM, then SIGKILL) by stop()."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str] | None, port: int,
+                 workdir: Path, *, cwd: Path) -> None:
+        self.name, self.port = name, port
+        self.log_path = workdir / f"{name}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - kept open while it runs
+        # A session of its own: Ctrl-C reaches only the bench script, which then stops it.
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see "
+                                   f"{self.log_path}")
+            try:
+                url = f"http://127.0.0.1:{self.port}/healthz"
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer within {timeout} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            except ProcessLookupError:
+                pass
+        self.log.close()

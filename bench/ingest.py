@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -44,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     AsyncClient,
     BodyMaker,
+    Process,
     ThreadClient,
     accepted_events,
     busy_fraction,
@@ -400,53 +400,20 @@ def prepare(args, env) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-class Server:
-    def __init__(self, args, env) -> None:
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open while it runs
-            prefix="faultline-bench-gunicorn-", suffix=".log", delete=False
-        )
-        self.cmd = [
-            str(BIN / "gunicorn"), "config.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}",
-            "--worker-class", "gthread",
-            "--workers", str(args.workers),
-            "--threads", str(args.threads),
-            "--keep-alive", "10",
-            "--log-level", "warning",
-        ]
-        # A session of its own: Ctrl-C reaches only this script, which then stops it.
-        self.proc = subprocess.Popen(
-            self.cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.time() + timeout
-        url = f"http://127.0.0.1:{self.port}/healthz"
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see "
-                                   f"{self.log.name}")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not answer within {timeout} s; see {self.log.name}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            except ProcessLookupError:
-                pass
-        self.log.close()
+def start_server(args, env) -> Process:
+    """gunicorn as the benchmark runs it, its log in a temporary directory."""
+    port = free_port()
+    cmd = [
+        str(BIN / "gunicorn"), "config.wsgi:application",
+        "--bind", f"127.0.0.1:{port}",
+        "--worker-class", "gthread",
+        "--workers", str(args.workers),
+        "--threads", str(args.threads),
+        "--keep-alive", "10",
+        "--log-level", "warning",
+    ]
+    workdir = Path(tempfile.mkdtemp(prefix="faultline-bench-"))
+    return Process("gunicorn", cmd, env, port, workdir, cwd=ROOT)
 
 
 # --- running a scenario ------------------------------------------------------------------
@@ -467,7 +434,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_scenario(sc: Scenario, args, server: Server, key: str, db, *, tag: str,
+def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
                  duration: float) -> dict:
     port = server.port
     if server.proc.poll() is not None:
@@ -675,7 +642,7 @@ def main(argv=None) -> int:
         print(f"  {k:<10} {v}")
     sys.stdout.flush()
     key = prepare(args, env)
-    server = Server(args, env)
+    server = start_server(args, env)
     results: list[dict] = []
     db = None
     try:

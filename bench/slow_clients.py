@@ -27,7 +27,6 @@ import http.client
 import itertools
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import free_port, machine_info, percentile, recreate_database
+from _common import Process, free_port, machine_info, percentile, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -96,50 +95,11 @@ def prepare(env: dict[str, str]) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-class Process:
-    """A server in a session of its own, stopped (SIGTERM, then SIGKILL) by stop()."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str] | None, port: int,
-                 workdir: Path) -> None:
-        self.name, self.port = name, port
-        self.log_path = workdir / f"{name}.log"
-        self.log = open(self.log_path, "w")  # noqa: SIM115 - kept open while it runs
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see "
-                                   f"{self.log_path}")
-            try:
-                url = f"http://127.0.0.1:{self.port}/healthz"
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer within {timeout} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            except ProcessLookupError:
-                pass
-        self.log.close()
-
-
 def start_gunicorn(env: dict[str, str], workdir: Path) -> Process:
     port = free_port()
     cmd = [str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}",
            "config.wsgi:application"]
-    return Process("gunicorn", cmd, env, port, workdir)
+    return Process("gunicorn", cmd, env, port, workdir, cwd=ROOT)
 
 
 def nginx_site(upstream_port: int, listen_port: int) -> str:
@@ -180,7 +140,7 @@ http {{
     checked = subprocess.run([*base, "-t"], capture_output=True, text=True)
     if checked.returncode != 0:
         raise SystemExit(f"nginx refused the configuration:\n{checked.stderr}")
-    return Process("nginx", base, None, port, workdir)
+    return Process("nginx", base, None, port, workdir, cwd=ROOT)
 
 
 # --- the slow senders and the probe --------------------------------------------------------

@@ -1,9 +1,14 @@
 """Budgets: fixed one-minute windows counted in the shared cache.
 
-`cache.add` creates the window's counter and `cache.incr` bumps it; both are atomic on
-Redis (SET NX, INCRBY), so every web process on every machine counts against one number.
-Without Redis the cache is per process, and so is the limit. A refused request gives its
-count back, so a batch too big for what is left does not use the window up for others.
+On Redis one script creates, bumps and (when over) gives back the window's counter in a
+single round trip, atomically, so every web process on every machine counts against one
+number. Without Redis `cache.add` and `cache.incr` do the same in the per-process cache,
+and so is the limit. A refused request gives its count back, so a batch too big for what
+is left does not use the window up for others.
+
+Asking whether a budget is used up before reading a body costs no round trip: each
+process remembers the windows it has seen used up (its own counts and refusals tell it),
+and the count after the body is read stays the one that decides.
 
 Each key has one budget per scope (what it spends: reports, dead letters, circuit calls);
 an address has one for requests that fail authentication. When the cache cannot be
@@ -67,6 +72,17 @@ UNAUTHENTICATED = Scope(
 )
 
 
+# INCRBY the window's counter, give it its lifetime when this call made it, and give the
+# cost back when it does not fit. Returns the count after this call (the cost taken back
+# when over, so the caller compares with the limit itself).
+_CONSUME_SCRIPT = """
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if n == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+if n > tonumber(ARGV[2]) then redis.call('DECRBY', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
 class _Outage:
     """Whether the cache failed recently; logged at most once a minute."""
 
@@ -86,10 +102,48 @@ class _Outage:
             log.warning("rate limits are not enforced: the cache is unreachable (%s)", exc)
 
 
+# ident -> (window, limit) this process saw used up; bounded by the keys that send to it.
+_used_up: dict[str, tuple[int, int]] = {}
+
+
 def budgets_process_reset() -> None:
-    """Forget a cache outage seen by this process (tests; the next call asks the cache)."""
+    """Forget a cache outage and the used-up windows seen by this process (tests; the next
+    call asks the cache)."""
     _Outage.until = 0.0
     _Outage.logged = 0.0
+    _used_up.clear()
+
+
+class _RedisCounter:
+    """The consume script on django-redis's own client (its key prefix and version)."""
+
+    script = None  # the registered Script, per process
+
+    @classmethod
+    def count(cls, name: str, cost: int, limit: int) -> int:
+        client = cache.client.get_client(write=True)
+        if cls.script is None:
+            cls.script = client.register_script(_CONSUME_SCRIPT)
+        return int(cls.script(keys=[cache.make_key(name)],
+                              args=[cost, limit, WINDOW_SECONDS + 5], client=client))
+
+
+def _on_redis() -> bool:
+    return hasattr(cache, "client") and hasattr(cache.client, "get_client")
+
+
+def _count_portable(name: str, cost: int, limit: int) -> int:
+    """The per-process cache's way: add, incr, and decr when over."""
+    cache.add(name, 0, timeout=WINDOW_SECONDS + 5)
+    try:
+        count = cache.incr(name, cost)
+    except ValueError:  # the counter expired between add and incr
+        cache.add(name, cost, timeout=WINDOW_SECONDS + 5)
+        count = cost
+    if count > limit:
+        with contextlib.suppress(ValueError):  # the window ended meanwhile
+            cache.decr(name, cost)
+    return count
 
 
 def _cache_key(ident: str, window: int) -> str:
@@ -113,37 +167,29 @@ def _consume(ident: str, limit: int | None, cost: int, now: float) -> int | None
     window = _window(now)
     name = _cache_key(ident, window)
     try:
-        cache.add(name, 0, timeout=WINDOW_SECONDS + 5)
-        try:
-            count = cache.incr(name, cost)
-        except ValueError:  # the counter expired between add and incr
-            cache.add(name, cost, timeout=WINDOW_SECONDS + 5)
-            count = cost
-        if count <= limit:
-            return None
-        with contextlib.suppress(ValueError):  # the window ended meanwhile
-            cache.decr(name, cost)
+        if _on_redis():
+            count = _RedisCounter.count(name, cost, limit)
+        else:
+            count = _count_portable(name, cost, limit)
     except Exception as exc:  # noqa: BLE001 - any cache failure: fail open
         _Outage.begin(exc)
         fail_open_counted("rate_limit")
         return None
-    return _retry_after(now, window)
+    refused = count > limit
+    if (count - cost if refused else count) >= limit:
+        _used_up[ident] = (window, limit)  # not one more report fits: refuse them unread
+    return _retry_after(now, window) if refused else None
 
 
 def _exhausted(ident: str, limit: int | None, now: float) -> int | None:
+    """From what this process has seen: no round trip. Another process's count is
+    learnt at this process's next consume, which refuses the report all the same."""
     if not limit:
         return None
-    if _Outage.active():
-        fail_open_counted("rate_limit")
-        return None
     window = _window(now)
-    try:
-        count = cache.get(_cache_key(ident, window)) or 0
-    except Exception as exc:  # noqa: BLE001 - any cache failure: fail open
-        _Outage.begin(exc)
-        fail_open_counted("rate_limit")
+    if _used_up.get(ident) != (window, limit):  # another window, or the limit changed
         return None
-    return _retry_after(now, window) if count >= limit else None
+    return _retry_after(now, window)
 
 
 # --- per key ------------------------------------------------------------------------------

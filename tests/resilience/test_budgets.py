@@ -13,6 +13,7 @@ from resilience.ingest.rate_limits import (
     address_bucket,
     budgets_process_reset,
     rate_limit_consume,
+    rate_limit_exhausted,
 )
 from resilience.models import DeadLetter, ErrorLogEntry
 from tests import factories
@@ -92,6 +93,37 @@ def test_a_key_with_nothing_left_is_refused_before_its_body_is_read(service, set
     response = client.post("/api/v1/errors/", data=b"{" * 10_000,
                            content_type="application/json")
     assert response.status_code == 429
+
+
+def test_a_batch_too_big_for_what_is_left_does_not_refuse_smaller_reports_unread(
+    service, settings
+):
+    limits(settings, KEY_REPORTS_PER_MINUTE=3)
+    client = key_client(service)
+    assert post(client, "/api/v1/errors/", [{"code": "E"}] * 2).status_code == 201
+    assert post(client, "/api/v1/errors/", [{"code": "E"}] * 2).status_code == 429
+    # One report still fits: the refused batch gave its count back.
+    assert post(client, "/api/v1/errors/", {"code": "E"}).status_code == 201
+    assert ErrorLogEntry.objects.count() == 3
+
+
+def test_used_up_in_another_process_is_refused_after_the_body_is_read(service, settings):
+    limits(settings, KEY_REPORTS_PER_MINUTE=1)
+    client = key_client(service)
+    assert post(client, "/api/v1/errors/", {"code": "E"}).status_code == 201
+    budgets_process_reset()  # what this process saw is forgotten; the shared count is not
+    assert post(client, "/api/v1/errors/", {"code": "E"}).status_code == 429
+    assert ErrorLogEntry.objects.count() == 1
+
+
+def test_a_raised_limit_is_not_refused_for_a_window_seen_used_up(service, budget_clock):
+    key, raw = factories.service_key(service, rate_limit_per_minute=1)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert post(client, "/api/v1/errors/", {"code": "E"}).status_code == 201
+    now = budget_clock.now
+    assert rate_limit_exhausted(key_id=key.pk, limit=1, now=now) == 60
+    assert rate_limit_exhausted(key_id=key.pk, limit=2, now=now) is None
+    assert rate_limit_exhausted(key_id=key.pk, limit=1, now=now + 60) is None  # next minute
 
 
 def test_a_keys_own_limit_replaces_the_default_and_zero_is_no_limit(service, settings):

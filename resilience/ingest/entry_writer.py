@@ -1,4 +1,5 @@
-"""Storing accepted entries: one multi-row INSERT per transaction, idempotent on event_id.
+"""Storing accepted entries: one COPY (PostgreSQL; a multi-row INSERT elsewhere) per
+commit, idempotent on event_id.
 
 With INGEST_GROUP_COMMIT on (production), concurrent requests in one process hand their rows
 to a single committer thread, which writes whatever has queued up in one transaction and
@@ -24,7 +25,7 @@ from django.db.models import Q
 
 from resilience import conf
 from resilience.digest.schedule import digest_schedule
-from resilience.ingest import spool
+from resilience.ingest import entry_rows, spool
 from resilience.models import ErrorLogEntry
 
 log = logging.getLogger(__name__)
@@ -109,14 +110,33 @@ def _insert(entries: Sequence[ErrorLogEntry], *, look_up: bool) -> list[ErrorLog
     return [stored[_key(e)] for e in entries]
 
 
-def write_now(entries: Sequence[ErrorLogEntry]) -> list[ErrorLogEntry]:
+def _copy(entries: Sequence[ErrorLogEntry], ids: entry_rows.IdBlock | None) -> list[
+    ErrorLogEntry
+]:
+    """The first try on PostgreSQL: COPY the entries not repeated within the call."""
+    fresh: dict[Key, ErrorLogEntry] = {}
+    for entry in entries:
+        fresh.setdefault(_key(entry), entry)
+    rows = list(fresh.values())
+    entry_rows.copy_rows(rows, ids.take(len(rows)) if ids else entry_rows.take_ids(len(rows)))
+    return [fresh[_key(e)] for e in entries]
+
+
+def write_now(
+    entries: Sequence[ErrorLogEntry], *, ids: entry_rows.IdBlock | None = None
+) -> list[ErrorLogEntry]:
     """Store `entries` in this thread's connection and commit (or join the caller's
     transaction). A conflict on event_id (a resend) retries with a look-up and is answered
-    from the stored row; a third try covers a resend racing its original."""
+    from the stored row; a third try covers a resend racing its original. `ids`: where the
+    group committer keeps the ids it took ahead."""
     for attempt in (1, 2, 3):
         look_up = attempt > 1
         try:
-            if (
+            if not look_up and not connection.in_atomic_block and entry_rows.copy_supported():
+                # One COPY is atomic by itself, and commits by itself: a conflict stores
+                # nothing and the next try looks the stored rows up.
+                result = _copy(entries, ids)
+            elif (
                 not look_up
                 and not connection.in_atomic_block
                 and _statements_needed(len(entries)) == 1
@@ -160,10 +180,15 @@ class GroupCommitter:
         self._queue_lock = threading.Lock()
         self._accepting = True
         self._ended = False  # the thread took _END
+        self.ids = entry_rows.IdBlock()
         self.thread = threading.Thread(target=self._run, name="faultline-committer", daemon=True)
         self.thread.start()
 
     def submit(self, entries: Sequence[ErrorLogEntry]) -> list[ErrorLogEntry]:
+        if entry_rows.copy_supported():
+            # Encoded here, on the request's thread: the committer only joins and writes.
+            for entry in entries:
+                entry.copy_line = entry_rows.encode(entry)
         job = _Job(entries)
         with self._queue_lock:
             queued = self._accepting
@@ -229,6 +254,7 @@ class GroupCommitter:
                 self._commit(batch)
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
                 checked_at = 0.0
+                self.ids.forget()
                 for job in batch:
                     if not job.done.is_set():
                         job.error = exc
@@ -236,8 +262,9 @@ class GroupCommitter:
 
     def _commit(self, batch: list[_Job]) -> None:
         try:
-            rows = write_now([e for job in batch for e in job.entries])
+            rows = write_now([e for job in batch for e in job.entries], ids=self.ids)
         except Exception:  # noqa: BLE001 - whose rows caused it is found out below
+            self.ids.forget()
             # One request's rows must never fail another's (issue 11: NUL bytes from one
             # key failed 672 valid reports of another): write each request again, apart.
             close_old_connections()  # a connection the failure broke is replaced first

@@ -29,6 +29,9 @@ class CircuitReading:
 
 
 NO_CIRCUIT = CircuitReading(state="CLOSED", view=CLOSED_CIRCUIT)
+# A report with an operation whose decision does not depend on its circuit and which does
+# not count against it (not retryable): the breaker is not asked, and the answer says so.
+NOT_READ = CircuitReading(state="NOT_READ", view=CLOSED_CIRCUIT)
 UNTRACKED_CIRCUIT = CircuitReading(state=UNTRACKED, view=CLOSED_CIRCUIT)
 UNKNOWN_CIRCUIT = CircuitReading(state=UNKNOWN, view=CLOSED_CIRCUIT)
 

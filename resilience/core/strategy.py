@@ -35,6 +35,19 @@ class Decision:
     retry_after_ms: int | None
 
 
+def reads_circuit(classification: Classification, *, attempt_count: int,
+                  max_attempts: int) -> bool:
+    """Whether decide() looks at the circuit for this failure: only a retryable one with an
+    attempt left that no rule above the retry has claimed. Ingest asks the breaker only
+    then (or to count a retryable failure)."""
+    return (
+        classification.severity != Severity.CRITICAL
+        and classification.category not in (Category.SECURITY, Category.DATA_CORRUPTION)
+        and classification.retryable
+        and attempt_count < max_attempts
+    )
+
+
 def decide(
     classification: Classification,
     *,
@@ -54,6 +67,7 @@ def decide(
     if classification.category == Category.DATA_CORRUPTION:
         return Decision(Strategy.DEAD_LETTER, None)
     if classification.retryable and attempt_count < max_attempts:
+        # reads_circuit() is this branch's condition: keep the two in step.
         if circuit.is_open:
             # Do not hammer a dependency the breaker already considers down.
             return Decision(Strategy.CIRCUIT_BREAK, circuit.retry_after_ms)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from resilience import conf
-from resilience.circuits.lookup import NO_CIRCUIT, circuit_readings_for
+from resilience.circuits.lookup import NO_CIRCUIT, NOT_READ, circuit_readings_for
 from resilience.core.backoff import BackoffPolicy
 from resilience.core.classification import (
     UNKNOWN_CODE,
@@ -23,7 +23,7 @@ from resilience.core.classification import (
     with_severity_floor,
 )
 from resilience.core.report_schema import classification_input
-from resilience.core.strategy import CircuitView, decide
+from resilience.core.strategy import CircuitView, decide, reads_circuit
 from resilience.groups.selectors import classification_rules, classification_rules_last_known
 from resilience.ingest import entry_writer, spool
 from resilience.ingest.scrubbing import service_scrubber
@@ -77,6 +77,17 @@ _TEXT_FIELDS = (
 )
 
 
+def reporter_severity(report: Mapping[str, Any], classification: Classification) -> Classification:
+    """`severity_floor` (set by internal callers such as the Sentry endpoints, never by the
+    API's schema) raises the severity before the decision, so "fatal" alerts at once;
+    `level_severity` (a Sentry message's level: a log line is not a failure) replaces it."""
+    if report.get("severity_floor"):
+        classification = with_severity_floor(classification, report["severity_floor"])
+    if report.get("level_severity"):
+        classification = with_severity(classification, report["level_severity"])
+    return classification
+
+
 def build_entry(
     report: Mapping[str, Any],
     *,
@@ -88,16 +99,9 @@ def build_entry(
     classification: Classification,
     circuit: CircuitView,
 ) -> ErrorLogEntry:
-    """One validated, classified report → an unsaved entry with the decision made.
-
-    `severity_floor` (set by internal callers such as the Sentry endpoints, never by the
-    API's schema) raises the severity before the decision, so "fatal" alerts at once;
-    `level_severity` (a Sentry message's level: a log line is not a failure) replaces it.
-    """
-    if report.get("severity_floor"):
-        classification = with_severity_floor(classification, report["severity_floor"])
-    if report.get("level_severity"):
-        classification = with_severity(classification, report["level_severity"])
+    """One validated, classified report → an unsaved entry with the decision made (the
+    reporter's own level applied first, reporter_severity)."""
+    classification = reporter_severity(report, classification)
     decision = decide(
         classification,
         attempt_count=report.get("attempt_count", 0),
@@ -166,18 +170,29 @@ def ingest(
     max_attempts = conf.get("RETRY_MAX_ATTEMPTS")
     by_cause = conf.get("CLASSIFY_BY_CAUSE")
     classifications = [
-        classify(classification_input(report), rules, by_cause=by_cause) for report in reports
+        reporter_severity(report, classify(classification_input(report), rules,
+                                           by_cause=by_cause))
+        for report in reports
     ]
     # Retryable failures count against their operation's circuit, atomically and before
-    # the decision reads it: one call per distinct operation in the request.
+    # the decision reads it: one call per distinct operation in the request. An operation
+    # whose reports neither count nor have their decision read the circuit is not asked
+    # (a round trip saved; their answer says NOT_READ).
     failures: dict[str, int] = {}
     for report, classification in zip(reports, classifications, strict=True):
-        if report.get("operation"):
-            failures[report["operation"]] = (
-                failures.get(report["operation"], 0) + classification.retryable
-            )
+        operation = report.get("operation")
+        if operation and (
+            classification.retryable
+            or reads_circuit(classification, attempt_count=report.get("attempt_count", 0),
+                             max_attempts=max_attempts)
+        ):
+            failures[operation] = failures.get(operation, 0) + classification.retryable
     # A circuit that cannot be read (Redis and the database down) reads UNKNOWN there.
     circuits = circuit_readings_for(service_id=service_id, failures=failures)
+
+    def circuit_of(operation: str):
+        return circuits.get(operation, NOT_READ if operation else NO_CIRCUIT)
+
     entries = [
         build_entry(
             report,
@@ -187,7 +202,7 @@ def ingest(
             policy=policy,
             max_attempts=max_attempts,
             classification=classification,
-            circuit=circuits.get(report.get("operation") or "", NO_CIRCUIT).view,
+            circuit=circuit_of(report.get("operation") or "").view,
         )
         for report, classification in zip(reports, classifications, strict=True)
     ]
@@ -202,7 +217,7 @@ def ingest(
             recoverable=entry.recoverable,
             strategy=entry.strategy,
             retry_after_ms=entry.retry_after_ms,
-            circuit=circuits.get(entry.operation, NO_CIRCUIT).state,
+            circuit=circuit_of(entry.operation).state,
             spooled=getattr(entry, "spooled", False),
         )
         for entry in stored

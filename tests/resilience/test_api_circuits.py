@@ -131,8 +131,28 @@ def test_reports_count_against_their_operation_and_break_the_circuit(service_cli
 def test_errors_that_say_nothing_about_the_dependency_do_not_count(service_client):
     report = {"code": "ValidationError", "message": "bad amount", "operation": OP}
     answers = post(service_client, "/api/v1/errors/", [report] * 5).json()
-    assert {a["circuit"] for a in answers} == {"CLOSED"}
+    # Their decision does not depend on the circuit either: it is not even asked.
+    assert {a["circuit"] for a in answers} == {"NOT_READ"}
     assert post(service_client, f"/api/v1/circuits/{OP}/permit/").json()["allowed"] is True
+
+
+def test_an_open_circuit_is_not_asked_about_a_failure_it_cannot_change(service_client):
+    retryable = {"code": "ECONNREFUSED", "message": "refused", "operation": OP}
+    post(service_client, "/api/v1/errors/", [retryable] * 3)
+    out_of_attempts = {**retryable, "attempt_count": 3}
+    answers = post(service_client, "/api/v1/errors/", [
+        {"code": "ValidationError", "message": "bad amount", "operation": OP},
+        out_of_attempts,
+        retryable,
+    ]).json()
+    assert [(a["strategy"], a["circuit"]) for a in answers] == [
+        ("FALLBACK", "OPEN"),  # asked for the others in the request: the state is known
+        ("FALLBACK", "OPEN"),
+        ("CIRCUIT_BREAK", "OPEN"),
+    ]
+    alone = post(service_client, "/api/v1/errors/",
+                 {"code": "ValidationError", "message": "bad", "operation": OP}).json()
+    assert (alone["strategy"], alone["circuit"]) == ("FALLBACK", "NOT_READ")
 
 
 def test_a_batch_counts_all_its_failures_in_one_go(service_client):

@@ -4,7 +4,14 @@ import pytest
 
 from resilience.core.backoff import BackoffPolicy, backoff_delay_ms
 from resilience.core.classification import Category, Classification, Severity, classify
-from resilience.core.strategy import CLOSED_CIRCUIT, CircuitView, Decision, Strategy, decide
+from resilience.core.strategy import (
+    CLOSED_CIRCUIT,
+    CircuitView,
+    Decision,
+    Strategy,
+    decide,
+    reads_circuit,
+)
 
 C, S = Category, Severity
 POLICY = BackoffPolicy(jitter=0.0)
@@ -195,3 +202,19 @@ def test_decide_is_determine_handling_strategy_for_every_combination(
                 severity, category, retryable, recoverable, attempt_count, 3,
                 allow_request=not circuit_open,
             )
+
+
+@pytest.mark.parametrize("category", list(C))
+@pytest.mark.parametrize("severity", list(S))
+@pytest.mark.parametrize("retryable", [True, False])
+@pytest.mark.parametrize("recoverable", [True, False])
+@pytest.mark.parametrize("attempt_count", [0, 2, 3, 5])
+def test_reads_circuit_is_exactly_when_an_open_circuit_changes_the_decision(
+    category, severity, retryable, recoverable, attempt_count
+):
+    classification = make(category, severity, retryable=retryable, recoverable=recoverable)
+    opened = CircuitView(is_open=True, retry_after_ms=1234)
+    changes = run(classification, attempt_count, circuit=opened) != run(
+        classification, attempt_count
+    )
+    assert reads_circuit(classification, attempt_count=attempt_count, max_attempts=3) == changes

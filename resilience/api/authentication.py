@@ -54,6 +54,17 @@ class ServiceKeyAuthentication(authentication.BaseAuthentication):
         return f'{self.keyword} realm="faultline"'
 
 
+def bearer_key(request) -> AuthenticatedKey | None:
+    """A plain Django request's usable service key, or None for anything else (no
+    header, another scheme, a malformed, unknown or revoked key): those are left to
+    ServiceKeyAuthentication, which refuses them and counts the refusal."""
+    header = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(header) != 2 or header[0].lower() != "bearer":
+        return None
+    key = authenticate_api_key(header[1])
+    return key if key is not None and not key.revoked else None
+
+
 def service_key_of(request) -> AuthenticatedKey | None:
     return request.auth if isinstance(request.auth, AuthenticatedKey) else None
 

@@ -27,7 +27,7 @@ def read_json_body(request, *, limit: int, text: safe_json.TextPolicy = "refuse"
     `text="keep"` leaves NUL and lone surrogates to a validator that names the field
     (report_schema, the dead-letter serializers); the default refuses them here.
     """
-    django_request = request._request
+    django_request = getattr(request, "_request", request)  # DRF's, or a plain view's
     content_type = django_request.content_type or "application/json"
     if content_type != "application/json":
         raise UnsupportedMediaType(content_type, detail="Send the report as application/json.")

@@ -8,9 +8,11 @@ says which DRF error answers each, and `api_exception_handler` shapes every answ
 from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from resilience.api.body import PayloadTooLarge
@@ -95,6 +97,20 @@ def api_exception_handler(exc, context):
     if field:
         body["field"] = field
     response.data = body
+    return response
+
+
+def api_error_response(exc: Exception, request) -> HttpResponse:
+    """An error raised outside DRF's dispatch (the plain ingest view), answered exactly as
+    a DRF view's would be; anything the handler does not answer is raised again (a 500)."""
+    response = api_exception_handler(exc, {"request": request, "view": None})
+    if response is None:
+        raise exc
+    if isinstance(response, Response):
+        response.accepted_renderer = JSONRenderer()
+        response.accepted_media_type = "application/json"
+        response.renderer_context = {"request": request, "response": response}
+        response.render()
     return response
 
 

@@ -6,7 +6,7 @@ app_name = "api"
 register_converter(circuits.OperationConverter, "operation")
 
 urlpatterns = [
-    path("errors/", entries.ErrorsView.as_view(), name="errors"),
+    path("errors/", entries.report_errors, name="errors"),
     path("errors/<int:pk>/", entries.ErrorDetailView.as_view(), name="error-detail"),
     path("errors/<int:pk>/outcome/", metrics.OutcomeView.as_view(), name="error-outcome"),
     path("metrics/", metrics.MetricsView.as_view(), name="metrics"),

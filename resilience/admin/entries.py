@@ -298,7 +298,7 @@ class ErrorLogEntryAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def _group_navigation(self, entry: ErrorLogEntry | None) -> dict:
-        """Links to the group's previous and next events (by id, on entry_group_recent)."""
+        """Links to the group's previous and next events (by id, on entry_in_group_recent)."""
         if entry is None or entry.group_id is None:
             return {}
         siblings = ErrorLogEntry.objects.filter(group_id=entry.group_id)

@@ -4,7 +4,7 @@ Environments and releases are the stored sets the digest keeps (every environmen
 recent releases: resilience/digest/seen.py), so an environment seen once, long ago, is
 listed too. Tag values are counted from the group's recent events only: counting every
 event of a busy group would scan millions of rows on each page view; the newest
-FACET_SAMPLE (one index range on entry_group_recent) say the same about what is happening
+FACET_SAMPLE (one index range on entry_in_group_recent) say the same about what is happening
 now, and the page says how many were read.
 """
 

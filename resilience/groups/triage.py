@@ -36,7 +36,7 @@ def _clear_mute(group: ErrorGroup) -> None:
 
 
 def _latest_release(group: ErrorGroup) -> str:
-    # The release of its newest event (entry_group_recent index); none known is "".
+    # The release of its newest event (entry_in_group_recent index); none known is "".
     release = group.entries.order_by("-id").values_list("release", flat=True).first()
     return release or ""
 

@@ -1,3 +1,4 @@
+import itertools
 import random
 
 import pytest
@@ -204,17 +205,14 @@ def test_decide_is_determine_handling_strategy_for_every_combination(
             )
 
 
-@pytest.mark.parametrize("category", list(C))
-@pytest.mark.parametrize("severity", list(S))
-@pytest.mark.parametrize("retryable", [True, False])
-@pytest.mark.parametrize("recoverable", [True, False])
-@pytest.mark.parametrize("attempt_count", [0, 2, 3, 5])
-def test_reads_circuit_is_exactly_when_an_open_circuit_changes_the_decision(
-    category, severity, retryable, recoverable, attempt_count
-):
-    classification = make(category, severity, retryable=retryable, recoverable=recoverable)
+def test_reads_circuit_is_exactly_when_an_open_circuit_changes_the_decision():
     opened = CircuitView(is_open=True, retry_after_ms=1234)
-    changes = run(classification, attempt_count, circuit=opened) != run(
-        classification, attempt_count
-    )
-    assert reads_circuit(classification, attempt_count=attempt_count, max_attempts=3) == changes
+    for category, severity, retryable, recoverable, attempt_count in itertools.product(
+        C, S, [True, False], [True, False], [0, 2, 3, 5]
+    ):
+        classification = make(category, severity, retryable=retryable, recoverable=recoverable)
+        changes = run(classification, attempt_count, circuit=opened) != run(
+            classification, attempt_count
+        )
+        reads = reads_circuit(classification, attempt_count=attempt_count, max_attempts=3)
+        assert reads == changes, (category, severity, retryable, recoverable, attempt_count)

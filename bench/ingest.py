@@ -293,6 +293,7 @@ def load_process(job: Job, clients: int, kind: str, queue) -> None:
 
 def server_env(args) -> dict[str, str]:
     env = dict(os.environ)
+    dbname = urlparse(args.database_url).path.lstrip("/")
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.production",
         SECRET_KEY="bench-only-secret-key-" + "x" * 40,
@@ -303,7 +304,8 @@ def server_env(args) -> dict[str, str]:
         REDIS_URL=args.redis_url,
         LOG_LEVEL="WARNING",
         FAULTLINE_INGEST_GROUP_COMMIT="false" if args.no_group_commit else "true",
-        FAULTLINE_VAR_DIR=tempfile.gettempdir() + "/faultline-bench-var",
+        # One per database: two benchmarks at once never share a spool or a critical log.
+        FAULTLINE_VAR_DIR=f"{tempfile.gettempdir()}/faultline-bench-var-{dbname}",
         # The slow alert receiver listens on loopback (refused by default).
         FAULTLINE_OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8",
     )
@@ -343,7 +345,11 @@ django.setup()
 from resilience.models import Service
 from resilience.ingest.keys import service_key_create
 service = Service.objects.create(name="bench", slug="bench")
-print(service_key_create(service=service, label="bench")[1])
+# No rate limit (0): the default 10,000 reports a minute answered batch1000-c4 and every
+# later scenario in that minute 429. A 429 sent before a batch's body is read also breaks
+# the connection: gunicorn drains at most 64 KiB of an unread body, then closes, and the
+# client sees ConnectionResetError or IncompleteReadError instead of the 429.
+print(service_key_create(service=service, label="bench", rate_limit_per_minute=0)[1])
 """
 
 

@@ -15,6 +15,7 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -356,18 +357,57 @@ def cpu_by_process(dbname: str = "") -> dict[int, tuple[str, int, float]]:
     return out
 
 
-def cpu_by_group(before: dict, after: dict, server_pgid: int) -> dict[str, float]:
-    """CPU seconds the server's process group and PostgreSQL used between two
-    cpu_by_process() snapshots (a process that ended in between is not counted)."""
-    out = {"server": 0.0, "postgres": 0.0}
-    for pid, (comm, pgrp, used) in after.items():
-        prior = before.get(pid)
-        delta = used - prior[2] if prior and prior[0] == comm else used
-        if pgrp == server_pgid:
-            out["server"] += delta
-        elif comm == "postgres":
-            out["postgres"] += delta
-    return out
+class CpuWatch:
+    """CPU seconds used from start() to stop() by each of the named process groups (the
+    server's, a Celery worker's) and by PostgreSQL (see _pg_role).
+
+    Polled every `interval` seconds, so a process that ends in between counts up to the last
+    poll that saw it: Django replaces a connection older than CONN_MAX_AGE (60 s), and its
+    backend's CPU was lost when only the two ends were read (a soak counted a quarter of
+    PostgreSQL's CPU per event that way).
+    """
+
+    def __init__(self, dbname: str, groups: dict[str, int], interval: float = 1.0) -> None:
+        self.dbname, self.interval = dbname, interval
+        self.groups = {pgid: name for name, pgid in groups.items()}
+        self._seen: dict[int, list] = {}  # pid -> [kind, pgrp, CPU at start, CPU last seen]
+        self._ended: list[list] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-watch", daemon=True)
+
+    def poll(self) -> None:
+        for pid, (kind, pgrp, used) in cpu_by_process(self.dbname).items():
+            seen = self._seen.get(pid)
+            if seen is not None and seen[0] == kind and used >= seen[3]:
+                seen[3] = used
+                continue
+            if seen is not None:  # the pid now belongs to another process
+                self._ended.append(seen)
+            # Born since start (the first poll is the baseline): all of its CPU counts.
+            self._seen[pid] = [kind, pgrp, used if self._baseline else 0.0, used]
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def start(self) -> CpuWatch:
+        self._baseline = True
+        self.poll()
+        self._baseline = False
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        self.poll()
+        out = dict.fromkeys([*self.groups.values(), "postgres"], 0.0)
+        for kind, pgrp, first, last in [*self._seen.values(), *self._ended]:
+            if pgrp in self.groups:
+                out[self.groups[pgrp]] += last - first
+            elif kind == "postgres":
+                out["postgres"] += last - first
+        return out
 
 
 def busy_fraction(seconds: float = 1.0) -> float:

@@ -7,13 +7,17 @@ never by the test suite. It:
 1. drops and recreates its own PostgreSQL database (DATABASE_URL, default
    postgres://postgres@127.0.0.1:5432/faultline_bench), migrates it, creates a service and
    a service key;
-2. starts gunicorn (production settings, gthread workers, group commit on unless
-   --no-group-commit) on a free port and waits for /healthz;
+2. starts gunicorn (production settings plus a do-nothing view, bench/reference_settings.py;
+   gthread workers, group commit on unless --no-group-commit) on a free port and waits for
+   /healthz;
 3. runs the scenarios with a load generator made of several processes, each driving
    persistent keep-alive HTTP/1.1 connections (raw asyncio streams by default, or
-   http.client in threads with --client threads);
+   http.client in threads with --client threads), and the ceilings they are compared with
+   in the same run: `noop-c*` (the do-nothing view, same server, client and body) and
+   `copy-c*` (raw COPY of the rows the batch scenario stored, bench/_copy.py);
 4. after each scenario, checks that the events answered 201 equal the rows added to
-   resilience_errorlogentry (counted with psycopg2);
+   resilience_errorlogentry (counted with psycopg2), and prints each figure as a share of
+   its ceiling (bench/_ratios.py) and the RSS of every gunicorn process (bench/_memory.py);
 5. always stops gunicorn (also on Ctrl-C).
 
 Digestion (grouping, counts) is NOT measured: CELERY_BROKER_URL=memory:// means the
@@ -43,12 +47,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     AsyncClient,
     BodyMaker,
+    CpuWatch,
     Process,
     ThreadClient,
     accepted_events,
     busy_fraction,
-    cpu_by_group,
-    cpu_by_process,
     cpu_total,
     free_port,
     machine_info,
@@ -57,6 +60,17 @@ from _common import (
     report_templates,
     wait_until,
 )
+from _copy import (
+    CopyRun,
+    capture_rows,
+    entry_columns,
+    max_entry_id,
+    scratch_create,
+    scratch_drop,
+    scratch_rows,
+)
+from _memory import Group, RssSampler, mib, rss_summary
+from _ratios import ratio_line, ratio_table, ratios, share_of_ceiling
 from _sentry import (
     EnvelopeAsyncClient,
     EnvelopeMaker,
@@ -69,6 +83,7 @@ from _sentry import (
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 PATH = "/api/v1/errors/"
+NOOP_PATH = "/bench/noop/"  # bench/reference_urls.py
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/faultline_bench"
 
 
@@ -80,16 +95,28 @@ class Scenario:
     rate: float = 0.0  # requests/s in total (paced open loop); 0 = closed loop, flat out
     description: str = ""
     envelope: bool = False  # Sentry gzip envelopes to /api/<project>/envelope/ (bench/_sentry.py)
+    # The single reports' requests to the do-nothing view (bench/reference_urls.py): the
+    # ceiling of a Django request on this server. Stores nothing.
+    noop: bool = False
+    # Raw COPY of the rows that scenario stored, from as many connections (bench/_copy.py).
+    copy_of: str = ""
 
 
 SCENARIOS = [
+    Scenario("noop-c1", 1, noop=True, description="do-nothing view, single-report body, 1 client"),
     Scenario("single-c1", 1, description="single reports, 1 client"),
     Scenario("single-c8", 8, description="single reports, 8 clients"),
+    Scenario("noop-c32", 32, noop=True,
+             description="do-nothing view, single-report body, 32 clients"),
     Scenario("single-c32", 32, description="single reports, 32 clients"),
     Scenario("batch100-c1", 1, batch=100, description="batches of 100, 1 client"),
     Scenario("batch100-c4", 4, batch=100, description="batches of 100, 4 clients"),
     Scenario("batch1000-c1", 1, batch=1000, description="batches of 1,000, 1 client"),
+    Scenario("copy-c1", 1, copy_of="batch1000-c1",
+             description="raw COPY of batch1000-c1's rows, 1 connection"),
     Scenario("batch1000-c4", 4, batch=1000, description="batches of 1,000, 4 clients"),
+    Scenario("copy-c4", 4, copy_of="batch1000-c4",
+             description="raw COPY of batch1000-c4's rows, 4 connections"),
     Scenario("rate300", 8, rate=300.0, description="300 single reports/s paced, 8 clients"),
     Scenario("envelope-c8", 8, envelope=True, description="Sentry gzip envelopes, 8 clients"),
     Scenario("envelope-c32", 32, envelope=True, description="Sentry gzip envelopes, 32 clients"),
@@ -152,16 +179,21 @@ class Job:
     envelope: bool = False
     project: str = ""  # envelope mode: the service id and its key's public key
     public_key: str = ""
+    path: str = PATH  # NOOP_PATH for the do-nothing reference
+    noop: bool = False
 
 
-def _record(res: ClientResult, status: int, data: bytes, batch: int,
-            envelope: bool = False) -> None:
+def _record(res: ClientResult, status: int, data: bytes, job: Job) -> None:
     res.requests += 1
     res.statuses[status] = res.statuses.get(status, 0) + 1
     if 200 <= status < 300:
         res.ok += 1
-        res.events += (accepted_envelope(status, data) if envelope
-                       else accepted_events(status, data, batch))
+        if job.noop:
+            res.events += status == 201  # the request itself: nothing is stored
+        elif job.envelope:
+            res.events += accepted_envelope(status, data)
+        else:
+            res.events += accepted_events(status, data, job.batch)
     else:
         res.non2xx += 1
 
@@ -177,7 +209,7 @@ def _thread_client(job: Job, i: int, templates, out: list[ClientResult]) -> None
                                       job.timeout)
         maker = EnvelopeMaker(f"{job.tag}-{i}", templates)
     else:
-        client = ThreadClient(job.host, job.port, PATH, job.key, job.timeout)
+        client = ThreadClient(job.host, job.port, job.path, job.key, job.timeout)
         maker = BodyMaker(f"{job.tag}-{i}", job.batch, templates)
     end = job.start_at + job.duration
     body = maker.next()
@@ -207,7 +239,7 @@ def _thread_client(job: Job, i: int, templates, out: list[ClientResult]) -> None
         res.latencies.append((t1 - (scheduled if job.interval else t0)) * 1000)
         if job.interval:
             res.service.append((t1 - t0) * 1000)
-        _record(res, status, data, job.batch, job.envelope)
+        _record(res, status, data, job)
         res.last = t1
         body = maker.next()
     client.close()
@@ -221,7 +253,7 @@ async def _async_client(job: Job, i: int, templates) -> ClientResult:
                                      job.timeout)
         maker = EnvelopeMaker(f"{job.tag}-{i}", templates)
     else:
-        client = AsyncClient(job.host, job.port, PATH, job.key, job.timeout)
+        client = AsyncClient(job.host, job.port, job.path, job.key, job.timeout)
         maker = BodyMaker(f"{job.tag}-{i}", job.batch, templates)
     end = job.start_at + job.duration
     body = maker.next()
@@ -253,7 +285,7 @@ async def _async_client(job: Job, i: int, templates) -> ClientResult:
         res.latencies.append((t1 - (scheduled if job.interval else t0)) * 1000)
         if job.interval:
             res.service.append((t1 - t0) * 1000)
-        _record(res, status, data, job.batch, job.envelope)
+        _record(res, status, data, job)
         res.last = t1
         body = maker.next()
     client.close()
@@ -295,7 +327,8 @@ def server_env(args) -> dict[str, str]:
     env = dict(os.environ)
     dbname = urlparse(args.database_url).path.lstrip("/")
     env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.production",
+        # config.settings.production + the do-nothing view (only ROOT_URLCONF differs).
+        DJANGO_SETTINGS_MODULE="bench.reference_settings",
         SECRET_KEY="bench-only-secret-key-" + "x" * 40,
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_SSL_REDIRECT="false",
@@ -440,16 +473,93 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
-                 duration: float) -> dict:
-    port = server.port
-    if server.proc.poll() is not None:
-        raise RuntimeError(f"gunicorn has exited ({server.proc.returncode}); see "
-                           f"{server.log.name}")
+class Meter:
+    """What the machine spent between start() and stop(): CPU per part (server = gunicorn's
+    process group, PostgreSQL, the load generator = this script's children, other) and the
+    RSS of every process in `groups`, sampled every `rss_interval` seconds."""
+
+    def __init__(self, dbname: str, server: Process, groups: list[Group],
+                 rss_interval: float) -> None:
+        self.watch = CpuWatch(dbname, {"server": server.proc.pid})
+        self.sampler = RssSampler(groups, rss_interval)
+
+    def start(self) -> Meter:
+        self.sampler.start()
+        self.watch.start()
+        self.cpu0, self.load0 = cpu_total(), _children_cpu()
+        return self
+
+    def stop(self) -> tuple[float, dict[str, float]]:
+        """(seconds of wall time, cores used per part)."""
+        cpu1, load1 = cpu_total(), _children_cpu()
+        groups = self.watch.stop()
+        self.sampler.stop()
+        wall = max(cpu1[1] - self.cpu0[1], 1e-9) / ncpu()  # wall seconds, per /proc/stat
+        cpu = {part: used / wall for part, used in groups.items()}
+        cpu["loadgen"] = (load1 - self.load0) / wall
+        cpu["busy"] = (cpu1[0] - self.cpu0[0]) / wall
+        return wall, with_other(cpu)
+
+
+def with_other(cpu: dict[str, float]) -> dict[str, float]:
+    """`cpu` with "other": what the machine was busy with besides the parts measured."""
+    parts = sum(v for k, v in cpu.items() if k not in ("busy", "other"))
+    return {**cpu, "other": max(0.0, cpu["busy"] - parts)}
+
+
+def _per_event_ms(cores: float, wall: float, events: int) -> float | None:
+    return round(cores * wall / events * 1000, 3) if events else None
+
+
+def _figures(sc: Scenario, meter: Meter, wall: float, cpu: dict, *, elapsed: float,
+             total: ClientResult, stored: int, check: bool) -> dict:
+    """The result of one scenario, the same shape for every kind."""
+    lat = sorted(total.latencies)
+    return {
+        "scenario": sc.name,
+        "description": sc.description,
+        "concurrency": sc.concurrency,
+        "batch": sc.batch,
+        "target_rate": sc.rate,
+        "elapsed_s": round(elapsed, 2),
+        "requests": total.requests,
+        "ok": total.ok,
+        "non2xx": total.non2xx,
+        "errors": total.errors,
+        "statuses": {str(k): v for k, v in sorted(total.statuses.items())},
+        "error_kinds": total.error_kinds,
+        "req_per_s": total.ok / elapsed,
+        "events_per_s": total.events / elapsed,
+        "p50_ms": percentile(lat, 50),
+        "p95_ms": percentile(lat, 95),
+        "p99_ms": percentile(lat, 99),
+        "max_ms": lat[-1] if lat else 0.0,
+        "accepted": total.events,
+        "stored": stored,
+        # The check that holds for this kind: accepted == stored; the do-nothing view
+        # stores nothing; a COPY stored every row it was given.
+        "accepted_eq_stored": check,
+        "cpu_cores": {k: round(v, 2) for k, v in cpu.items()},
+        "server_cpu_ms_per_event": _per_event_ms(cpu["server"], wall, total.events),
+        "pg_cpu_ms_per_event": _per_event_ms(cpu["postgres"], wall, total.events),
+        "rss_kib": rss_summary(meter.sampler.samples),
+    }
+
+
+def _wait_quiet(args) -> None:
     if args.wait_quiet > 0:
         deadline = time.time() + args.wait_quiet
         while busy_fraction(0.5) > 0.2 and time.time() < deadline:
             pass
+
+
+def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
+                 duration: float, groups: list[Group], rss_interval: float) -> dict:
+    port = server.port
+    if server.proc.poll() is not None:
+        raise RuntimeError(f"gunicorn has exited ({server.proc.returncode}); see "
+                           f"{server.log.name}")
+    _wait_quiet(args)
     dbname = urlparse(args.database_url).path.lstrip("/")
     before = count_rows(db)
     procs_n = max(1, min(sc.concurrency, args.client_procs))
@@ -473,13 +583,15 @@ def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
             start_at=start_at, duration=duration, requests_per_client=requests_per_client,
             interval=interval, first_offsets=offsets, timeout=args.timeout,
             envelope=sc.envelope, project=project, public_key=public_key,
+            path=NOOP_PATH if sc.noop else PATH, noop=sc.noop,
         )
         procs.append(ctx.Process(target=load_process, args=(job, n, args.client, queue),
                                  daemon=True))
     for pr in procs:
         pr.start()
+    meter = Meter(dbname, server, groups, rss_interval)
     wait_until(start_at)
-    cpu0, procs0, load0 = cpu_total(), cpu_by_process(dbname), _children_cpu()
+    meter.start()
     total = ClientResult()
     try:
         for _ in procs:
@@ -490,49 +602,13 @@ def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
         for pr in procs:
             if pr.is_alive():
                 pr.terminate()
-    cpu1, procs1, load1 = cpu_total(), cpu_by_process(dbname), _children_cpu()
-    groups = cpu_by_group(procs0, procs1, server.proc.pid)
-    wall = max(cpu1[1] - cpu0[1], 1e-9) / ncpu()  # seconds of wall time, per /proc/stat
-    cpu = {
-        "server": groups["server"] / wall,
-        "postgres": groups["postgres"] / wall,
-        "loadgen": (load1 - load0) / wall,
-        "busy": (cpu1[0] - cpu0[0]) / wall,
-    }
-    cpu["other"] = max(0.0, cpu["busy"] - cpu["server"] - cpu["postgres"] - cpu["loadgen"])
-    after = count_rows(db)
+        wall, cpu = meter.stop()
+    stored = count_rows(db) - before
     elapsed = max(total.last - start_at, 1e-9) if total.last else duration
-    lat = sorted(total.latencies)
-    svc = sorted(total.service)
-    stored = after - before
-    result = {
-        "scenario": sc.name,
-        "description": sc.description,
-        "concurrency": sc.concurrency,
-        "batch": sc.batch,
-        "target_rate": sc.rate,
-        "elapsed_s": round(elapsed, 2),
-        "requests": total.requests,
-        "ok": total.ok,
-        "non2xx": total.non2xx,
-        "errors": total.errors,
-        "statuses": {str(k): v for k, v in sorted(total.statuses.items())},
-        "error_kinds": total.error_kinds,
-        "req_per_s": total.ok / elapsed,
-        "events_per_s": total.events / elapsed,
-        "p50_ms": percentile(lat, 50),
-        "p95_ms": percentile(lat, 95),
-        "p99_ms": percentile(lat, 99),
-        "max_ms": lat[-1] if lat else 0.0,
-        "accepted": total.events,
-        "stored": stored,
-        "accepted_eq_stored": total.events == stored,
-        "cpu_cores": {k: round(v, 2) for k, v in cpu.items()},
-        "server_cpu_ms_per_event": (
-            round(cpu["server"] * wall / total.events * 1000, 3) if total.events else None
-        ),
-    }
+    result = _figures(sc, meter, wall, cpu, elapsed=elapsed, total=total,
+                      stored=stored, check=stored == 0 if sc.noop else total.events == stored)
     if sc.rate:
+        svc = sorted(total.service)
         result.update(
             service_p50_ms=percentile(svc, 50),
             service_p99_ms=percentile(svc, 99),
@@ -540,9 +616,53 @@ def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
     return result
 
 
+def run_copy(sc: Scenario, args, server: Process, db, chunks: list[bytes],
+             columns: list[str], *, groups: list[Group], rss_interval: float) -> dict:
+    """COPY the rows `sc.copy_of` stored into the scratch table (bench/_copy.py)."""
+    _wait_quiet(args)
+    dbname = urlparse(args.database_url).path.lstrip("/")
+    captured = sum(chunk.count(b"\n") for chunk in chunks)
+    scratch_create(db)
+    try:
+        start_at = time.time() + 0.5
+        run = CopyRun(lambda: pg_connect(args.database_url), chunks, columns,
+                      sc.concurrency, start_at).start()
+        meter = Meter(dbname, server, groups, rss_interval)
+        try:
+            wait_until(start_at)
+            meter.start()
+            parts = run.results(timeout=args.timeout * len(chunks) + 60)
+            # Before the connections close: a backend that has exited is not counted.
+            wall, cpu = meter.stop()
+        finally:
+            run.close()
+        stored = scratch_rows(db)
+    finally:
+        scratch_drop(db)
+    # The copying processes are reaped after the meter stopped: they report their own CPU.
+    cpu = with_other({**cpu, "loadgen": sum(part["cpu_s"] for part in parts) / wall})
+    total = ClientResult()  # a COPY + COMMIT of one chunk counts as a request
+    for part in parts:
+        total.requests += part["chunks"] + len(part["errors"])
+        total.ok += part["chunks"]
+        total.errors += len(part["errors"])
+        total.events += part["rows"]
+        total.latencies += part["latencies"]
+        total.last = max(total.last, part["last"])
+        for kind in part["errors"]:
+            total.error_kinds[kind] = total.error_kinds.get(kind, 0) + 1
+    elapsed = max(total.last - start_at, 1e-9)
+    result = _figures(sc, meter, wall, cpu, elapsed=elapsed, total=total,
+                      stored=stored, check=total.events == stored == captured and not total.errors)
+    result["captured"] = captured
+    return result
+
+
 def print_result(r: dict) -> None:
+    copying = r["scenario"].startswith("copy-")
+    unit = "COPY/s" if copying else "req/s"
     line = (
-        f"{r['scenario']:<13} {r['req_per_s']:>9.1f} req/s {r['events_per_s']:>9.1f} ev/s  "
+        f"{r['scenario']:<13} {r['req_per_s']:>9.1f} {unit} {r['events_per_s']:>9.1f} ev/s  "
         f"p50 {r['p50_ms']:>7.1f}  p95 {r['p95_ms']:>7.1f}  p99 {r['p99_ms']:>7.1f} ms  "
         f"non-2xx {r['non2xx']}  errors {r['errors']}"
     )
@@ -551,12 +671,25 @@ def print_result(r: dict) -> None:
         print(f"{'':<13} (latency from the scheduled send; service time alone: "
               f"p50 {r['service_p50_ms']:.1f}, p99 {r['service_p99_ms']:.1f} ms)")
     flag = "yes" if r["accepted_eq_stored"] else "NO"
-    print(f"{'':<13} accepted == stored: {flag} ({r['accepted']} answered 201, "
-          f"{r['stored']} rows added; {r['requests']} requests in {r['elapsed_s']} s)")
+    if copying:
+        print(f"{'':<13} copied == stored: {flag} ({r['accepted']} rows copied in chunks of "
+              f"1,000 rows per COPY + COMMIT, {r['stored']} in the scratch table, "
+              f"{r['captured']} captured; {r['elapsed_s']} s)")
+    elif r["scenario"].startswith("noop-"):
+        print(f"{'':<13} stores nothing: {flag} ({r['accepted']} answered 201, "
+              f"{r['stored']} rows added; {r['requests']} requests in {r['elapsed_s']} s)")
+    else:
+        print(f"{'':<13} accepted == stored: {flag} ({r['accepted']} answered 201, "
+              f"{r['stored']} rows added; {r['requests']} requests in {r['elapsed_s']} s)")
     c = r["cpu_cores"]
+    per = "row" if copying else "request" if r["scenario"].startswith("noop-") else "event"
     print(f"{'':<13} CPU (cores of {ncpu()}): server {c['server']:.2f}, postgres "
           f"{c['postgres']:.2f}, load generator {c['loadgen']:.2f}, other {c['other']:.2f}; "
-          f"server CPU per event {r['server_cpu_ms_per_event']} ms")
+          f"per {per}: server {r['server_cpu_ms_per_event']} ms, "
+          f"postgres {r['pg_cpu_ms_per_event']} ms")
+    rss = "; ".join(f"{label} {mib(v['start'])}/{mib(v['end'])}/{mib(v['max'])}"
+                    for label, v in r["rss_kib"].items())
+    print(f"{'':<13} RSS MiB start/end/max: {rss}")
     if r["non2xx"]:
         print(f"{'':<13} statuses: {r['statuses']}")
     for kind, n in r["error_kinds"].items():
@@ -564,29 +697,42 @@ def print_result(r: dict) -> None:
     sys.stdout.flush()
 
 
-def markdown_table(results: list[dict]) -> str:
+def markdown_table(results: list[dict], ratio_rows: list[dict]) -> str:
     rows = [
-        "| scenario | requests/s | accepted events/s | p50 ms | p95 ms | p99 ms | non-2xx "
-        "| accepted == stored | CPU server / pg / load gen / other (cores) |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| scenario | requests/s | accepted events/s | of its ceiling | p50 ms | p95 ms | p99 ms "
+        "| non-2xx | accepted == stored | CPU server / pg / load gen / other (cores) "
+        "| server CPU ms per event |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     for r in results:
         c = r["cpu_cores"]
         rows.append(
             f"| {r['scenario']} ({r['description']}) | {r['req_per_s']:,.0f} | "
-            f"{r['events_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+            f"{r['events_per_s']:,.0f} | {share_of_ceiling(r, ratio_rows)} | "
+            f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['non2xx'] + r['errors']} | "
             f"{'yes' if r['accepted_eq_stored'] else 'no'} | "
             f"{c['server']:.2f} / {c['postgres']:.2f} / {c['loadgen']:.2f} / "
-            f"{c['other']:.2f} |"
+            f"{c['other']:.2f} | {r['server_cpu_ms_per_event']} |"
         )
+    return "\n".join(rows)
+
+
+def rss_table(results: list[dict]) -> str:
+    rows = ["| scenario | process | RSS start MiB | end MiB | max MiB |",
+            "|---|---|---:|---:|---:|"]
+    for r in results:
+        for label, v in r["rss_kib"].items():
+            rows.append(f"| {r['scenario']} | {label} | {mib(v['start'])} | {mib(v['end'])} "
+                        f"| {mib(v['max'])} |")
     return "\n".join(rows)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description="Benchmark POST /api/v1/errors/ on gunicorn + PostgreSQL (drops and "
-        "recreates the benchmark database). Digestion is not measured.",
+        "recreates the benchmark database), beside the ceilings it is compared with. "
+        "Digestion is not measured.",
     )
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
                    help="database to DROP and recreate (default %(default)s; env "
@@ -602,7 +748,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, default=2.0,
                    help="seconds of unreported single reports at concurrency 8 first")
     p.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
-                   help="comma-separated subset of: " + ", ".join(BY_NAME))
+                   help="comma-separated subset of: " + ", ".join(BY_NAME)
+                   + " (copy-cN needs batch1000-cN before it: it copies that one's rows)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     p.add_argument("--threads", type=int, default=8,
                    help="gunicorn threads per worker (default 8)")
@@ -616,14 +763,22 @@ def parse_args(argv=None):
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                    help="before each scenario, wait up to this long for the machine to be "
                    "under 20%% busy (other people's jobs skew the figures)")
+    p.add_argument("--rss-interval", type=float, default=0.5, metavar="SECONDS",
+                   help="how often each scenario samples the RSS of gunicorn's processes "
+                   "(default %(default)s)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     p.add_argument("--alert-webhook-delay", type=float, default=0.0, metavar="SECONDS",
                    help="enable a webhook alert channel and a rule for every level, pointed "
                    "at a local receiver that answers after SECONDS")
     args = p.parse_args(argv)
-    unknown = [n for n in args.scenarios.split(",") if n and n not in BY_NAME]
+    names = [n for n in args.scenarios.split(",") if n]
+    unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         p.error(f"unknown scenario(s): {', '.join(unknown)}")
+    for i, name in enumerate(names):
+        source = BY_NAME[name].copy_of
+        if source and source not in names[:i]:
+            p.error(f"{name} copies the rows {source} stored: put {source} before it")
     return args
 
 
@@ -654,18 +809,16 @@ def main(argv=None) -> int:
     try:
         server.wait_ready()
         db = pg_connect(args.database_url)
+        groups = [Group("gunicorn", server.proc.pid, "master", "worker")]
         run_id = f"{int(time.time()):x}"
         if args.warmup > 0:
             warm = run_scenario(Scenario("warmup", 8, description="warm-up"), args,
-                                server, key, db, tag=f"{run_id}-w", duration=args.warmup)
+                                server, key, db, tag=f"{run_id}-w", duration=args.warmup,
+                                groups=groups, rss_interval=args.rss_interval)
             print(f"warm-up: {warm['req_per_s']:.0f} req/s, accepted == stored: "
                   f"{'yes' if warm['accepted_eq_stored'] else 'NO'}")
         print()
-        for n, sc in enumerate(scenarios):
-            r = run_scenario(sc, args, server, key, db, tag=f"{run_id}-{n}",
-                             duration=args.duration)
-            results.append(r)
-            print_result(r)
+        run_scenarios(args, scenarios, server, key, db, groups, run_id, results)
     except KeyboardInterrupt:
         print("\ninterrupted; stopping gunicorn", file=sys.stderr)
         return 130
@@ -673,15 +826,48 @@ def main(argv=None) -> int:
         server.stop()
         if db is not None:
             db.close()
+    ratio_rows = ratios(results)
+    if ratio_rows:
+        print("\nEach figure against its ceiling (measured in this run):")
+        for row in ratio_rows:
+            print("  " + ratio_line(row))
     print()
-    print(markdown_table(results))
+    print(markdown_table(results, ratio_rows))
+    if ratio_rows:
+        print()
+        print(ratio_table(ratio_rows))
+    print()
+    print(rss_table(results))
     print(f"\ngunicorn log: {server.log.name}")
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"machine": machine, "config": config, "args": vars(args), "results": results},
+            {"machine": machine, "config": config, "args": vars(args), "results": results,
+             "ratios": ratio_rows},
             indent=2,
         ))
     return 0 if all(r["accepted_eq_stored"] for r in results) else 1
+
+
+def run_scenarios(args, scenarios: list[Scenario], server: Process, key: str, db,
+                  groups: list[Group], run_id: str, results: list[dict]) -> None:
+    """Each scenario in turn; a batch scenario that a copy-cN copies keeps its rows
+    (read back between the two, in memory) for it."""
+    sources = {sc.copy_of for sc in scenarios if sc.copy_of}
+    columns = entry_columns(db) if sources else []
+    captured: dict[str, list[bytes]] = {}
+    for n, sc in enumerate(scenarios):
+        if sc.copy_of:
+            r = run_copy(sc, args, server, db, captured.pop(sc.copy_of), columns,
+                         groups=groups, rss_interval=args.rss_interval)
+        else:
+            first = max_entry_id(db) if sc.name in sources else 0
+            r = run_scenario(sc, args, server, key, db, tag=f"{run_id}-{n}",
+                             duration=args.duration, groups=groups,
+                             rss_interval=args.rss_interval)
+            if sc.name in sources:
+                captured[sc.name] = capture_rows(db, first, columns)
+        results.append(r)
+        print_result(r)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,91 @@
+"""The pure helpers of bench/ingest.py: RSS from /proc, the ratios to
+the ceilings, the COPY chunks. The benchmark itself is run by hand, never here."""
+
+import os
+
+from bench._copy import chunk_lines
+from bench._memory import (
+    Group,
+    RssSampler,
+    Sample,
+    parse_vm_rss,
+    process_group,
+    rss_summary,
+)
+from bench._ratios import ratio_line, ratios, share_of_ceiling
+
+STATUS = """Name:\tgunicorn
+State:\tS (sleeping)
+Pid:\t4121
+VmPeak:\t  412300 kB
+VmRSS:\t   96256 kB
+RssAnon:\t   80000 kB
+Threads:\t11
+"""
+
+
+def test_vm_rss_is_read_in_kib_and_absent_for_kernel_threads():
+    assert parse_vm_rss(STATUS) == 96256
+    assert parse_vm_rss("Name:\tkthreadd\nState:\tS (sleeping)\nPid:\t2\n") is None
+
+
+def test_the_sampler_finds_this_process_in_its_own_group():
+    me, group = os.getpid(), os.getpgrp()
+    assert me in process_group(group)
+    samples = RssSampler([Group("tests", group, "leader", "member")], interval=60).start().stop()
+    label = "tests leader" if me == group else f"tests member {me}"
+    assert len(samples) == 2  # one at each end, however short
+    assert all(s.rss[label] > 1024 for s in samples)
+
+
+def test_summary_gives_start_end_and_max_per_process_including_a_late_one():
+    samples = [Sample(0, {"master": 100}), Sample(1, {"master": 120, "worker 7": 50}),
+               Sample(2, {"master": 110, "worker 7": 40})]
+    assert rss_summary(samples) == {"master": {"start": 100, "end": 110, "max": 120},
+                                    "worker 7": {"start": 50, "end": 40, "max": 50}}
+
+
+def _result(name, **figures):
+    return {"scenario": name, **figures}
+
+
+def test_ratios_compare_each_figure_with_its_ceiling_from_the_same_run():
+    results = [
+        _result("noop-c32", req_per_s=1000.0, events_per_s=1000.0, server_cpu_ms_per_event=0.9),
+        _result("single-c32", req_per_s=450.0, events_per_s=450.0, server_cpu_ms_per_event=2.7),
+        _result("batch1000-c4", req_per_s=4.0, events_per_s=3800.0),
+        _result("copy-c4", req_per_s=5.0, events_per_s=5000.0),
+    ]
+    rows = {(r["figure"], r["ceiling"], r["field"]): r for r in ratios(results)}
+    # single-c1 and envelope-c32 did not run: no ratio for them.
+    assert set(rows) == {("single-c32", "noop-c32", "req_per_s"),
+                         ("single-c32", "noop-c32", "server_cpu_ms_per_event"),
+                         ("batch1000-c4", "copy-c4", "events_per_s")}
+    single = rows["single-c32", "noop-c32", "req_per_s"]
+    assert (single["ratio"], single["met"]) == (0.45, True)
+    batch = rows["batch1000-c4", "copy-c4", "events_per_s"]
+    assert (batch["ratio"], batch["met"]) == (0.76, True)
+    cpu = rows["single-c32", "noop-c32", "server_cpu_ms_per_event"]
+    assert cpu["met"] is None and round(cpu["ratio"], 6) == 3.0
+    assert ratio_line(single) == ("single-c32 / noop-c32: 450 / 1,000 req/s = 45% "
+                                  "(aim >= 40%: met)")
+    assert ratio_line(cpu).endswith("= 3.0x (per event / per do-nothing request)")
+    assert share_of_ceiling(results[1], list(rows.values())) == "45% of noop-c32"
+    assert share_of_ceiling(results[0], list(rows.values())) == ""
+
+
+def test_a_missed_aim_says_so():
+    results = [_result("envelope-c32", events_per_s=300.0),
+               _result("single-c32", events_per_s=450.0)]
+    (row,) = ratios(results)
+    assert row["met"] is False
+    assert ratio_line(row) == ("envelope-c32 / single-c32: 300 / 450 events/s = 67% "
+                               "(aim >= 90%: missed)")
+
+
+def test_copy_chunks_hold_whole_rows():
+    rows = [b"%d\tline one\\nline two\tx" % i for i in range(2500)]
+    chunks = chunk_lines(b"\n".join(rows) + b"\n")
+    assert [c.count(b"\n") for c in chunks] == [1000, 1000, 500]
+    assert b"".join(chunks).split(b"\n")[:-1] == rows
+    assert chunk_lines(b"") == []

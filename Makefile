@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz install lint migrate bench-ingest bench-dashboard bench-slow-clients faults \
-	screenshots clean
+.PHONY: run test fuzz install lint migrate bench-ingest bench-soak bench-dashboard \
+	bench-slow-clients faults screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: install
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
+# 10 minutes of 300 reports/s while a Celery worker digests: RSS by minute, backlog at the end.
+bench-soak: install
+	$(BIN)/python bench/ingest.py --soak 600 $(BENCH_ARGS)
 
 bench-dashboard: install
 	$(BIN)/python bench/dashboard.py $(BENCH_ARGS)

@@ -1,8 +1,9 @@
 """Resident memory (RSS) of the processes under test, read from /proc (no psutil).
 
 A sampler thread reads VmRSS of every process in the given process groups (gunicorn's master
-and its workers) at a fixed interval; the pure functions below turn the samples into a
-start/end/max summary per process. Standard library only, like _common.py.
+and workers, the Celery worker and its pool) at a fixed interval; the pure functions below
+turn the samples into a start/end/max summary per process and a per-minute table for the
+soak. Standard library only, like _common.py.
 """
 
 from __future__ import annotations
@@ -130,5 +131,49 @@ def rss_summary(samples: list[Sample]) -> dict[str, dict[str, int]]:
     return out
 
 
+def rss_by_minute(samples: list[Sample], t0: float,
+                  minutes: int | None = None) -> list[tuple[int, dict[str, int]]]:
+    """(minute, label -> KiB) for each minute since t0 that has a sample: the last sample
+    taken within that minute (minute 1 is the first 60 s). Samples before t0 are ignored;
+    with `minutes`, later ones count in the last minute (the sample taken as the load
+    ends belongs to the run, not to a minute of its own)."""
+    by_minute: dict[int, Sample] = {}
+    for s in samples:
+        if s.at < t0:
+            continue
+        minute = int((s.at - t0) // 60) + 1
+        by_minute[min(minute, minutes) if minutes else minute] = s
+    return [(minute, by_minute[minute].rss) for minute in sorted(by_minute)]
+
+
+def growth(rows: list[tuple[int, dict[str, int]]]) -> dict[str, tuple[int, int]]:
+    """label -> (KiB at minute 1, KiB at the end) for each process present in both."""
+    if not rows:
+        return {}
+    first, last = rows[0][1], rows[-1][1]
+    return {label: (first[label], last[label]) for label in first if label in last}
+
+
 def mib(kib: int) -> str:
     return f"{kib / 1024:.1f}"
+
+
+def minute_table(rows: list[tuple[int, dict[str, int]]]) -> str:
+    """The soak's markdown table: a row per minute, a column per process (RSS in MiB),
+    then the growth from minute 1 to the end."""
+    labels = labels_in_order([Sample(0.0, rss) for _, rss in rows])
+    lines = ["| minute | " + " | ".join(f"{label} MiB" for label in labels) + " |",
+             "|---:|" + "---:|" * len(labels)]
+    for minute, rss in rows:
+        cells = [mib(rss[label]) if label in rss else "" for label in labels]
+        lines.append(f"| {minute} | " + " | ".join(cells) + " |")
+    grown = growth(rows)
+    cells = []
+    for label in labels:
+        if label in grown:
+            start, end = grown[label]
+            cells.append(f"{(end - start) / 1024:+.1f} ({(end - start) / start:+.1%})")
+        else:
+            cells.append("")
+    lines.append("| growth, minute 1 to end | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

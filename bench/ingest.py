@@ -20,8 +20,10 @@ never by the test suite. It:
    its ceiling (bench/_ratios.py) and the RSS of every gunicorn process (bench/_memory.py);
 5. always stops gunicorn (also on Ctrl-C).
 
-Digestion (grouping, counts) is NOT measured: CELERY_BROKER_URL=memory:// means the
-after-commit digest message goes to an in-process queue no worker reads.
+Digestion (grouping, counts) is NOT measured by the scenarios: CELERY_BROKER_URL=memory://
+means the after-commit digest message goes to an in-process queue no worker reads.
+`--soak SECONDS` instead runs paced single reports for that long while a real Celery worker
+digests (bench/_soak.py), and prints the RSS of every process minute by minute.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -69,7 +72,7 @@ from _copy import (
     scratch_drop,
     scratch_rows,
 )
-from _memory import Group, RssSampler, mib, rss_summary
+from _memory import Group, RssSampler, mib, minute_table, rss_by_minute, rss_summary
 from _ratios import ratio_line, ratio_table, ratios, share_of_ceiling
 from _sentry import (
     EnvelopeAsyncClient,
@@ -79,6 +82,7 @@ from _sentry import (
     envelope_templates,
     sentry_target,
 )
+from _soak import backlog, start_worker, wait_digested, wait_worker_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -333,7 +337,8 @@ def server_env(args) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_SSL_REDIRECT="false",
         DATABASE_URL=args.database_url,
-        CELERY_BROKER_URL="memory://",
+        # The soak's worker digests; otherwise the digest messages go nowhere.
+        CELERY_BROKER_URL=broker_url(args) if args.soak else "memory://",
         REDIS_URL=args.redis_url,
         LOG_LEVEL="WARNING",
         FAULTLINE_INGEST_GROUP_COMMIT="false" if args.no_group_commit else "true",
@@ -343,6 +348,10 @@ def server_env(args) -> dict[str, str]:
         FAULTLINE_OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8",
     )
     return env
+
+
+def broker_url(args) -> str:
+    return args.broker_url or args.redis_url
 
 
 def pg_connect(url: str, dbname: str | None = None):
@@ -475,12 +484,14 @@ def _children_cpu() -> float:
 
 class Meter:
     """What the machine spent between start() and stop(): CPU per part (server = gunicorn's
-    process group, PostgreSQL, the load generator = this script's children, other) and the
-    RSS of every process in `groups`, sampled every `rss_interval` seconds."""
+    process group, worker = the soak's Celery worker, PostgreSQL, the load generator = this
+    script's children, other) and the RSS of every process in `groups`, sampled every
+    `rss_interval` seconds."""
 
     def __init__(self, dbname: str, server: Process, groups: list[Group],
                  rss_interval: float) -> None:
-        self.watch = CpuWatch(dbname, {"server": server.proc.pid})
+        parts = {"gunicorn": "server", "celery": "worker"}
+        self.watch = CpuWatch(dbname, {parts[g.name]: g.pgid for g in groups})
         self.sampler = RssSampler(groups, rss_interval)
 
     def start(self) -> Meter:
@@ -511,8 +522,8 @@ def _per_event_ms(cores: float, wall: float, events: int) -> float | None:
     return round(cores * wall / events * 1000, 3) if events else None
 
 
-def _figures(sc: Scenario, meter: Meter, wall: float, cpu: dict, *, elapsed: float,
-             total: ClientResult, stored: int, check: bool) -> dict:
+def _figures(sc: Scenario, meter: Meter, wall: float, cpu: dict, *, started_at: float,
+             elapsed: float, total: ClientResult, stored: int, check: bool) -> dict:
     """The result of one scenario, the same shape for every kind."""
     lat = sorted(total.latencies)
     return {
@@ -521,6 +532,7 @@ def _figures(sc: Scenario, meter: Meter, wall: float, cpu: dict, *, elapsed: flo
         "concurrency": sc.concurrency,
         "batch": sc.batch,
         "target_rate": sc.rate,
+        "started_at": started_at,
         "elapsed_s": round(elapsed, 2),
         "requests": total.requests,
         "ok": total.ok,
@@ -543,7 +555,8 @@ def _figures(sc: Scenario, meter: Meter, wall: float, cpu: dict, *, elapsed: flo
         "server_cpu_ms_per_event": _per_event_ms(cpu["server"], wall, total.events),
         "pg_cpu_ms_per_event": _per_event_ms(cpu["postgres"], wall, total.events),
         "rss_kib": rss_summary(meter.sampler.samples),
-    }
+    } | ({"worker_cpu_ms_per_event": _per_event_ms(cpu["worker"], wall, total.events)}
+         if "worker" in cpu else {})
 
 
 def _wait_quiet(args) -> None:
@@ -554,7 +567,9 @@ def _wait_quiet(args) -> None:
 
 
 def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
-                 duration: float, groups: list[Group], rss_interval: float) -> dict:
+                 duration: float, groups: list[Group], rss_interval: float,
+                 samples_out: list | None = None) -> dict:
+    """One load scenario; `samples_out` (if given) receives its RSS samples."""
     port = server.port
     if server.proc.poll() is not None:
         raise RuntimeError(f"gunicorn has exited ({server.proc.returncode}); see "
@@ -603,9 +618,11 @@ def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
             if pr.is_alive():
                 pr.terminate()
         wall, cpu = meter.stop()
+    if samples_out is not None:
+        samples_out.extend(meter.sampler.samples)
     stored = count_rows(db) - before
     elapsed = max(total.last - start_at, 1e-9) if total.last else duration
-    result = _figures(sc, meter, wall, cpu, elapsed=elapsed, total=total,
+    result = _figures(sc, meter, wall, cpu, started_at=start_at, elapsed=elapsed, total=total,
                       stored=stored, check=stored == 0 if sc.noop else total.events == stored)
     if sc.rate:
         svc = sorted(total.service)
@@ -652,7 +669,7 @@ def run_copy(sc: Scenario, args, server: Process, db, chunks: list[bytes],
         for kind in part["errors"]:
             total.error_kinds[kind] = total.error_kinds.get(kind, 0) + 1
     elapsed = max(total.last - start_at, 1e-9)
-    result = _figures(sc, meter, wall, cpu, elapsed=elapsed, total=total,
+    result = _figures(sc, meter, wall, cpu, started_at=start_at, elapsed=elapsed, total=total,
                       stored=stored, check=total.events == stored == captured and not total.errors)
     result["captured"] = captured
     return result
@@ -683,10 +700,12 @@ def print_result(r: dict) -> None:
               f"{r['stored']} rows added; {r['requests']} requests in {r['elapsed_s']} s)")
     c = r["cpu_cores"]
     per = "row" if copying else "request" if r["scenario"].startswith("noop-") else "event"
-    print(f"{'':<13} CPU (cores of {ncpu()}): server {c['server']:.2f}, postgres "
+    worker = f"Celery worker {c['worker']:.2f}, " if "worker" in c else ""
+    print(f"{'':<13} CPU (cores of {ncpu()}): server {c['server']:.2f}, {worker}postgres "
           f"{c['postgres']:.2f}, load generator {c['loadgen']:.2f}, other {c['other']:.2f}; "
           f"per {per}: server {r['server_cpu_ms_per_event']} ms, "
-          f"postgres {r['pg_cpu_ms_per_event']} ms")
+          + (f"Celery worker {r['worker_cpu_ms_per_event']} ms, " if worker else "")
+          + f"postgres {r['pg_cpu_ms_per_event']} ms")
     rss = "; ".join(f"{label} {mib(v['start'])}/{mib(v['end'])}/{mib(v['max'])}"
                     for label, v in r["rss_kib"].items())
     print(f"{'':<13} RSS MiB start/end/max: {rss}")
@@ -706,13 +725,14 @@ def markdown_table(results: list[dict], ratio_rows: list[dict]) -> str:
     ]
     for r in results:
         c = r["cpu_cores"]
+        worker = f" (+ Celery worker {c['worker']:.2f})" if "worker" in c else ""
         rows.append(
             f"| {r['scenario']} ({r['description']}) | {r['req_per_s']:,.0f} | "
             f"{r['events_per_s']:,.0f} | {share_of_ceiling(r, ratio_rows)} | "
             f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['non2xx'] + r['errors']} | "
             f"{'yes' if r['accepted_eq_stored'] else 'no'} | "
-            f"{c['server']:.2f} / {c['postgres']:.2f} / {c['loadgen']:.2f} / "
+            f"{c['server']:.2f}{worker} / {c['postgres']:.2f} / {c['loadgen']:.2f} / "
             f"{c['other']:.2f} | {r['server_cpu_ms_per_event']} |"
         )
     return "\n".join(rows)
@@ -732,7 +752,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description="Benchmark POST /api/v1/errors/ on gunicorn + PostgreSQL (drops and "
         "recreates the benchmark database), beside the ceilings it is compared with. "
-        "Digestion is not measured.",
+        "Digestion is measured only by --soak.",
     )
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
                    help="database to DROP and recreate (default %(default)s; env "
@@ -770,6 +790,15 @@ def parse_args(argv=None):
     p.add_argument("--alert-webhook-delay", type=float, default=0.0, metavar="SECONDS",
                    help="enable a webhook alert channel and a rule for every level, pointed "
                    "at a local receiver that answers after SECONDS")
+    p.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
+                   help="instead of the scenarios: paced single reports for SECONDS while a "
+                   "real Celery worker digests; RSS of every gunicorn and Celery process "
+                   "every 10 s, a table by minute, and the undigested backlog at the end")
+    p.add_argument("--soak-rate", type=float, default=300.0, metavar="PER_SECOND",
+                   help="the soak's single reports per second, 8 clients (default "
+                   "%(default)s)")
+    p.add_argument("--broker-url", default="", metavar="URL",
+                   help="the soak's Celery broker (default: --redis-url)")
     args = p.parse_args(argv)
     names = [n for n in args.scenarios.split(",") if n]
     unknown = [n for n in names if n not in BY_NAME]
@@ -779,7 +808,54 @@ def parse_args(argv=None):
         source = BY_NAME[name].copy_of
         if source and source not in names[:i]:
             p.error(f"{name} copies the rows {source} stored: put {source} before it")
+    if args.soak and not broker_url(args):
+        p.error("--soak needs a Redis broker: --broker-url or --redis-url")
     return args
+
+
+def soak_report(r: dict, samples: list, duration: float) -> dict:
+    """The soak's RSS by minute (and its growth), printed and returned for the JSON."""
+    minutes = max(1, math.ceil(duration / 60))
+    rows = rss_by_minute(samples, r["started_at"], minutes=minutes)
+    print(f"\nRSS by minute (the last sample of each minute, every {SOAK_RSS_INTERVAL:g} s):\n")
+    print(minute_table(rows))
+    return {"rss_by_minute": [{"minute": m, "rss_kib": rss} for m, rss in rows]}
+
+
+def run_soak(args, env, server: Process, key: str, db, groups: list[Group],
+             run_id: str) -> tuple[dict, dict]:
+    """--soak: the paced load for args.soak seconds while a real Celery worker digests."""
+    dbname = urlparse(args.database_url).path.lstrip("/")
+    worker = start_worker(BIN, ROOT, env, server.log_path.parent, name=f"bench-{dbname}")
+    try:
+        wait_worker_ready(worker)
+        print(f"  celery     worker ready (pid {worker.proc.pid}, queues digest, alerts, "
+              f"replay, maintenance; broker {broker_url(args)}); log {worker.log_path}")
+        sc = Scenario("soak", 8, rate=args.soak_rate,
+                      description=f"{args.soak_rate:g} single reports/s paced, 8 clients, "
+                      f"{args.soak:g} s, a Celery worker digesting")
+        watched = [*groups, Group("celery", worker.proc.pid, "main", "pool")]
+        meter_samples: list = []
+        r = run_scenario(sc, args, server, key, db, tag=f"{run_id}-soak", duration=args.soak,
+                         groups=watched, rss_interval=SOAK_RSS_INTERVAL,
+                         samples_out=meter_samples)
+        print_result(r)
+        pending, quarantined = backlog(db)
+        waited, left = wait_digested(db, timeout=SOAK_DRAIN_TIMEOUT)
+        print(f"{'':<13} undigested at the end of the load: {pending} entries "
+              f"({quarantined} quarantined); {'all digested' if not left else f'{left} left'} "
+              f"{waited:.0f} s later")
+        soak = soak_report(r, meter_samples, args.soak)
+        soak.update(undigested_at_end=pending, quarantined=quarantined,
+                    undigested_after_wait=left, waited_s=round(waited, 1),
+                    worker_log=str(worker.log_path))
+        return r, soak
+    finally:
+        worker.stop()
+
+
+SOAK_RSS_INTERVAL = 10.0
+SOAK_DRAIN_TIMEOUT = 120.0
 
 
 def main(argv=None) -> int:
@@ -797,14 +873,18 @@ def main(argv=None) -> int:
         "group_commit": not args.no_group_commit,
         "client": f"{args.client}, {args.client_procs} processes, keep-alive HTTP/1.1",
         "duration_s": args.duration if not args.requests else f"{args.requests} requests",
-        "digestion": "not measured (CELERY_BROKER_URL=memory://, no worker)",
+        "digestion": ("a Celery worker (soak)" if args.soak else
+                      "not measured (CELERY_BROKER_URL=memory://, no worker)"),
     }
+    if args.soak:
+        config["duration_s"] = args.soak
     for k, v in config.items():
         print(f"  {k:<10} {v}")
     sys.stdout.flush()
     key = prepare(args, env)
     server = start_server(args, env)
     results: list[dict] = []
+    soak: dict = {}
     db = None
     try:
         server.wait_ready()
@@ -818,7 +898,11 @@ def main(argv=None) -> int:
             print(f"warm-up: {warm['req_per_s']:.0f} req/s, accepted == stored: "
                   f"{'yes' if warm['accepted_eq_stored'] else 'NO'}")
         print()
-        run_scenarios(args, scenarios, server, key, db, groups, run_id, results)
+        if args.soak:
+            r, soak = run_soak(args, env, server, key, db, groups, run_id)
+            results.append(r)
+        else:
+            run_scenarios(args, scenarios, server, key, db, groups, run_id, results)
     except KeyboardInterrupt:
         print("\ninterrupted; stopping gunicorn", file=sys.stderr)
         return 130
@@ -842,10 +926,11 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"machine": machine, "config": config, "args": vars(args), "results": results,
-             "ratios": ratio_rows},
+             "ratios": ratio_rows, "soak": soak},
             indent=2,
         ))
-    return 0 if all(r["accepted_eq_stored"] for r in results) else 1
+    ok = all(r["accepted_eq_stored"] for r in results)
+    return 0 if ok and not soak.get("undigested_after_wait") else 1
 
 
 def run_scenarios(args, scenarios: list[Scenario], server: Process, key: str, db,

@@ -1,4 +1,4 @@
-"""The pure helpers of bench/ingest.py: RSS from /proc, the ratios to
+"""The pure helpers of bench/ingest.py: RSS from /proc, the per-minute table, the ratios to
 the ceilings, the COPY chunks. The benchmark itself is run by hand, never here."""
 
 import os
@@ -8,8 +8,10 @@ from bench._memory import (
     Group,
     RssSampler,
     Sample,
+    minute_table,
     parse_vm_rss,
     process_group,
+    rss_by_minute,
     rss_summary,
 )
 from bench._ratios import ratio_line, ratios, share_of_ceiling
@@ -43,6 +45,21 @@ def test_summary_gives_start_end_and_max_per_process_including_a_late_one():
                Sample(2, {"master": 110, "worker 7": 40})]
     assert rss_summary(samples) == {"master": {"start": 100, "end": 110, "max": 120},
                                     "worker 7": {"start": 50, "end": 40, "max": 50}}
+
+
+def test_minutes_take_their_last_sample_and_the_final_one_joins_the_last_minute():
+    t0 = 1000.0
+    samples = [Sample(t0 - 5, {"w": 1}), Sample(t0 + 10, {"w": 2}), Sample(t0 + 50, {"w": 3}),
+               Sample(t0 + 110, {"w": 4}), Sample(t0 + 120.4, {"w": 5})]
+    assert rss_by_minute(samples, t0) == [(1, {"w": 3}), (2, {"w": 4}), (3, {"w": 5})]
+    assert rss_by_minute(samples, t0, minutes=2) == [(1, {"w": 3}), (2, {"w": 5})]
+
+
+def test_minute_table_shows_mib_and_the_growth_from_minute_1():
+    table = minute_table([(1, {"w": 10240}), (2, {"w": 11264})]).splitlines()
+    assert table[0] == "| minute | w MiB |"
+    assert table[2:] == ["| 1 | 10.0 |", "| 2 | 11.0 |",
+                         "| growth, minute 1 to end | +1.0 (+10.0%) |"]
 
 
 def _result(name, **figures):

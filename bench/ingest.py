@@ -813,6 +813,11 @@ def parse_args(argv=None):
     return args
 
 
+# The soak samples RSS this often, and waits this long for the worker to digest what is left.
+SOAK_RSS_INTERVAL = 10.0
+SOAK_DRAIN_TIMEOUT = 120.0
+
+
 def soak_report(r: dict, samples: list, duration: float) -> dict:
     """The soak's RSS by minute (and its growth), printed and returned for the JSON."""
     minutes = max(1, math.ceil(duration / 60))
@@ -852,10 +857,6 @@ def run_soak(args, env, server: Process, key: str, db, groups: list[Group],
         return r, soak
     finally:
         worker.stop()
-
-
-SOAK_RSS_INTERVAL = 10.0
-SOAK_DRAIN_TIMEOUT = 120.0
 
 
 def main(argv=None) -> int:

@@ -27,6 +27,19 @@ def read_json_body(request, *, limit: int, text: safe_json.TextPolicy = "refuse"
     `text="keep"` leaves NUL and lone surrogates to a validator that names the field
     (report_schema, the dead-letter serializers); the default refuses them here.
     """
+    return safe_json.loads(_raw_body(request, limit=limit), text=text)
+
+
+def read_report_body(request, *, limit: int) -> tuple[object, bool]:
+    """The body as read_json_body(text="keep") parses it, and whether its text is already
+    known storable (no escape in it can make NUL or a lone surrogate): report_schema then
+    skips checking every string and JSON value again."""
+    raw = _raw_body(request, limit=limit)
+    return safe_json.loads(raw, text="keep"), not safe_json.text_escapes(raw)
+
+
+def _raw_body(request, *, limit: int) -> bytes:
+    """The body's bytes (decompressed), refusing more than `limit` before reading them."""
     django_request = getattr(request, "_request", request)  # DRF's, or a plain view's
     content_type = django_request.content_type or "application/json"
     if content_type != "application/json":
@@ -44,7 +57,7 @@ def read_json_body(request, *, limit: int, text: safe_json.TextPolicy = "refuse"
         raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
     if not raw.strip():
         raise ParseError("Request body is empty; send a report object or a list of them.")
-    return safe_json.loads(raw, text=text)
+    return raw
 
 
 class SafeJSONParser(JSONParser):

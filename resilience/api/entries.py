@@ -24,7 +24,7 @@ from resilience.api.authentication import (
     scoped_service_id,
     service_key_of,
 )
-from resilience.api.body import read_json_body
+from resilience.api.body import read_report_body
 from resilience.api.exceptions import api_error_response
 from resilience.api.filters import EntryFilter
 from resilience.api.permissions import ReportsAndReads, ServiceOrOperator
@@ -93,11 +93,12 @@ def accept_reports(request: HttpRequest, key: AuthenticatedKey) -> tuple[list[di
     if exhausted is not None:
         raise Throttled(wait=exhausted, detail=f"Rate limit of {key.rate_limit_per_minute} "
                         f"reports per minute exceeded for this key.")
-    # NUL and lone surrogates are report_schema's to judge, field by field.
-    body = read_json_body(request, limit=conf.get("INGEST_MAX_BODY_BYTES"), text="keep")
+    # NUL and lone surrogates are report_schema's to judge, field by field (and only
+    # when the body holds an escape that can make them).
+    body, text_checked = read_report_body(request, limit=conf.get("INGEST_MAX_BODY_BYTES"))
     received_at = timezone.now()  # once the body is in: validation and storage share it
     reports, is_batch = validate_body(body, max_batch=conf.get("INGEST_MAX_BATCH"),
-                                      now=received_at)
+                                      now=received_at, text_checked=text_checked)
     # A batch counts as its number of reports; a refused one stores nothing.
     retry_after = rate_limit_consume(
         key_id=key.key_id, limit=key.rate_limit_per_minute, now=budget_now, cost=len(reports)

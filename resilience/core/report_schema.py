@@ -91,7 +91,9 @@ REPORT_FIELDS: dict[str, FieldSpec] = {
 CAUSE_FIELDS = ("code", "name", "status", "errno", "message", "stack_trace", "cause")
 
 
-def _clean_text(field: str, value: str, spec: FieldSpec) -> str:
+def _clean_text(field: str, value: str, spec: FieldSpec, clean: bool = False) -> str:
+    if clean:  # the body had no escape that can make NUL or a surrogate
+        return value
     problem = safe_json.text_problem(value)
     if problem is None:
         return value
@@ -109,15 +111,15 @@ def storable_json(field: str, value: Any, *, repair: bool = False) -> Any:
         raise ReportError(exc.path or field, exc.problem) from None
 
 
-def _check_text(field: str, value: Any, spec: FieldSpec) -> str:
+def _check_text(field: str, value: Any, spec: FieldSpec, clean: bool) -> str:
     if not isinstance(value, str):
         raise ReportError(field, "must be a string")
     if spec.max_length and len(value) > spec.max_length:
         raise ReportError(field, f"is longer than {spec.max_length} characters")
-    return _clean_text(field, value, spec)
+    return _clean_text(field, value, spec, clean)
 
 
-def _check_id(field: str, value: Any, spec: FieldSpec) -> str | int:
+def _check_id(field: str, value: Any, spec: FieldSpec, clean: bool) -> str | int:
     # Ids and codes may arrive as numbers (errno 111, campaign 42); stored as text.
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ReportError(field, "must be a string or an integer")
@@ -134,10 +136,10 @@ def _check_id(field: str, value: Any, spec: FieldSpec) -> str | int:
         raise ReportError(field, f"is longer than {spec.max_length} characters")
     if field.endswith("event_id") and not EVENT_ID_RE.match(value):
         raise ReportError(field, "may only contain letters, digits and . _ : -")
-    return _clean_text(field, value, spec)
+    return _clean_text(field, value, spec, clean)
 
 
-def _check_int(field: str, value: Any, spec: FieldSpec) -> int:
+def _check_int(field: str, value: Any, spec: FieldSpec, clean: bool) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ReportError(field, "must be an integer")
     if spec.minimum is not None and value < spec.minimum:
@@ -147,10 +149,11 @@ def _check_int(field: str, value: Any, spec: FieldSpec) -> int:
     return value
 
 
-def _check_object(field: str, value: Any, spec: FieldSpec) -> dict:
+def _check_object(field: str, value: Any, spec: FieldSpec, clean: bool) -> dict:
     if not isinstance(value, dict):
         raise ReportError(field, "must be a JSON object")
-    value = storable_json(field, value, repair=spec.repair)
+    if not clean:
+        value = storable_json(field, value, repair=spec.repair)
     if field.endswith("tags"):
         for key, tag in value.items():
             if not isinstance(tag, str | int | float | bool) or len(str(tag)) > 200:
@@ -158,18 +161,18 @@ def _check_object(field: str, value: Any, spec: FieldSpec) -> dict:
     return value
 
 
-def _check_list(field: str, value: Any, spec: FieldSpec) -> list[str]:
+def _check_list(field: str, value: Any, spec: FieldSpec, clean: bool) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ReportError(field, "must be a list of strings")
     if len(value) > 16 or any(len(v) > 200 for v in value):
         raise ReportError(field, "may hold at most 16 strings of at most 200 characters")
     for index, part in enumerate(value):
-        _clean_text(f"{field}[{index}]", part, spec)
+        _clean_text(f"{field}[{index}]", part, spec, clean)
     return value
 
 
-def _check_any(field: str, value: Any, spec: FieldSpec) -> Any:
-    return storable_json(field, value, repair=spec.repair)
+def _check_any(field: str, value: Any, spec: FieldSpec, clean: bool) -> Any:
+    return value if clean else storable_json(field, value, repair=spec.repair)
 
 
 _EPOCH_HELP = "is not a valid epoch time (seconds since 1970-01-01T00:00:00Z)"
@@ -217,7 +220,7 @@ def in_window(field: str, moment: datetime, now: datetime) -> datetime:
     return min(moment, now) if moment > now + FUTURE_TOLERANCE else moment
 
 
-_CHECKS: dict[str, Callable[[str, Any, FieldSpec], Any]] = {
+_CHECKS: dict[str, Callable[[str, Any, FieldSpec, bool], Any]] = {
     "text": _check_text,
     "id": _check_id,
     "int": _check_int,
@@ -227,7 +230,7 @@ _CHECKS: dict[str, Callable[[str, Any, FieldSpec], Any]] = {
 }
 
 
-def _check_cause(field: str, value: Any, depth: int) -> dict | None:
+def _check_cause(field: str, value: Any, depth: int, clean: bool) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -241,15 +244,21 @@ def _check_cause(field: str, value: Any, depth: int) -> dict | None:
         if item is None:
             continue
         if key == "cause":
-            cause[key] = _check_cause(f"{field}.cause", item, depth + 1)
+            cause[key] = _check_cause(f"{field}.cause", item, depth + 1, clean)
         else:
             spec = REPORT_FIELDS[key]
-            cause[key] = _CHECKS[spec.kind](f"{field}.{key}", item, spec)
+            cause[key] = _CHECKS[spec.kind](f"{field}.{key}", item, spec, clean)
     return cause
 
 
-def validate_report(raw: Any, *, where: str, now: datetime) -> dict[str, Any]:
-    """Check one report and return its cleaned fields (absent or null fields left out)."""
+def validate_report(
+    raw: Any, *, where: str, now: datetime, text_checked: bool = False
+) -> dict[str, Any]:
+    """Check one report and return its cleaned fields (absent or null fields left out).
+
+    `text_checked`: the report was parsed by safe_json.loads from a body with no escape
+    that can make NUL or a lone surrogate (`safe_json.text_escapes`), and its numbers and
+    depth were bounded there: no string or JSON value needs checking again for storage."""
     if not isinstance(raw, dict):
         raise ReportError(where, "must be a JSON object")
     clean: dict[str, Any] = {}
@@ -263,23 +272,29 @@ def validate_report(raw: Any, *, where: str, now: datetime) -> dict[str, Any]:
         if spec.kind == "timestamp":
             clean[key] = parse_timestamp(field, value, now)
         elif spec.kind == "cause":
-            clean[key] = _check_cause(field, value, 1)
+            clean[key] = _check_cause(field, value, 1, text_checked)
         else:
-            clean[key] = _CHECKS[spec.kind](field, value, spec)
+            clean[key] = _CHECKS[spec.kind](field, value, spec, text_checked)
     return clean
 
 
-def validate_body(body: Any, *, max_batch: int, now: datetime) -> tuple[list[dict], bool]:
-    """A JSON body → (clean reports, was_batch). Raises ReportError naming the field."""
+def validate_body(
+    body: Any, *, max_batch: int, now: datetime, text_checked: bool = False
+) -> tuple[list[dict], bool]:
+    """A JSON body → (clean reports, was_batch). Raises ReportError naming the field.
+    `text_checked` as for validate_report."""
     if isinstance(body, dict):
-        return [validate_report(body, where="report", now=now)], False
+        return [validate_report(body, where="report", now=now, text_checked=text_checked)], False
     if not isinstance(body, list):
         raise ReportError("body", "must be a report object or a list of report objects")
     if not body:
         raise ReportError("body", "the list of reports is empty")
     if len(body) > max_batch:
         raise ReportError("body", f"holds {len(body)} reports; at most {max_batch} per request")
-    return [validate_report(r, where=f"reports[{i}]", now=now) for i, r in enumerate(body)], True
+    return [
+        validate_report(r, where=f"reports[{i}]", now=now, text_checked=text_checked)
+        for i, r in enumerate(body)
+    ], True
 
 
 def classification_input(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -142,6 +142,13 @@ def loads(raw: bytes, *, text: TextPolicy = "refuse", max_depth: int = MAX_DEPTH
     return value
 
 
+def text_escapes(raw: bytes) -> bool:
+    """Whether a JSON document may decode to NUL or a lone surrogate: only the escapes
+    `\\u0000` and `\\ud800`-`\\udfff` can make them (raw, they are not valid UTF-8 or not
+    valid JSON). False means every string in it is storable text as parsed."""
+    return _SUSPICIOUS_ESCAPE.search(raw) is not None
+
+
 # --- checking values built in Python ---------------------------------------------------------
 
 

@@ -845,15 +845,19 @@ def run_soak(args, env, server: Process, key: str, db, groups: list[Group],
                          groups=watched, rss_interval=SOAK_RSS_INTERVAL,
                          samples_out=meter_samples)
         print_result(r)
-        pending, quarantined = backlog(db)
+        entries, (pending, quarantined) = count_rows(db), backlog(db)
         waited, left = wait_digested(db, timeout=SOAK_DRAIN_TIMEOUT)
-        print(f"{'':<13} undigested at the end of the load: {pending} entries "
-              f"({quarantined} quarantined); {'all digested' if not left else f'{left} left'} "
-              f"{waited:.0f} s later")
+        digested = entries - pending  # the warm-up's entries included
+        after = pending - quarantined - left
+        print(f"{'':<13} digested by the end of the load: {digested} of {entries} entries "
+              f"({digested / r['elapsed_s']:.0f}/s); undigested then: {pending} "
+              f"({quarantined} quarantined); "
+              + ("all digested" if not left else f"{left} left")
+              + f" {waited:.0f} s later ({after / max(waited, 1e-9):.0f}/s)")
         soak = soak_report(r, meter_samples, args.soak)
-        soak.update(undigested_at_end=pending, quarantined=quarantined,
-                    undigested_after_wait=left, waited_s=round(waited, 1),
-                    worker_log=str(worker.log_path))
+        soak.update(entries=entries, digested_during_load=digested, undigested_at_end=pending,
+                    quarantined=quarantined, undigested_after_wait=left,
+                    waited_s=round(waited, 1), worker_log=str(worker.log_path))
         return r, soak
     finally:
         worker.stop()
@@ -931,7 +935,9 @@ def main(argv=None) -> int:
             indent=2,
         ))
     ok = all(r["accepted_eq_stored"] for r in results)
-    return 0 if ok and not soak.get("undigested_after_wait") else 1
+    # A soak whose worker digested nothing has not tested digestion: a failure. Falling
+    # behind is a figure (the backlog), not a failure of the benchmark.
+    return 0 if ok and soak.get("digested_during_load", 1) else 1
 
 
 def run_scenarios(args, scenarios: list[Scenario], server: Process, key: str, db,

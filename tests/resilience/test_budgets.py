@@ -277,3 +277,42 @@ def test_after_a_cache_failure_the_cache_is_not_asked_again_at_once(cache_down):
     assert rate_limit_consume(key_id=1, limit=1, now=0.0) is None  # fails, and opens
     assert rate_limits._Outage.active()
     assert rate_limit_consume(key_id=1, limit=1, now=0.0) is None  # not asked: still open
+
+
+# --- leases: a busy key's budget taken ahead -----------------------------------------------
+
+
+def _shared_count(key_id: int, now: float) -> int:
+    from resilience.ingest import rate_limits
+
+    name = rate_limits._cache_key(f"key:{key_id}:reports", rate_limits._window(now))
+    return int(cache.get(name) or 0)
+
+
+def test_a_busy_key_takes_its_budget_a_lease_at_a_time(service, redis_url, budget_clock):
+    now = budget_clock.now
+    for _ in range(150):
+        assert rate_limit_consume(key_id=901, limit=10_000, now=now) is None
+    # 150 spent from two leases of 1 + 100: the shared count says what was taken.
+    assert _shared_count(901, now) == 202
+
+
+def test_leases_never_admit_more_than_the_limit_across_processes(service, redis_url,
+                                                                  budget_clock):
+    now, admitted = budget_clock.now, 0
+    for _ in range(30):  # three "processes" taking turns: each forgets its lease
+        for _ in range(5):
+            admitted += rate_limit_consume(key_id=902, limit=1_000, now=now, cost=40) is None
+        budgets_process_reset()
+    assert admitted * 40 <= 1_000 <= _shared_count(902, now) + 40
+    assert admitted >= 1_000 // 40 - 30  # refused early by at most the leases left behind
+
+
+def test_a_cost_larger_than_what_is_left_takes_nothing(service, redis_url, budget_clock):
+    now = budget_clock.now
+    assert rate_limit_consume(key_id=903, limit=500, now=now, cost=480) is None
+    held = _shared_count(903, now)
+    assert rate_limit_consume(key_id=903, limit=500, now=now, cost=30) == 60
+    assert _shared_count(903, now) == held
+    budgets_process_reset()  # another process: what is left is still there for it
+    assert rate_limit_consume(key_id=903, limit=500, now=now, cost=500 - held) is None

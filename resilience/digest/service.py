@@ -38,6 +38,7 @@ from resilience.core.group_state import status_after_events
 from resilience.core.grouping import Frame, culprit, fingerprint, group_title, parse_stack_trace
 from resilience.core.strategy import Strategy
 from resilience.dead_letters.services import dead_letter_for_entry, dead_letter_replayable
+from resilience.digest.bulk import entries_mark_digested, rows_update
 from resilience.digest.quarantine import entry_quarantine
 from resilience.digest.seen import SeenInBatch, seen_record
 from resilience.digest.selectors import pending_entries
@@ -393,7 +394,7 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Error
             history.append(GroupHistory(group=group, action=event, via="system", at=now))
             if event == "REGRESSED":
                 result.regressions.append(group.pk)
-    ErrorGroup.objects.bulk_update(
+    rows_update(
         list(groups.values()),
         ["times_seen", "first_seen", "last_seen", "severity", "status", "regression_count",
          "resolved_at", "resolved_by", "muted_until", "resolved_in_release",
@@ -406,7 +407,7 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Error
         entry.group_id = groups[key].pk
         entry.digested_at = now
         _note_for_alerts(result, entry)
-    ErrorLogEntry.objects.bulk_update(entries, ["group", "digested_at"])
+    entries_mark_digested([(entry.pk, entry.group_id) for entry in entries], at=now)
     _upsert_metrics(entries)
     if dead:
         # One INSERT; the one-to-one on the entry makes a re-digest a no-op.

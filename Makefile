@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test fuzz install lint migrate bench-ingest bench-soak bench-dashboard \
-	bench-slow-clients faults screenshots clean
+	bench-digest bench-slow-clients faults screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench-soak: install
 
 bench-dashboard: install
 	$(BIN)/python bench/dashboard.py $(BENCH_ARGS)
+
+# A real Celery digest worker: a 200,000-entry backlog, then 1,000 reports/s for 60 s
+# (drops faultline_bench_digest, flushes Redis db 5; see bench/digest.py --help).
+bench-digest: install
+	flock /tmp/faultline-bench.lock $(BIN)/python bench/digest.py $(BENCH_ARGS)
 
 # 20 slow senders against gunicorn alone and behind deploy/nginx.conf (needs nginx).
 bench-slow-clients: install

@@ -100,11 +100,31 @@ def _parse_js(rest: str) -> Frame | None:
     return _make_frame(location.group("file"), func)
 
 
-def parse_stack_trace(text: str) -> list[Frame]:
+_PY_LINE, _JS_LINE = 0, 1
+# What one line of a trace says: (_PY_LINE or _JS_LINE, its frame), or None.
+ParsedLine = tuple[int, Frame] | None
+
+
+def _parse_line(line: str) -> ParsedLine:
+    py = _PY_FRAME.match(line)
+    if py:
+        return _PY_LINE, _make_frame(py.group("file"), py.group("func") or "")
+    js = _JS_AT.match(line)
+    if js:
+        frame = _parse_js(js.group("rest"))
+        if frame is not None:
+            return _JS_LINE, frame
+    return None
+
+
+def parse_stack_trace(text: str, *, memo: dict[str, ParsedLine] | None = None) -> list[Frame]:
     """Frames from a Python or JS/Node stack trace, oldest call first, innermost last.
 
     Python tracebacks already list the innermost call last; V8 lists it first, so JS
     frames are reversed to give both the same orientation. Unparseable lines are skipped.
+    `memo` (a dict the caller keeps, e.g. for one digest batch) remembers each line's
+    reading: the traces of one failure repeat the same frame lines, and only the message
+    line differs.
     """
     if not isinstance(text, str):
         return []
@@ -114,15 +134,14 @@ def parse_stack_trace(text: str) -> list[Frame]:
         for line in text.splitlines():
             if len(line) > _MAX_LINE:
                 continue
-            py = _PY_FRAME.match(line)
-            if py:
-                py_frames.append(_make_frame(py.group("file"), py.group("func") or ""))
-                continue
-            js = _JS_AT.match(line)
-            if js:
-                frame = _parse_js(js.group("rest"))
-                if frame is not None:
-                    js_frames.append(frame)
+            if memo is None:
+                parsed = _parse_line(line)
+            else:
+                parsed = memo.get(line, memo)
+                if parsed is memo:
+                    parsed = memo[line] = _parse_line(line)
+            if parsed is not None:
+                (py_frames if parsed[0] == _PY_LINE else js_frames).append(parsed[1])
     except Exception:  # noqa: BLE001 - parsing is best effort; a report must never fail on its stack
         pass
     return py_frames + js_frames[::-1]

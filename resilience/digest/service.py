@@ -35,7 +35,14 @@ from resilience import conf, signals
 from resilience.core import error_log
 from resilience.core.classification import SEVERITY_RANK, Severity
 from resilience.core.group_state import status_after_events
-from resilience.core.grouping import Frame, culprit, fingerprint, group_title, parse_stack_trace
+from resilience.core.grouping import (
+    Frame,
+    ParsedLine,
+    culprit,
+    fingerprint,
+    group_title,
+    parse_stack_trace,
+)
 from resilience.core.strategy import Strategy
 from resilience.dead_letters.services import dead_letter_for_entry, dead_letter_replayable
 from resilience.digest.bulk import entries_mark_digested, rows_update
@@ -142,8 +149,10 @@ class _Tally:
             self.severity = entry.severity
 
 
-def entry_frames(entry: ErrorLogEntry) -> list[Frame]:
-    """Structured frames when the reporter sent them (Sentry), else parsed from the text."""
+def entry_frames(entry: ErrorLogEntry, *, memo: dict[str, ParsedLine] | None = None
+                 ) -> list[Frame]:
+    """Structured frames when the reporter sent them (Sentry), else parsed from the text
+    (`memo`: the batch's trace lines already read, see parse_stack_trace)."""
     frames = (entry.extra or {}).get("frames")
     if isinstance(frames, list):
         return [
@@ -156,7 +165,7 @@ def entry_frames(entry: ErrorLogEntry) -> list[Frame]:
             for f in frames
             if isinstance(f, dict)
         ]
-    return parse_stack_trace(entry.stack_trace or "")
+    return parse_stack_trace(entry.stack_trace or "", memo=memo)
 
 
 def entry_unhandled(entry: ErrorLogEntry) -> bool:
@@ -360,8 +369,9 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Error
     frames_of: dict[GroupKey, list[Frame]] = {}
     keys: list[GroupKey] = []
     dead: list[DeadLetter] = []
+    lines: dict[str, ParsedLine] = {}  # one failure's traces repeat their frame lines
     for entry in entries:
-        frames = entry_frames(entry)
+        frames = entry_frames(entry, memo=lines)
         key = (entry.service_id, entry_fingerprint(entry, frames))
         keys.append(key)
         if key not in tallies:

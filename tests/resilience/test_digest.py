@@ -49,6 +49,23 @@ def test_the_same_failure_forms_one_group_with_its_count(service_client, service
     assert not ErrorLogEntry.objects.filter(digested_at=None).exists()
 
 
+def test_traces_sharing_lines_in_one_batch_group_by_their_own_frames(service_client):
+    # A batch reads each distinct trace line once (parse_stack_trace's memo): entries that
+    # share lines still group by all of their own frames, whatever came first.
+    cancel = PY_TRACE.replace("create_order", "cancel_order")
+    for trace, order in ((PY_TRACE, 1), (cancel, 2), (PY_TRACE, 3), (cancel, 4)):
+        report(service_client, {"name": "ConnectionError", "message": f"refused order {order}",
+                                "stack_trace": trace.format(line=10 + order)
+                                + f"ConnectionError: refused order {order}\n"})
+    assert digest_batch(limit=100).groups_created == 2
+    assert sorted(ErrorGroup.objects.values_list("times_seen", flat=True)) == [2, 2]
+    by_frames = {entry.group_id for entry in ErrorLogEntry.objects.all()
+                 if "cancel_order" in entry.stack_trace}
+    assert len(by_frames) == 1
+    assert by_frames.isdisjoint({entry.group_id for entry in ErrorLogEntry.objects.all()
+                                 if "cancel_order" not in entry.stack_trace})
+
+
 def test_messages_differing_only_in_ids_group_together(service_client):
     for n in (17, 4242):
         report(service_client, {"code": "E_NOTFOUND_USER", "operation": "user.load",

@@ -97,6 +97,34 @@ def test_parse_never_raises_on_text(text: str) -> None:
         assert isinstance(frame, Frame)
 
 
+def test_a_memo_of_lines_reads_every_trace_as_without_one() -> None:
+    memo: dict = {}
+    traces = [PY_TRACE.format(line=40, func="create_order"),
+              PY_TRACE.format(line=41, func="create_order"),
+              PY_TRACE.format(line=40, func="update_order"),
+              NODE_TRACE.format(line=7), NODE_TRACE.format(line=7), "not a trace"]
+    for text in traces * 2:
+        assert parse_stack_trace(text, memo=memo) == parse_stack_trace(text)
+    # Each distinct line was read once; lines that are no frame are remembered as such.
+    assert memo['  File "/srv/app/billing/client.py", line 12, in charge'][1].function == (
+        "charge")
+    assert memo["KeyError: 'order_id'"] is None
+
+
+_mixed_traces = st.lists(st.lists(st.sampled_from([
+    '  File "/a/b.py", line 1, in f', '  File "/a/c.py", line 2, in g',
+    "    at h (/x/y.js:1:2)", "    at /x/z.js:3:4", "Error: boom", "",
+])).map("\n".join), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_mixed_traces)
+def test_a_shared_memo_never_changes_a_reading(texts: list[str]) -> None:
+    memo: dict = {}
+    for text in texts:
+        assert parse_stack_trace(text, memo=memo) == parse_stack_trace(text)
+
+
 _tracey = st.lists(
     st.sampled_from(['  File "', '", line ', ", in ", "    at ", " (", ")", ":", "1", "a.js", "\n"])
     | st.text(max_size=5)

@@ -50,7 +50,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import (  # noqa: E402
     Process,
-    cpu_by_group,
     cpu_by_process,
     free_port,
     machine_info,
@@ -283,6 +282,39 @@ def start_gunicorn(env, workdir: Path) -> Process:
     return server
 
 
+class CpuMeter:
+    """CPU seconds of the worker's process group and of PostgreSQL (our database's backends
+    and its helpers), summed over every process seen at any sample: a backend that ends
+    between two samples still counts up to the last sample that saw it."""
+
+    def __init__(self, dbname: str, worker_pgid: int) -> None:
+        self.dbname, self.worker_pgid = dbname, worker_pgid
+        self.first = cpu_by_process(dbname)
+        self.last = dict(self.first)
+
+    def sample(self) -> None:
+        self.last.update(cpu_by_process(self.dbname))
+
+    def used(self) -> dict[str, float]:
+        out = {"worker": 0.0, "postgres": 0.0}
+        for pid, (comm, pgrp, cpu) in self.last.items():
+            prior = self.first.get(pid)
+            delta = cpu - prior[2] if prior and prior[0] == comm else cpu
+            if pgrp == self.worker_pgid:
+                out["worker"] += delta
+            elif comm == "postgres":
+                out["postgres"] += delta
+        return out
+
+
+def bench_services() -> list[int]:
+    """The six services main() made, in SERVICES order (migrations make others)."""
+    from resilience.models import Service
+
+    ids = dict(Service.objects.filter(slug__in=SERVICES).values_list("slug", "id"))
+    return [ids[name] for name in SERVICES]
+
+
 def pending(cursor) -> tuple[int, float | None]:
     """(entries still to digest, age in seconds of the oldest one)."""
     cursor.execute(
@@ -305,9 +337,9 @@ def catch_up(args, env, workdir, dbname: str) -> dict:
     from django.db import connection
 
     from resilience.digest.schedule import digest_schedule_now
-    from resilience.models import DeadLetter, ErrorGroup, ErrorMetric, Service
+    from resilience.models import DeadLetter, ErrorGroup, ErrorMetric
 
-    services = list(Service.objects.order_by("id").values_list("id", flat=True))
+    services = bench_services()
     flush_redis(args.redis_url)
     # Started first: the sweep it queues on connecting finds nothing, and the backlog below
     # commits in one statement, so digestion starts when this bench asks for it.
@@ -317,7 +349,7 @@ def catch_up(args, env, workdir, dbname: str) -> dict:
         load_seconds = load_backlog(connection, services, args)
         print(f"backlog: {args.entries:,} entries loaded in {load_seconds:.1f} s", flush=True)
         cursor = connection.cursor()
-        before = cpu_by_process(dbname)
+        meter = CpuMeter(dbname, worker.proc.pid)
         started = time.monotonic()
         if not digest_schedule_now():
             raise RuntimeError("could not publish the digest run")
@@ -326,6 +358,7 @@ def catch_up(args, env, workdir, dbname: str) -> dict:
         while left:
             time.sleep(0.25)
             left, _ = pending(cursor)
+            meter.sample()
             now = time.monotonic()
             if now - last_print >= 5:
                 done = args.entries - left
@@ -335,10 +368,10 @@ def catch_up(args, env, workdir, dbname: str) -> dict:
             if now - started > args.timeout:
                 raise RuntimeError(f"catch-up did not finish in {args.timeout} s: {left} left")
         seconds = time.monotonic() - started
-        after = cpu_by_process(dbname)
+        meter.sample()
     finally:
         worker.stop()
-    cpu = cpu_by_group(before, after, worker.proc.pid)
+    cpu = meter.used()
     groups = ErrorGroup.objects.count()
     seen = sum(ErrorGroup.objects.values_list("times_seen", flat=True))
     counted = sum(ErrorMetric.objects.values_list("count", flat=True))
@@ -350,9 +383,9 @@ def catch_up(args, env, workdir, dbname: str) -> dict:
         "dead_letters": DeadLetter.objects.count(),
         "seconds": round(seconds, 2),
         "entries_per_s": round(args.entries / seconds),
-        "worker_cpu_s": round(cpu["server"], 2),
+        "worker_cpu_s": round(cpu["worker"], 2),
         "postgres_cpu_s": round(cpu["postgres"], 2),
-        "worker_cpu_us_per_entry": round(cpu["server"] / args.entries * 1e6, 1),
+        "worker_cpu_us_per_entry": round(cpu["worker"] / args.entries * 1e6, 1),
         "postgres_cpu_us_per_entry": round(cpu["postgres"] / args.entries * 1e6, 1),
         "times_seen_total": seen,
         "rollup_total": counted,
@@ -370,9 +403,8 @@ def catch_up(args, env, workdir, dbname: str) -> dict:
 def keep_up(args, env, workdir, dbname: str) -> dict:
     from django.db import connection
 
-    from resilience.models import Service
 
-    services = list(Service.objects.order_by("id").values_list("id", flat=True))
+    services = bench_services()
     flush_redis(args.redis_url)
     worker = start_worker(args, env, workdir)
     server = start_gunicorn(env, workdir) if args.feed == "http" else None
@@ -388,18 +420,18 @@ def keep_up(args, env, workdir, dbname: str) -> dict:
                "--feed", args.feed]
         if server is not None:
             cmd += ["--port", str(server.port), "--key", args.key]
-        before = cpu_by_process(dbname)
+        meter = CpuMeter(dbname, worker.proc.pid)
         feeder = subprocess.Popen(cmd, cwd=ROOT, env=env)
         started = time.monotonic()
         while feeder.poll() is None:
             time.sleep(1.0)
             count, age = pending(cursor)
+            meter.sample()
             at = time.monotonic() - started
             samples.append((round(at, 1), count, round(age or 0.0, 2)))
             if len(samples) % 5 == 0:
                 print(f"  {at:5.1f} s  pending {count:>6,}  oldest {age or 0:6.2f} s",
                       flush=True)
-        after = cpu_by_process(dbname)
         end_count, end_age = pending(cursor)
         if feeder.returncode != 0:
             raise RuntimeError(f"the feeder failed ({feeder.returncode})")
@@ -415,7 +447,7 @@ def keep_up(args, env, workdir, dbname: str) -> dict:
         worker.stop()
         if server is not None:
             server.stop()
-    cpu = cpu_by_group(before, after, worker.proc.pid)
+    cpu = meter.used()
     ages = [age for _, _, age in samples]
     result = {
         "scenario": "keep-up",
@@ -430,9 +462,10 @@ def keep_up(args, env, workdir, dbname: str) -> dict:
         "lag_max_s": max(ages) if ages else 0.0,
         "lag_p50_s": sorted(ages)[len(ages) // 2] if ages else 0.0,
         "drained_after_feed_s": round(drain_seconds, 2),
-        "worker_cpu_cores": round(cpu["server"] / feed["seconds"], 2),
+        "worker_cpu_cores": round(cpu["worker"] / feed["seconds"], 2),
         "postgres_cpu_cores": round(cpu["postgres"] / feed["seconds"], 2),
-        "worker_cpu_us_per_entry": round(cpu["server"] / max(feed["reports"], 1) * 1e6, 1),
+        "worker_cpu_us_per_entry": round(cpu["worker"] / max(feed["reports"], 1) * 1e6, 1),
+        "feeder_cpu_us_per_report": round(feed["cpu"] / max(feed["reports"], 1) * 1e6, 1),
         "samples": samples,
         "worker_log": str(worker.log_path),
     }
@@ -442,7 +475,8 @@ def keep_up(args, env, workdir, dbname: str) -> dict:
           f"{result['lag_max_s']} s); drained {result['drained_after_feed_s']} s after the "
           f"feed; worker {result['worker_cpu_cores']} cores "
           f"({result['worker_cpu_us_per_entry']} µs/entry), PostgreSQL "
-          f"{result['postgres_cpu_cores']} cores", flush=True)
+          f"{result['postgres_cpu_cores']} cores, feeder "
+          f"{result['feeder_cpu_us_per_report']} µs/report", flush=True)
     return result
 
 
@@ -452,9 +486,8 @@ def profile(args) -> dict:
 
     from resilience import conf
     from resilience.digest.service import digest_batch
-    from resilience.models import Service
 
-    services = list(Service.objects.order_by("id").values_list("id", flat=True))
+    services = bench_services()
     load_backlog(connection, services, args)
     limit = conf.get("DIGEST_BATCH_SIZE")
     digest_batch(limit=limit)  # warm: imports, first groups
@@ -533,7 +566,7 @@ def feed_child(args) -> None:
     end = started + args.duration
     while True:
         scheduled = started + n * tick
-        if scheduled >= end:
+        if scheduled >= end or time.monotonic() >= end:  # a late feed is cut, not stretched
             break
         delay = scheduled - time.monotonic()
         if delay > 0:
@@ -556,7 +589,9 @@ def feed_child(args) -> None:
     from resilience.ingest import entry_writer
 
     entry_writer.committer_stop()
-    Path(args.feed_child).write_text(json.dumps({"reports": sent, "seconds": seconds}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    Path(args.feed_child).write_text(json.dumps(
+        {"reports": sent, "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime}))
 
 
 # --- main ---------------------------------------------------------------------------------

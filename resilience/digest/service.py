@@ -28,7 +28,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Case, F, JSONField, Q, When
+from django.db.models import Q
 from django.utils import timezone
 
 from resilience import conf, signals
@@ -46,6 +46,7 @@ from resilience.core.grouping import (
 from resilience.core.strategy import Strategy
 from resilience.dead_letters.services import dead_letter_for_entry, dead_letter_replayable
 from resilience.digest.bulk import entries_mark_digested, rows_update
+from resilience.digest.entries import DigestEntry, entries_load
 from resilience.digest.quarantine import entry_quarantine
 from resilience.digest.seen import SeenInBatch, seen_record
 from resilience.digest.selectors import pending_entries
@@ -55,32 +56,6 @@ from resilience.sentry.mapping import is_message_event
 log = logging.getLogger(__name__)
 
 GroupKey = tuple[int, str]  # (service_id, fingerprint)
-
-_CLAIM_FIELDS = (
-    "id",
-    "service_id",
-    "received_at",
-    "timestamp",
-    "category",
-    "severity",
-    "strategy",
-    "attempt_count",
-    "code",
-    "name",
-    "message",
-    "stack_trace",
-    "operation",
-    "environment",
-    "release",  # resolved "in next release": only another release reopens the group
-    "fingerprint",
-    "extra",
-    "outcome",  # outcomes reported before the digest are counted into the rollup here
-    # For the error log after commit (the seed's ErrorLogger, see _log_after_commit).
-    "event_id",
-    "campaign_id",
-    "classification",
-)
-
 
 @dataclass
 class DigestResult:
@@ -122,7 +97,7 @@ class DigestResult:
 class _Tally:
     """What one batch adds to one group."""
 
-    first: ErrorLogEntry
+    first: DigestEntry
     count: int = 0
     first_seen: datetime | None = None
     last_seen: datetime | None = None
@@ -134,7 +109,7 @@ class _Tally:
     needs_manual_intervention: bool = False
     unhandled: bool = False  # any event the SDK reported as not handled
 
-    def add(self, entry: ErrorLogEntry) -> None:
+    def add(self, entry: DigestEntry) -> None:
         self.count += 1
         self.seen.add(environment=entry.environment, release=entry.release, at=entry.timestamp)
         self.unhandled = self.unhandled or entry_unhandled(entry)
@@ -149,7 +124,7 @@ class _Tally:
             self.severity = entry.severity
 
 
-def entry_frames(entry: ErrorLogEntry, *, memo: dict[str, ParsedLine] | None = None
+def entry_frames(entry: ErrorLogEntry | DigestEntry, *, memo: dict[str, ParsedLine] | None = None
                  ) -> list[Frame]:
     """Structured frames when the reporter sent them (Sentry), else parsed from the text
     (`memo`: the batch's trace lines already read, see parse_stack_trace)."""
@@ -168,12 +143,12 @@ def entry_frames(entry: ErrorLogEntry, *, memo: dict[str, ParsedLine] | None = N
     return parse_stack_trace(entry.stack_trace or "", memo=memo)
 
 
-def entry_unhandled(entry: ErrorLogEntry) -> bool:
+def entry_unhandled(entry: DigestEntry) -> bool:
     """The SDK said the application did not handle it (sentry/mapping.py: `unhandled`)."""
     return (entry.extra or {}).get("unhandled") is True
 
 
-def entry_fingerprint(entry: ErrorLogEntry, frames: Sequence[Frame]) -> str:
+def entry_fingerprint(entry: DigestEntry, frames: Sequence[Frame]) -> str:
     custom = entry.fingerprint if isinstance(entry.fingerprint, list) else None
     return fingerprint(
         custom=custom,
@@ -193,16 +168,6 @@ def _claim_ids(limit: int) -> list[int]:
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True)
     return list(qs[:limit])
-
-
-def _load(ids: Sequence[int]) -> list[ErrorLogEntry]:
-    return list(
-        ErrorLogEntry.objects.filter(pk__in=ids).order_by("id").only(*_CLAIM_FIELDS)
-        # Payloads can be large: fetch them only for the entries that become dead letters.
-        .annotate(dead_letter_payload=Case(
-            When(strategy=Strategy.DEAD_LETTER, then=F("payload")), output_field=JSONField()
-        ))
-    )
 
 
 def _new_group(key: GroupKey, tally: _Tally, frames: Sequence[Frame]) -> ErrorGroup:
@@ -322,7 +287,7 @@ def digest_batch(*, limit: int, now: datetime | None = None) -> DigestResult:
         ids = _claim_ids(limit)
         if not ids:
             return result
-        entries: list[ErrorLogEntry] = []
+        entries: list[DigestEntry] = []
         _digest_isolating(ids, now, result, entries)
         if entries:
             transaction.on_commit(partial(_alerts_after_commit, result))
@@ -337,7 +302,7 @@ _NOT_THE_ROWS = (OperationalError, InterfaceError)
 
 
 def _digest_isolating(
-    ids: Sequence[int], now: datetime, result: DigestResult, entries: list[ErrorLogEntry]
+    ids: Sequence[int], now: datetime, result: DigestResult, entries: list[DigestEntry]
 ) -> None:
     """Digest `ids` in a savepoint; if that fails, halve and retry until the failing row
     stands alone, then quarantine it. One bad row in 1,000 costs about 20 small batches."""
@@ -361,10 +326,10 @@ def _digest_isolating(
     entries.extend(digested)
 
 
-def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[ErrorLogEntry]]:
+def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[DigestEntry]]:
     """Load and digest claimed entries: the fixed set of bulk statements."""
     result = DigestResult()
-    entries = _load(ids)
+    entries = entries_load(ids)
     tallies: dict[GroupKey, _Tally] = {}
     frames_of: dict[GroupKey, list[Frame]] = {}
     keys: list[GroupKey] = []
@@ -428,7 +393,7 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Error
     return result, entries
 
 
-def _note_for_alerts(result: DigestResult, entry: ErrorLogEntry) -> None:
+def _note_for_alerts(result: DigestResult, entry: DigestEntry) -> None:
     seen = result.group_entries.setdefault(entry.group_id, [0, entry.pk])
     seen[0] += 1
     seen[1] = max(seen[1], entry.pk)
@@ -449,7 +414,7 @@ def _alerts_after_commit(result: DigestResult) -> None:
 errors_logger = logging.getLogger(error_log.LOGGER_NAME)
 
 
-def _logged(entry: ErrorLogEntry) -> error_log.LoggedError:
+def _logged(entry: DigestEntry) -> error_log.LoggedError:
     return error_log.LoggedError(
         id=entry.pk,
         event_id=entry.event_id,
@@ -458,7 +423,7 @@ def _logged(entry: ErrorLogEntry) -> error_log.LoggedError:
         severity=entry.severity,
         category=entry.category,
         # The code the classifier went by: the seed's extractErrorCode.
-        code=(entry.classification or {}).get("code") or entry.code or entry.name,
+        code=entry.classified_code or entry.code or entry.name,
         message=entry.message,
         operation=entry.operation,
         campaign_id=entry.campaign_id,
@@ -466,7 +431,7 @@ def _logged(entry: ErrorLogEntry) -> error_log.LoggedError:
     )
 
 
-def _log_after_commit(entries: Sequence[ErrorLogEntry]) -> None:
+def _log_after_commit(entries: Sequence[DigestEntry]) -> None:
     """Each digested entry once on `faultline.errors` at its severity's level; CRITICAL
     ones also appended to ERROR_CRITICAL_LOG_PATH."""
     logged = [_logged(entry) for entry in entries]

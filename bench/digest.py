@@ -336,8 +336,9 @@ def flush_redis(url: str) -> None:
 def catch_up(args, env, workdir, dbname: str) -> dict:
     from django.db import connection
 
-    from resilience.digest.schedule import digest_schedule_now
+    from resilience.digest.schedule import DIGEST_TASK, digest_schedule_now
     from resilience.models import DeadLetter, ErrorGroup, ErrorMetric
+    from resilience.outbound.calls import send_task
 
     services = bench_services()
     flush_redis(args.redis_url)
@@ -353,6 +354,8 @@ def catch_up(args, env, workdir, dbname: str) -> dict:
         started = time.monotonic()
         if not digest_schedule_now():
             raise RuntimeError("could not publish the digest run")
+        for _ in range(args.runs - 1):  # experiments: more runs at once (SKIP LOCKED claims)
+            send_task(DIGEST_TASK, kwargs={}, retry=False)
         left = args.entries
         last_print = started
         while left:
@@ -506,6 +509,14 @@ def profile(args) -> dict:
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(45)
     print(text.getvalue())
+    # One more batch with its statements timed (wall, as the worker waits for them).
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        digest_batch(limit=limit)
+    print("one batch's statements (ms, wall):")
+    for query in queries.captured_queries:
+        print(f"  {float(query['time']) * 1000:8.1f}  {query['sql'][:110]}")
     result = {"scenario": "profile", "batch_size": limit, "batches": args.profile,
               "entries": entries, "python_cpu_us_per_entry": round(cpu / entries * 1e6, 1),
               "wall_us_per_entry": round(wall / entries * 1e6, 1)}
@@ -614,6 +625,8 @@ def parse_args(argv=None):
     p.add_argument("--feed", choices=("ingest", "http"), default="ingest")
     p.add_argument("--concurrency", type=int, default=0,
                    help="worker processes (default: Celery's, one per CPU)")
+    p.add_argument("--runs", type=int, default=1,
+                   help="catch-up: digest runs to publish at the start (default 1, as ingest)")
     p.add_argument("--batch-size", type=int, default=0, help="FAULTLINE_DIGEST_BATCH_SIZE")
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--profile", type=int, default=0, metavar="BATCHES",

@@ -60,6 +60,10 @@ DEFAULTS: dict[str, Any] = {
         "500", "502", "503", "504",
     ],
     "DIGEST_BATCH_SIZE": 1000,
+    # Digest runs at once while a backlog remains: a run whose batch comes back full asks
+    # for this many minus one more beside it (they claim other rows: SKIP LOCKED), so one
+    # run's Python overlaps another's wait on PostgreSQL. 1 = one run at a time.
+    "DIGEST_PARALLEL_RUNS": 2,
     # The seed's ErrorLogger.logToFile: CRITICAL entries, once digested, appended here as
     # JSON lines ("" = no file; every entry is still logged on `faultline.errors`).
     "ERROR_CRITICAL_LOG_PATH": "var/critical-errors.log",

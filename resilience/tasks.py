@@ -12,7 +12,12 @@ from resilience.dead_letters.replay import (
     dead_letter_replay_batch,
     dead_letters_reclaim_stuck,
 )
-from resilience.digest.schedule import DIGEST_TASK, digest_claimed_schedule_slot, digest_schedule
+from resilience.digest.schedule import (
+    DIGEST_TASK,
+    digest_claimed_schedule_slot,
+    digest_request_helpers,
+    digest_schedule,
+)
 from resilience.digest.service import digest_batch
 
 # One run digests for at most this long, then hands over to a fresh run so a long
@@ -20,7 +25,7 @@ from resilience.digest.service import digest_batch
 RUN_BUDGET_SECONDS = 20.0
 
 
-def _digest_until_empty() -> int:
+def _digest_until_empty(*, may_ask_help: bool) -> int:
     digested = 0
     started = time.monotonic()
     batch_size = conf.get("DIGEST_BATCH_SIZE")
@@ -29,6 +34,9 @@ def _digest_until_empty() -> int:
         digested += result.entries
         if result.entries + len(result.quarantined) < batch_size:  # a short batch: done
             return digested
+        if may_ask_help:  # a full batch: a backlog, worth runs beside this one (once a run)
+            digest_request_helpers(conf.get("DIGEST_PARALLEL_RUNS") - 1)
+            may_ask_help = False
     digest_schedule()  # budget spent with work left: queue the next run
     return digested
 
@@ -42,16 +50,19 @@ DIGEST_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
 
 
 @shared_task(name=DIGEST_TASK, **DIGEST_TASK_OPTIONS)
-def digest_pending() -> int:
-    """Digest everything pending; scheduled after ingest commits (coalesced)."""
+def digest_pending(helper: bool = False) -> int:
+    """Digest everything pending; scheduled after ingest commits (coalesced), or asked for
+    by a run that found a backlog (`helper`: it asks for no more helpers)."""
+    if helper:
+        return _digest_until_empty(may_ask_help=False)
     digest_claimed_schedule_slot()
-    return _digest_until_empty()
+    return _digest_until_empty(may_ask_help=True)
 
 
 @shared_task(name="resilience.tasks.digest_sweep", **DIGEST_TASK_OPTIONS)
 def digest_sweep() -> int:
     """The beat sweep: digests what a lost or never-sent digest message left behind."""
-    return _digest_until_empty()
+    return _digest_until_empty(may_ask_help=True)
 
 
 # --- dead-letter replay (queue "replay", see CELERY_TASK_ROUTES) -----------------------

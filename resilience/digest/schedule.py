@@ -72,6 +72,23 @@ def digest_schedule_now() -> bool:
     return True
 
 
+def digest_request_helpers(count: int) -> int:
+    """A run that found a backlog asks for `count` runs beside it (DIGEST_PARALLEL_RUNS):
+    they claim other rows (SKIP LOCKED), so one run's Python overlaps another's wait on
+    PostgreSQL. Helpers ask for no helpers. Called on the worker, never a request's thread;
+    never raises (with the broker down, the run carries on alone). Returns how many were
+    published."""
+    published = 0
+    for _ in range(count):
+        try:
+            outbound.send_task(DIGEST_TASK, kwargs={"helper": True}, retry=False)
+        except Exception:  # noqa: BLE001 - the asking run digests on without help
+            log.warning("could not enqueue a helper digest run; digesting on alone")
+            break
+        published += 1
+    return published
+
+
 def digest_claimed_schedule_slot() -> None:
     """Called by a starting digest run: later commits may schedule again."""
     try:

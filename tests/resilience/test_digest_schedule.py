@@ -91,6 +91,61 @@ def test_the_digest_task_drains_every_batch(service_client, settings, enqueued):
     assert ErrorGroup.objects.get().times_seen == 10
 
 
+@pytest.fixture
+def helpers_asked(catch_task):
+    asked = []
+    catch_task(schedule.DIGEST_TASK, lambda kwargs, **options: asked.append(kwargs))
+    cache.delete(schedule.SCHEDULED_KEY)
+    yield asked
+    cache.delete(schedule.SCHEDULED_KEY)
+
+
+def test_a_run_that_finds_a_backlog_asks_for_helpers_once(service_client, settings,
+                                                          helpers_asked):
+    settings.FAULTLINE = {**settings.FAULTLINE, "DIGEST_BATCH_SIZE": 3,
+                          "DIGEST_PARALLEL_RUNS": 3}
+    _post(service_client, [{"code": "ECONNRESET"}] * 10)
+    helpers_asked.clear()
+    assert tasks.digest_pending() == 10
+    # After its first full batch only, however many follow.
+    assert helpers_asked == [{"helper": True}, {"helper": True}]
+
+
+def test_a_helper_digests_and_asks_for_nobody(service_client, settings, helpers_asked):
+    settings.FAULTLINE = {**settings.FAULTLINE, "DIGEST_BATCH_SIZE": 3}
+    _post(service_client, [{"code": "ECONNRESET"}] * 7)
+    helpers_asked.clear()
+    assert tasks.digest_pending(helper=True) == 7
+    assert helpers_asked == []
+    assert ErrorGroup.objects.get().times_seen == 7
+
+
+def test_no_helper_without_a_backlog_or_with_one_run_allowed(service_client, settings,
+                                                             helpers_asked):
+    settings.FAULTLINE = {**settings.FAULTLINE, "DIGEST_BATCH_SIZE": 3}
+    _post(service_client, [{"code": "ECONNRESET"}] * 2)
+    helpers_asked.clear()
+    assert tasks.digest_sweep() == 2  # a short batch: no backlog
+    assert helpers_asked == []
+    settings.FAULTLINE = {**settings.FAULTLINE, "DIGEST_PARALLEL_RUNS": 1}
+    _post(service_client, [{"code": "ECONNRESET"}] * 5)
+    helpers_asked.clear()
+    assert tasks.digest_pending() == 5
+    assert helpers_asked == []
+
+
+def test_a_broker_refusing_helpers_leaves_the_run_digesting_alone(service_client, settings,
+                                                                  catch_task):
+    def broker_down(kwargs, **options):
+        raise ConnectionError("broker unreachable")
+
+    settings.FAULTLINE = {**settings.FAULTLINE, "DIGEST_BATCH_SIZE": 3}
+    _post(service_client, [{"code": "ECONNRESET"}] * 8)
+    catch_task(schedule.DIGEST_TASK, broker_down)
+    assert tasks.digest_pending() == 8
+    assert ErrorGroup.objects.get().times_seen == 8
+
+
 def test_the_sweep_is_on_the_beat_schedule(db):
     from django_celery_beat.models import PeriodicTask
 

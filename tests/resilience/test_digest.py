@@ -9,9 +9,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from resilience.digest.entries import entries_load
 from resilience.digest.service import digest_batch
 from resilience.groups.triage import error_group_mute, error_group_resolve
 from resilience.models import ErrorGroup, ErrorLogEntry, ErrorMetric, GroupHistory
+from tests.factories import ErrorLogEntryFactory
 
 URL = "/api/v1/errors/"
 
@@ -191,6 +193,21 @@ def test_a_batch_of_1000_is_digested_with_a_bounded_number_of_queries(service_cl
         # how many entries there are beyond that.
         assert len(statements) <= 25, statements
     assert sum(ErrorGroup.objects.values_list("times_seen", flat=True)) == 1000
+
+
+def test_the_digest_reads_only_the_keys_of_extra_it_uses(service):
+    frames = [{"module": "shop.views", "function": "pay", "filename": "shop/views.py",
+               "in_app": True}]
+    entry = ErrorLogEntryFactory(service=service, extra={
+        "frames": frames, "unhandled": False, "message_template": "charge %s failed",
+        "exceptions": [{"type": "KeyError", "context": "x" * 5000}], "event_type": None,
+    })
+    [loaded] = entries_load([entry.pk])
+    # A key stored as null reads as absent, as .get() read it from the whole dict.
+    assert loaded.extra == {"frames": frames, "unhandled": False,
+                            "message_template": "charge %s failed"}
+    assert (loaded.pk, loaded.service_id, loaded.timestamp) == (
+        entry.pk, service.pk, entry.timestamp)
 
 
 def test_digest_of_nothing_is_one_query(db):

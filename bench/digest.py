@@ -18,11 +18,12 @@ stopped in a `finally`.
   asks for a digest run as ingest does after a commit (`digest_schedule_now()`), and
   times it until nothing is pending. Reports entries/s and the CPU the worker and
   PostgreSQL used per entry.
-- keep-up: a feeder process calls the real `resilience.ingest.service.ingest()` (group
-  commit on, as production) with --rate reports/s in ticks of --tick-ms, so the committed
-  rows and the after-commit digest scheduling are production's; the lag (age of the oldest
-  pending entry, and how many) is sampled every second for --duration seconds. `--feed
-  http` posts the same batches through gunicorn instead (bench/_common.py's Process).
+- keep-up: --feeders processes (2) call the real `resilience.ingest.service.ingest()`
+  (group commit on, as production) with --rate reports/s between them, in ticks of
+  --tick-ms, so the committed rows and the after-commit digest scheduling are
+  production's; the lag (age of the oldest pending entry, and how many) is sampled every
+  second for --duration seconds. `--feed http` posts the same batches through gunicorn
+  instead (bench/_common.py's Process; every report under the first service's key).
 - `--profile N`: no worker; loads the backlog and runs N `digest_batch()` calls in this
   process under cProfile (the top functions by cumulative time, and CPU per entry).
 """
@@ -411,22 +412,25 @@ def keep_up(args, env, workdir, dbname: str) -> dict:
     flush_redis(args.redis_url)
     worker = start_worker(args, env, workdir)
     server = start_gunicorn(env, workdir) if args.feed == "http" else None
-    feeder = None
+    feeders: list[subprocess.Popen] = []
     samples = []
     try:
         cursor = connection.cursor()
-        out = workdir / "feed.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--feed-child", str(out),
-               "--rate", str(args.rate), "--duration", str(args.duration),
-               "--tick-ms", str(args.tick_ms), "--kinds", str(args.kinds),
-               "--skew", str(args.skew), "--services", ",".join(map(str, services)),
-               "--feed", args.feed]
-        if server is not None:
-            cmd += ["--port", str(server.port), "--key", args.key]
+        outs = [workdir / f"feed-{i}.json" for i in range(args.feeders)]
+        cmds = []
+        for i, out in enumerate(outs):
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--feed-child", str(out),
+                   "--rate", str(args.rate / args.feeders), "--duration", str(args.duration),
+                   "--tick-ms", str(args.tick_ms), "--kinds", str(args.kinds),
+                   "--skew", str(args.skew), "--services", ",".join(map(str, services)),
+                   "--feed", args.feed, "--offset", str(i)]
+            if server is not None:
+                cmd += ["--port", str(server.port), "--key", args.key]
+            cmds.append(cmd)
         meter = CpuMeter(dbname, worker.proc.pid)
-        feeder = subprocess.Popen(cmd, cwd=ROOT, env=env)
+        feeders = [subprocess.Popen(cmd, cwd=ROOT, env=env) for cmd in cmds]
         started = time.monotonic()
-        while feeder.poll() is None:
+        while any(feeder.poll() is None for feeder in feeders):
             time.sleep(1.0)
             count, age = pending(cursor)
             meter.sample()
@@ -435,18 +439,25 @@ def keep_up(args, env, workdir, dbname: str) -> dict:
             if len(samples) % 5 == 0:
                 print(f"  {at:5.1f} s  pending {count:>6,}  oldest {age or 0:6.2f} s",
                       flush=True)
-        end_count, end_age = pending(cursor)
-        if feeder.returncode != 0:
-            raise RuntimeError(f"the feeder failed ({feeder.returncode})")
-        feed = json.loads(out.read_text())
+        # The lag when the feed ends (the feeders live on ~1.5 s to publish their last run).
+        at_end = [sample for sample in samples if sample[0] <= args.duration + 0.5]
+        _, end_count, end_age = (at_end or samples)[-1]
+        if any(feeder.returncode for feeder in feeders):
+            raise RuntimeError("a feeder failed")
+        parts = [json.loads(out.read_text()) for out in outs]
+        feed = {"reports": sum(p["reports"] for p in parts),
+                "seconds": max(p["seconds"] for p in parts),
+                "cpu": sum(p["cpu"] for p in parts)}
         # How long the worker takes to empty what is left once the feed stops.
         drained_at = time.monotonic()
-        while pending(cursor)[0] and time.monotonic() - drained_at < args.timeout:
+        while pending(cursor)[0] and time.monotonic() - drained_at < 120:
             time.sleep(0.25)
         drain_seconds = time.monotonic() - drained_at
+        drained = not pending(cursor)[0]
     finally:
-        if feeder is not None and feeder.poll() is None:
-            feeder.kill()
+        for feeder in feeders:
+            if feeder.poll() is None:
+                feeder.kill()
         worker.stop()
         if server is not None:
             server.stop()
@@ -464,7 +475,8 @@ def keep_up(args, env, workdir, dbname: str) -> dict:
         "pending_at_end": end_count,
         "lag_max_s": max(ages) if ages else 0.0,
         "lag_p50_s": sorted(ages)[len(ages) // 2] if ages else 0.0,
-        "drained_after_feed_s": round(drain_seconds, 2),
+        "drained_after_feed_s": round(drain_seconds, 2) if drained else None,
+        "feeders": args.feeders,
         "worker_cpu_cores": round(cpu["worker"] / feed["seconds"], 2),
         "postgres_cpu_cores": round(cpu["postgres"] / feed["seconds"], 2),
         "worker_cpu_us_per_entry": round(cpu["worker"] / max(feed["reports"], 1) * 1e6, 1),
@@ -476,7 +488,7 @@ def keep_up(args, env, workdir, dbname: str) -> dict:
           f"({result['achieved_rate']:,}/s of {args.rate:,}/s); at the end "
           f"{end_count:,} pending, oldest {result['lag_at_end_s']} s (max "
           f"{result['lag_max_s']} s); drained {result['drained_after_feed_s']} s after the "
-          f"feed; worker {result['worker_cpu_cores']} cores "
+          f"feed (None: not within 120 s); worker {result['worker_cpu_cores']} cores "
           f"({result['worker_cpu_us_per_entry']} µs/entry), PostgreSQL "
           f"{result['postgres_cpu_cores']} cores, feeder "
           f"{result['feeder_cpu_us_per_report']} µs/report", flush=True)
@@ -582,7 +594,7 @@ def feed_child(args) -> None:
         delay = scheduled - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        s = n % len(services)
+        s = (n + args.offset) % len(services)
         pool = pools[s]
         offset = (n * per_tick) % len(pool)
         batch = (pool + pool)[offset:offset + per_tick]
@@ -600,6 +612,11 @@ def feed_child(args) -> None:
     from resilience.ingest import entry_writer
 
     entry_writer.committer_stop()
+    # The last commits' digest run is published by this process's scheduler thread, which
+    # dies with it: let it publish (in production the beat sweep covers a lost wake-up).
+    from resilience.digest.schedule import LOCAL_INTERVAL_SECONDS
+
+    time.sleep(LOCAL_INTERVAL_SECONDS + 1.0)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     Path(args.feed_child).write_text(json.dumps(
         {"reports": sent, "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime}))
@@ -623,6 +640,9 @@ def parse_args(argv=None):
     p.add_argument("--tick-ms", type=float, default=20.0,
                    help="keep-up: one ingest() call every this many ms")
     p.add_argument("--feed", choices=("ingest", "http"), default="ingest")
+    p.add_argument("--feeders", type=int, default=2,
+                   help="keep-up: feeding processes, each --rate / N (default 2)")
+    p.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--concurrency", type=int, default=0,
                    help="worker processes (default: Celery's, one per CPU)")
     p.add_argument("--runs", type=int, default=1,

@@ -38,10 +38,13 @@ MAX_FIELD_NAME_LENGTH = 200
 # 4-6-5 / 4-6-4 (American Express, Diners), with one kind of separator (space or dash).
 # The scheme check and Luhn decide; a run glued to letters, dots or more digits is not a
 # card. A last short group may be something else (a CVV, "12/26"): see _card_or_keep.
+# Written to start with its first digit (the check on what comes before it follows that
+# digit), so the regular expression engine skips to the digits of a text instead of trying
+# every position: three times faster on a stack trace, the same matches.
 _CARD = re.compile(
-    r"(?<![\w.])(?:\d{13,19}"
-    r"|\d{4}(?P<s>[ -])\d{4}(?P=s)\d{4}(?P=s)\d{1,4}(?P<tail>(?P=s)\d{1,3})?"
-    r"|\d{4}(?P<t>[ -])\d{6}(?P=t)\d{4,5})(?![\w.])"
+    r"\d(?<![\w.]\d)(?:\d{12,18}"
+    r"|\d{3}(?P<s>[ -])\d{4}(?P=s)\d{4}(?P=s)\d{1,4}(?P<tail>(?P=s)\d{1,3})?"
+    r"|\d{3}(?P<t>[ -])\d{6}(?P=t)\d{4,5})(?![\w.])"
 )
 # Schemes by prefix range and lengths (ISO/IEC 7812 issuer ranges as the schemes publish
 # them). A millisecond timestamp (1…) or a 16-digit order id starting with 1 or 9 is none.
@@ -77,6 +80,7 @@ _PAIR = re.compile(r"(?<![\w.\[\]-])([\w.\[\]-]+)=([^&;\s,'\"]*)")
 # under another name): an auth scheme and a long token.
 _AUTH_VALUE = re.compile(r"(?i)^\s*(?:bearer|basic|digest|token)\s+\S{8,}")
 _SHORTEST_MATCH = 13  # a shorter string holds no card, IBAN or auth value
+_TWO_DIGITS = re.compile(r"\d\d")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -201,9 +205,14 @@ class Scrubber:
         """Free text: card numbers, IBANs and sensitive `key=value` pairs replaced."""
         if not self.enabled:
             return text
+        return self._text(text)
+
+    def _text(self, text: str) -> str:
         if "=" in text:
             text = _PAIR.sub(self._pair_or_keep, text)
-        if len(text) >= _SHORTEST_MATCH:
+        # A card number and an IBAN both hold two digits in a row: text without them (most
+        # names, paths and source lines) is passed over without either pattern.
+        if len(text) >= _SHORTEST_MATCH and _TWO_DIGITS.search(text):
             text = _CARD.sub(_card_or_keep, text)
             text = _IBAN.sub(_iban_or_keep, text)
         return text
@@ -214,33 +223,80 @@ class Scrubber:
         headers and query strings) are read as keys and values."""
         if not self.enabled:
             return value
-        return self._value(value)
+        return self._value(value, {})
 
-    def _value(self, value: Any) -> Any:
+    # The walk below is the hot path of a Sentry event (hundreds of keys and strings, with
+    # its frames): exact types are dispatched first, and `seen` remembers what each string
+    # became within one report, since an event repeats its module names, file names and
+    # source lines (a frame appears both for grouping and with its context).
+
+    def _value(self, value: Any, seen: dict[str, str]) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self._string(value, seen)
+        if kind is dict:
+            return self._object(value, seen)
+        if kind is list:
+            return self._array(value, seen)
+        if kind is int:
+            return FILTERED if value > 10**12 and is_card_number(str(value)) else value
+        if value is None or kind is bool or kind is float:
+            return value
+        # Subclasses (an OrderedDict, an IntEnum in a guard's context): the same rules.
         if isinstance(value, str):
-            if len(value) < _SHORTEST_MATCH and "=" not in value:
-                return value  # most values: too short for any rule
-            return FILTERED if _AUTH_VALUE.match(value) else self.text(value)
+            return self._string(value, None)
         if isinstance(value, dict):
-            return {key: self._under(key, item) for key, item in value.items()}
+            return self._object(value, seen)
         if isinstance(value, list):
-            return [self._item(item) for item in value]
+            return self._array(value, seen)
         if isinstance(value, int) and not isinstance(value, bool) and value > 10**12:
             return FILTERED if is_card_number(str(value)) else value
         return value
 
-    def _under(self, key: Any, value: Any) -> Any:
-        verdict = self._verdict(key) if isinstance(key, str) else _PLAIN
+    def _string(self, value: str, seen: dict[str, str] | None) -> str:
+        if len(value) < _SHORTEST_MATCH and "=" not in value:
+            return value  # most values: too short for any rule
+        if seen is None:
+            return FILTERED if _AUTH_VALUE.match(value) else self._text(value)
+        clean = seen.get(value)
+        if clean is None:
+            clean = FILTERED if _AUTH_VALUE.match(value) else self._text(value)
+            seen[value] = clean
+        return clean
+
+    def _object(self, value: dict, seen: dict[str, str]) -> dict:
+        verdicts = self._verdicts
+        out = {}
+        for key, item in value.items():
+            verdict = verdicts.get(key) if type(key) is str else None
+            if verdict is None:
+                verdict = self._verdict(key) if isinstance(key, str) else _PLAIN
+            if verdict == _SAFE:
+                out[key] = item
+            elif verdict == _SENSITIVE and item is not None and item != "":
+                out[key] = FILTERED
+            elif type(item) is str and len(item) < _SHORTEST_MATCH and "=" not in item:
+                out[key] = item
+            else:
+                out[key] = self._value(item, seen)
+        return out
+
+    def _array(self, value: list, seen: dict[str, str]) -> list:
+        out = []
+        for item in value:
+            if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str):
+                out.append([item[0], self._under(item[0], item[1], seen)])
+            else:
+                out.append(self._value(item, seen))
+        return out
+
+    def _under(self, key: str, value: Any, seen: dict[str, str]) -> Any:
+        verdict = self._verdict(key)
         if verdict == _SAFE:
             return value
         if verdict == _SENSITIVE and value is not None and value != "":
             return FILTERED
-        return self._value(value)
-
-    def _item(self, item: Any) -> Any:
-        if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str):
-            return [item[0], self._under(item[0], item[1])]
-        return self._value(item)
+        return self._value(value, seen)
 
     def report(self, report: Mapping[str, Any]) -> dict[str, Any]:
         """A report as it is stored: its free text and structured fields scrubbed, its
@@ -250,15 +306,18 @@ class Scrubber:
         clean = dict(report)
         if not self.enabled:
             return clean
+        return self._report(clean, {})
+
+    def _report(self, clean: dict[str, Any], seen: dict[str, str]) -> dict[str, Any]:
         for field in _TEXT_FIELDS:
             if isinstance(clean.get(field), str):
-                clean[field] = self.text(clean[field])
+                clean[field] = self._text(clean[field])
         for field in _DATA_FIELDS:
             if clean.get(field) is not None:
-                clean[field] = self.data(clean[field])
+                clean[field] = self._value(clean[field], seen)
         cause = clean.get("cause")
         if isinstance(cause, Mapping):
-            clean["cause"] = self.report(cause)
+            clean["cause"] = self._report(dict(cause), seen)
         return clean
 
 

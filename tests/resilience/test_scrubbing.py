@@ -135,6 +135,53 @@ def test_is_card_number_wants_a_scheme_length():
     assert not is_card_number("37828224631000")  # nor Amex 14
 
 
+@pytest.mark.parametrize(("text", "scrubbed"), [
+    ("4111111111111111", FILTERED),  # the whole text, nothing before it
+    ("(4111111111111111)", f"({FILTERED})"),
+    ("#4111 1111 1111 1111", f"#{FILTERED}"),
+    ("x4111111111111111", "x4111111111111111"),  # glued to a letter: not a card
+    ("_4111111111111111", "_4111111111111111"),
+    ("v1.4111111111111111", "v1.4111111111111111"),
+    ("14111111111111111 4111111111111111", f"14111111111111111 {FILTERED}"),
+])
+def test_a_card_number_is_found_only_where_nothing_is_glued_before_it(text, scrubbed):
+    # The pattern checks what precedes a card after its first digit (so it can skip
+    # to digits); the same numbers are found as with the check first.
+    assert scrub.text(text) == scrubbed
+
+
+def test_a_card_number_in_other_scripts_digits_is_still_looked_at():
+    # Text is passed over only when it holds no two digits in a row, in any script: these
+    # are Arabic-Indic digits, which the card pattern reads as digits too.
+    number = "\u0664" + "\u0661" * 12 + "\u0660" * 3
+    assert scrub.text(f"card {number}") == f"card {FILTERED}"
+    assert scrub.data({"note": f"card {number}"}) == {"note": f"card {FILTERED}"}
+
+
+def test_a_value_repeated_in_a_report_is_scrubbed_by_where_it_is_each_time():
+    # What a string became is remembered within a report; the key it sits under still
+    # decides for each occurrence, and free text keeps its own rules (no auth check).
+    secret = "correct horse battery staple"
+    bearer = "Bearer abcdefghijklmnop"
+    card = "card 4111 1111 1111 1111 declined"
+    report = {
+        "message": bearer,
+        "context": {"note": secret, "password": secret, "upstream": bearer, "why": card},
+        "extra": {"frames": [{"vars": {"api_token": secret, "text": secret, "why": card}}],
+                  "headers": [["Authorization", secret], ["X-Note", secret]]},
+        "cause": {"message": card, "stack_trace": bearer},
+    }
+    clean = scrub.report(report)
+    declined = f"card {FILTERED} declined"
+    assert clean["message"] == bearer
+    assert clean["context"] == {"note": secret, "password": FILTERED, "upstream": FILTERED,
+                                "why": declined}
+    assert clean["extra"] == {"frames": [{"vars": {"api_token": FILTERED, "text": secret,
+                                                   "why": declined}}],
+                              "headers": [["Authorization", FILTERED], ["X-Note", secret]]}
+    assert clean["cause"] == {"message": declined, "stack_trace": bearer}
+
+
 # --- IBANs --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("iban", [

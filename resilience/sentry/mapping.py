@@ -386,7 +386,7 @@ def level_code(value: Mapping[str, Any], *, platform: Any, data_code: str | None
     system error's message."""
     if data_code:
         return data_code
-    if platform in _NODE_PLATFORMS:
+    if isinstance(platform, str) and platform in _NODE_PLATFORMS:
         match = _NODE_SYSTEM_MESSAGE.match(_cut(value.get("value"), 200))
         if match:
             return match.group(1) or match.group(2)

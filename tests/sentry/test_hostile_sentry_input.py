@@ -131,3 +131,17 @@ def test_one_clients_hostile_events_cost_another_client_nothing(client, service,
     good = envelope(("event", exception_event(eid=eid, message="\u0000")))
     assert send(client, other, good, auth=other_auth).status_code == 200
     assert ErrorLogEntry.objects.get().event_id == eid
+
+
+@pytest.mark.parametrize("platform", [["node"], {"name": "node"}, 3, None])
+def test_a_platform_that_is_not_text_is_kept_and_reads_as_no_platform(client, service,
+                                                                     auth_header, platform):
+    # The platform picks how a Node system error's code is read; a list or an object
+    # there is no platform (it used to be looked up as one: a 500).
+    event = exception_event(platform=platform)
+    event["exception"]["values"][-1]["value"] = "connect ECONNREFUSED 127.0.0.1:5432"
+    response = send(client, service, envelope(("event", event)), auth=auth_header)
+    assert response.status_code == 200, response.content
+    entry = ErrorLogEntry.objects.get()
+    assert entry.code != "ECONNREFUSED"
+    assert entry.extra.get("platform") == platform

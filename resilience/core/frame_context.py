@@ -29,14 +29,17 @@ CONTEXT_BUDGET = 64_000
 def cut(text: Any, limit: int) -> str:
     """Text cut to `limit` characters, NUL and lone surrogates made U+FFFD."""
     text = text if isinstance(text, str) else ("" if text is None else str(text))
-    return replace_bad_text(text[:limit])
+    text = text[:limit]
+    # What needs repair is rare: ASCII without NUL is checked in C and kept.
+    return text if text.isascii() and "\x00" not in text else replace_bad_text(text)
 
 
 def _text_lines(value: Any, keep_last: bool) -> list[str]:
     if not isinstance(value, list):
         return []
-    lines = [cut(line, MAX_CONTEXT_LINE) for line in value if isinstance(line, str)]
-    return lines[-MAX_CONTEXT_LINES:] if keep_last else lines[:MAX_CONTEXT_LINES]
+    lines = [line for line in value if isinstance(line, str)]
+    lines = lines[-MAX_CONTEXT_LINES:] if keep_last else lines[:MAX_CONTEXT_LINES]
+    return [cut(line, MAX_CONTEXT_LINE) for line in lines]
 
 
 def _var_text(value: Any) -> str:

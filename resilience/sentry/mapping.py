@@ -95,7 +95,10 @@ def normalise_event_id(value: Any) -> str | None:
 
 def _cut(text: Any, limit: int | None) -> str:
     text = text if isinstance(text, str) else ("" if text is None else str(text))
-    return replace_bad_text(text[:limit] if limit else text)
+    if limit:
+        text = text[:limit]
+    # What needs repair (NUL, a lone surrogate) is rare: ASCII without NUL is checked in C.
+    return text if text.isascii() and "\x00" not in text else replace_bad_text(text)
 
 
 def _field(name: str, value: Any) -> str:
@@ -603,19 +606,23 @@ def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
     level = event_level(event.get("level"))
     extra["level"] = level
     extra["event_type"] = EVENT_TYPE_MESSAGE if is_message else EVENT_TYPE_ERROR
+    # Stored beside the report without passing validate_report, so made storable here.
+    # What was built above is storable as built (its text cut and repaired, its numbers
+    # small); what the SDK sent is kept as sent, so it is checked (and repaired).
+    sent: dict[str, Any] = {}
     for key in _EXTRA_KEYS:
         if event.get(key) not in (None, "", {}, []):
-            extra[key] = event[key]
+            sent[key] = event[key]
     sdk = _sdk(event.get("sdk"))
     if sdk:
-        extra["sdk"] = sdk
+        sent["sdk"] = sdk
     if isinstance(event.get("extra"), dict) and event["extra"]:
-        extra["extra"] = event["extra"]
+        sent["extra"] = event["extra"]
+    extra.update(storable_json("extra", sent, repair=True))
     return MappedEvent(
         event_id=event_id,
         report=report,
-        # Stored beside the report without passing validate_report: made storable here.
-        extra=storable_json("extra", extra, repair=True),
+        extra=extra,
         severity_floor=SEVERITY_FLOORS.get(level),
         severity=MESSAGE_SEVERITIES.get(level) if is_message else None,
     )

@@ -110,14 +110,16 @@ events = st.fixed_dictionaries(
         "environment": json_values, "release": json_values, "level": json_values,
         "tags": st.one_of(json_values, st.dictionaries(nasty_text, json_values, max_size=3)),
         "user": json_values, "contexts": json_values, "extra": json_values,
-        "fingerprint": json_values, "platform": st.sampled_from(["python", "node", None]),
+        "fingerprint": json_values,
+        "platform": st.one_of(st.sampled_from(["python", "node", None]), json_values),
         "exception": st.fixed_dictionaries({"values": st.lists(st.fixed_dictionaries(
             {"type": nasty_text, "value": nasty_text},
             optional={"module": json_values, "mechanism": json_values,
                       "stacktrace": st.fixed_dictionaries({"frames": st.lists(
                           st.dictionaries(st.sampled_from(
-                              ["filename", "module", "function", "lineno", "in_app",
-                               "context_line"]), json_values), max_size=3)})}),
+                              ["filename", "abs_path", "module", "function", "lineno",
+                               "colno", "in_app", "context_line", "pre_context",
+                               "post_context", "vars"]), json_values), max_size=3)})}),
             max_size=3)}),
     },
 )
@@ -134,5 +136,8 @@ def test_a_mapped_sentry_event_is_stored_or_refused_as_a_bad_event(service, sent
         return
     event("accepted")
     report["extra"] = mapped.extra  # as the Sentry views do
+    # Storable as built: only what the SDK sent as it is (contexts, user, request, extra,
+    # sdk) is walked again by the mapping; the frames, their context and the exception
+    # tree are built from repaired text and small numbers.
     assert safe_json.check(mapped.extra) is mapped.extra
     _stored(report, service)

@@ -2,6 +2,7 @@
 (pure: no database). The shapes are the ones sentry-python 2.x sends
 (utils.exceptions_from_error), checked against the real SDK in test_python_sdk_traces.py."""
 
+from resilience.core import safe_json
 from resilience.core.exception_tree import LINK_TEXT, exception_parents
 from resilience.core.frame_context import (
     CONTEXT_BUDGET,
@@ -114,6 +115,28 @@ def test_frames_keep_their_source_lines_and_variables_within_bounds():
     assert detail["vars"]["v1"] == '{"nested": [1, 2]}'
     assert detail["vars"]["v2"] == "bad \ufffd text"
     assert (detail["lineno"], detail["in_app"]) == (10, True)
+
+
+def test_text_postgresql_refuses_is_repaired_in_every_part_built_from_a_frame():
+    # The mapping walks again only what it keeps as the SDK sent it (contexts, request,
+    # user, extra); frames, their context and the exception tree are storable as built.
+    bad = "a\x00b\ud800c"
+    raw = {"module": bad, "function": bad, "filename": bad, "abs_path": bad, "lineno": 3,
+           "pre_context": [bad, "ok"], "context_line": bad, "post_context": [bad],
+           "vars": {bad: bad, "n": [bad]}}
+    mapped = map_event(event(value(bad, bad, frames=[raw], type=bad),
+                             contexts={"app": {bad: bad}}, extra={"note": bad}))
+    assert safe_json.check(mapped.extra) is mapped.extra
+    fixed = "a\ufffdb\ufffdc"
+    [part] = mapped.extra["exceptions"]
+    assert (part["type"], part["value"], part["mechanism"]["type"]) == (fixed,) * 3
+    [detail] = part["frames"]
+    assert [detail[k] for k in ("module", "function", "filename", "context_line")] == [fixed] * 4
+    assert (detail["pre_context"], detail["post_context"]) == ([fixed, "ok"], [fixed])
+    assert detail["vars"] == {fixed: fixed, "n": '["a\\u0000b\ufffdc"]'}
+    assert mapped.extra["frames"][0]["module"] == fixed
+    assert mapped.extra["contexts"] == {"app": {fixed: fixed}}
+    assert mapped.extra["extra"] == {"note": fixed}
 
 
 def test_the_context_budget_goes_to_the_innermost_frames_first():

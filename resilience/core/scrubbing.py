@@ -61,6 +61,9 @@ _CARD_SCHEMES = (
 )
 # An IBAN: country code, check digits, then the account, compact or in groups of four.
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
+# Its check digits after the country code: where an IBAN can start, two characters before
+# (found by their first digit, so the engine skips to the digits of a text).
+_IBAN_DIGITS = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)")
 # Lengths from the SWIFT IBAN registry.
 IBAN_LENGTHS = {
     "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
@@ -76,6 +79,11 @@ IBAN_LENGTHS = {
 # `key=value` in a query string, form body, cookie header or log line; the key is one run
 # of name characters, so a failed match costs one pass over it.
 _PAIR = re.compile(r"(?<![\w.\[\]-])([\w.\[\]-]+)=([^&;\s,'\"]*)")
+# Where a pair can be: an "=" right after a name character (found by its literal "=", so
+# the engine skips to each one), and the run of name characters before it (read on the
+# reversed text).
+_PAIR_EQUALS = re.compile(r"=(?<=[\w.\[\]-]=)")
+_KEY_RUN = re.compile(r"[\w.\[\]-]+")
 # A structured value that is a credential on its own (an Authorization header copied
 # under another name): an auth scheme and a long token.
 _AUTH_VALUE = re.compile(r"(?i)^\s*(?:bearer|basic|digest|token)\s+\S{8,}")
@@ -145,6 +153,23 @@ def _iban_or_keep(match: re.Match) -> str:
     return text
 
 
+def _ibans_replaced(text: str) -> str:
+    """`_IBAN.sub(_iban_or_keep, text)`, trying the pattern only where check digits follow
+    a country code: every match starts there, and one tried further left would have been
+    found by the scan first, so the matches are the same."""
+    pieces: list[str] = []
+    done = 0
+    for digits in _IBAN_DIGITS.finditer(text):
+        start = digits.start() - 2
+        if start < done:
+            continue
+        match = _IBAN.match(text, start)
+        if match is not None:
+            pieces += (text[done:start], _iban_or_keep(match))
+            done = match.end()
+    return "".join((*pieces, text[done:])) if pieces else text
+
+
 def field_names(text: str) -> tuple[str, ...]:
     """An operator's list (one name a line, or separated by commas) as normalised names."""
     names: dict[str, None] = {}
@@ -209,13 +234,35 @@ class Scrubber:
 
     def _text(self, text: str) -> str:
         if "=" in text:
-            text = _PAIR.sub(self._pair_or_keep, text)
+            text = self._pairs_replaced(text)
         # A card number and an IBAN both hold two digits in a row: text without them (most
         # names, paths and source lines) is passed over without either pattern.
         if len(text) >= _SHORTEST_MATCH and _TWO_DIGITS.search(text):
             text = _CARD.sub(_card_or_keep, text)
-            text = _IBAN.sub(_iban_or_keep, text)
+            text = _ibans_replaced(text)
         return text
+
+    def _pairs_replaced(self, text: str) -> str:
+        """`_PAIR.sub(self._pair_or_keep, text)`, trying the pattern only at the start of
+        the name before each "=" that has one. Every match starts there (its key is the
+        whole run of name characters before its "="), and an "=" inside the value of the
+        match before it is passed over, as the scan does: the matches are the same."""
+        pieces: list[str] = []
+        done = 0
+        reversed_text = ""
+        for equals in _PAIR_EQUALS.finditer(text):
+            at = equals.start()
+            if at < done:
+                continue
+            if not reversed_text:
+                reversed_text = text[::-1]
+            from_end = len(text) - at
+            start = at - (_KEY_RUN.match(reversed_text, from_end).end() - from_end)
+            match = _PAIR.match(text, start)
+            if match is not None:  # always, as said above; kept as the scan would find it
+                pieces += (text[done:start], self._pair_or_keep(match))
+                done = match.end()
+        return "".join((*pieces, text[done:])) if pieces else text
 
     def data(self, value: Any) -> Any:
         """Structured data (JSON values): a copy with sensitive keys' values filtered and

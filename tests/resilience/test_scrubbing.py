@@ -55,6 +55,24 @@ def test_sensitive_pairs_in_a_query_string_form_body_or_cookie_header_are_filter
     assert scrub.text("GET /cb?api_key=zz failed") == f"GET /cb?api_key={FILTERED} failed"
 
 
+@pytest.mark.parametrize(("text", "scrubbed"), [
+    # An "=" inside a pair's value starts no pair of its own; the next one after a
+    # separator does.
+    ("next=a=token=x&token=y", f"next=a=token=x&token={FILTERED}"),
+    # The key is the whole run of name characters before its "=", whatever it follows.
+    ("a=1&b.token=2;c[token]=3 d-token=4",
+     f"a=1&b.token={FILTERED};c[token]={FILTERED} d-token={FILTERED}"),
+    ("=token=6", f"=token={FILTERED}"),
+    ("x==token=5", "x==token=5"),  # the value of x runs on over the second "="
+    ("\u00e9_token=7", f"\u00e9_token={FILTERED}"),
+    ("ab" * 200 + "_token=8", "ab" * 200 + f"_token={FILTERED}"),
+    ("password=", "password="),  # nothing was sent
+])
+def test_pairs_are_found_where_a_scan_from_the_start_finds_them(text, scrubbed):
+    # Only each "=" after a name character is looked at, and the name read back from it.
+    assert scrub.text(text) == scrubbed
+
+
 def test_a_value_that_is_a_credential_on_its_own_is_filtered_under_any_key():
     assert scrub.data({"upstream": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x"}) == {"upstream": FILTERED}
     assert scrub.data({"note": "basic plan"}) == {"note": "basic plan"}
@@ -199,6 +217,20 @@ def test_an_iban_is_replaced_in_free_text(iban):
 
 def test_an_iban_followed_by_other_capitals_is_found_and_the_rest_kept():
     assert scrub.text("IBAN DE89 3704 0044 0532 0130 00 OK") == f"IBAN {FILTERED} OK"
+
+
+@pytest.mark.parametrize(("text", "scrubbed"), [
+    ("DE89370400440532013000", FILTERED),
+    ("(DE89 3704 0044 0532 0130 00)", f"({FILTERED})"),
+    ("iban:GB82WEST12345698765432.", f"iban:{FILTERED}."),
+    ("DE89370400440532013000 GB82WEST12345698765432", f"{FILTERED} {FILTERED}"),
+    ("line 12 DE8937040044053201300 DE89370400440532013000",
+     f"line 12 DE8937040044053201300 {FILTERED}"),
+    ("XDE89370400440532013000", "XDE89370400440532013000"),  # glued to a letter
+])
+def test_an_iban_is_found_from_its_check_digits_where_a_scan_would_find_it(text, scrubbed):
+    # The pattern is tried only two characters before two digits that follow two letters.
+    assert scrub.text(text) == scrubbed
 
 
 @pytest.mark.parametrize("text", [

@@ -304,26 +304,45 @@ class Scrubber:
         if len(value) < _SHORTEST_MATCH and "=" not in value:
             return value  # most values: too short for any rule
         if seen is None:
-            return FILTERED if _AUTH_VALUE.match(value) else self._text(value)
+            return self._long_string(value)
         clean = seen.get(value)
         if clean is None:
-            clean = FILTERED if _AUTH_VALUE.match(value) else self._text(value)
-            seen[value] = clean
+            clean = seen[value] = self._long_string(value)
         return clean
+
+    def _long_string(self, value: str) -> str:
+        return FILTERED if _AUTH_VALUE.match(value) else self._text(value)
+
+    # _object and _array take strings, objects and lists of the exact types in place
+    # (_string's and _value's work, without a call per value); the rest goes to _value.
 
     def _object(self, value: dict, seen: dict[str, str]) -> dict:
         verdicts = self._verdicts
         out = {}
         for key, item in value.items():
-            verdict = verdicts.get(key) if type(key) is str else None
+            verdict = verdicts.get(key)
             if verdict is None:
                 verdict = self._verdict(key) if isinstance(key, str) else _PLAIN
-            if verdict == _SAFE:
-                out[key] = item
-            elif verdict == _SENSITIVE and item is not None and item != "":
-                out[key] = FILTERED
-            elif type(item) is str and len(item) < _SHORTEST_MATCH and "=" not in item:
-                out[key] = item
+            if verdict:
+                if verdict == _SAFE:
+                    out[key] = item
+                    continue
+                if item is not None and item != "":  # sensitive
+                    out[key] = FILTERED
+                    continue
+            kind = type(item)
+            if kind is str:
+                if len(item) < _SHORTEST_MATCH and "=" not in item:
+                    out[key] = item
+                else:
+                    clean = seen.get(item)
+                    if clean is None:
+                        clean = seen[item] = self._long_string(item)
+                    out[key] = clean
+            elif kind is dict:
+                out[key] = self._object(item, seen)
+            elif kind is list:
+                out[key] = self._array(item, seen)
             else:
                 out[key] = self._value(item, seen)
         return out
@@ -331,7 +350,18 @@ class Scrubber:
     def _array(self, value: list, seen: dict[str, str]) -> list:
         out = []
         for item in value:
-            if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str):
+            kind = type(item)
+            if kind is str:
+                if len(item) < _SHORTEST_MATCH and "=" not in item:
+                    out.append(item)
+                else:
+                    clean = seen.get(item)
+                    if clean is None:
+                        clean = seen[item] = self._long_string(item)
+                    out.append(clean)
+            elif kind is dict:
+                out.append(self._object(item, seen))
+            elif isinstance(item, list) and len(item) == 2 and isinstance(item[0], str):
                 out.append([item[0], self._under(item[0], item[1], seen)])
             else:
                 out.append(self._value(item, seen))

@@ -34,9 +34,23 @@ def cut(text: Any, limit: int) -> str:
     return text if text.isascii() and "\x00" not in text else replace_bad_text(text)
 
 
+def _kept_as_sent(text: str, limit: int) -> bool:
+    """`text` needs no cut and no repair: cut() would return it as it is."""
+    return len(text) <= limit and text.isascii() and "\x00" not in text
+
+
 def _text_lines(value: Any, keep_last: bool) -> list[str]:
     if not isinstance(value, list):
         return []
+    # Most often every line is short ASCII text: checked at once, joined (a non-text line
+    # makes the join fail). If the lines kept are all text, they are the text lines kept.
+    lines = value[-MAX_CONTEXT_LINES:] if keep_last else value[:MAX_CONTEXT_LINES]
+    try:
+        joined = "".join(lines)
+    except TypeError:
+        joined = None
+    if joined is not None and _kept_as_sent(joined, MAX_CONTEXT_LINE):
+        return list(lines)
     lines = [line for line in value if isinstance(line, str)]
     lines = lines[-MAX_CONTEXT_LINES:] if keep_last else lines[:MAX_CONTEXT_LINES]
     return [cut(line, MAX_CONTEXT_LINE) for line in lines]
@@ -52,19 +66,31 @@ def _var_text(value: Any) -> str:
 
 def frame_context(frame: Mapping[str, Any]) -> dict[str, Any]:
     """A frame's source lines around its line and its local variables, bounded."""
+    return sized_frame_context(frame)[0]
+
+
+def sized_frame_context(frame: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """frame_context() and its context_size(), counted as it is built."""
     context: dict[str, Any] = {}
+    size = 0
     line = frame.get("context_line")
     if isinstance(line, str):
-        context["pre_context"] = _text_lines(frame.get("pre_context"), keep_last=True)
-        context["context_line"] = cut(line, MAX_CONTEXT_LINE)
-        context["post_context"] = _text_lines(frame.get("post_context"), keep_last=False)
+        pre = context["pre_context"] = _text_lines(frame.get("pre_context"), keep_last=True)
+        line = context["context_line"] = cut(line, MAX_CONTEXT_LINE)
+        post = context["post_context"] = _text_lines(frame.get("post_context"),
+                                                     keep_last=False)
+        size = sum(map(len, pre)) + len(line) + sum(map(len, post))
     variables = frame.get("vars")
     if isinstance(variables, dict) and variables:
-        context["vars"] = {
-            cut(name, MAX_VAR_NAME): _var_text(value)
-            for name, value in islice(variables.items(), MAX_VARS)
-        }
-    return context
+        kept = context["vars"] = {}
+        for name, value in islice(variables.items(), MAX_VARS):
+            if type(name) is not str or not _kept_as_sent(name, MAX_VAR_NAME):
+                name = cut(name, MAX_VAR_NAME)
+            if type(value) is not str or not _kept_as_sent(value, MAX_VAR_VALUE):
+                value = _var_text(value)
+            kept[name] = value
+        size += sum(map(len, kept)) + sum(map(len, kept.values()))
+    return context, size
 
 
 def context_size(context: Mapping[str, Any]) -> int:

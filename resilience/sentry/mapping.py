@@ -42,7 +42,7 @@ from resilience.core.exception_tree import (
     member_number,
     small_id,
 )
-from resilience.core.frame_context import CONTEXT_BUDGET, context_size, frame_context
+from resilience.core.frame_context import CONTEXT_BUDGET, sized_frame_context
 
 # The frame heuristics text traces are grouped with; reused so structured frames without
 # `module` or `in_app` (browser SDKs) get the same deploy-independent names.
@@ -263,9 +263,11 @@ def _cause_chain(values: list[dict[str, Any]], *, platform: Any = None,
 _MECHANISM_FLAGS = ("handled", "is_exception_group")
 
 
-def detail_frame(frame: Mapping[str, Any]) -> dict[str, Any]:
-    """Where a frame is: grouping_frame's names, its line and column."""
-    detail = grouping_frame(frame)
+def detail_frame(frame: Mapping[str, Any], grouped: Mapping[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """Where a frame is: grouping_frame's names (`grouped`, when already made), its line
+    and column."""
+    detail = grouping_frame(frame) if grouped is None else dict(grouped)
     for key in ("lineno", "colno"):
         number = small_id(frame.get(key))
         if number is not None:
@@ -296,8 +298,10 @@ def _mechanism_summary(value: Mapping[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def exception_details(values: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the entry page shows of the exceptions, for `extra`:
+def exception_details(values: list[dict[str, Any]],
+                      grouped: Mapping[int, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """What the entry page shows of the exceptions, for `extra` (`grouped`: the grouping
+    frames already made, by the id of their frame in `values`):
 
     - `exceptions`: exception.values in the SDK's order (root cause first, the raised one
       last), each with its type, value, mechanism (type, handled, is_exception_group),
@@ -311,6 +315,7 @@ def exception_details(values: list[dict[str, Any]]) -> dict[str, Any]:
       "onunhandledrejection").
     """
     values = values[-MAX_EXCEPTIONS:]
+    grouped = grouped or {}
     parents = exception_parents(values)
     exceptions: list[dict[str, Any]] = []
     for value, parent in zip(values, parents, strict=True):
@@ -321,7 +326,7 @@ def exception_details(values: list[dict[str, Any]]) -> dict[str, Any]:
             "mechanism": _mechanism_summary(value),
             "parent": parent,
             "link": link_kind(value) if parent is not None else None,
-            "frames": [detail_frame(frame) for frame in frames],
+            "frames": [detail_frame(frame, grouped.get(id(frame))) for frame in frames],
         }
         if part["link"] == LINK_MEMBER:
             part["member"] = member_number(value, len(exceptions))
@@ -333,8 +338,7 @@ def exception_details(values: list[dict[str, Any]]) -> dict[str, Any]:
     for value, part in zip(reversed(values), reversed(exceptions), strict=True):
         frames, _ = _kept_frames(value)
         for raw, detail in zip(reversed(frames), reversed(part["frames"]), strict=True):
-            context = frame_context(raw)
-            size = context_size(context)
+            context, size = sized_frame_context(raw)
             if size > budget:
                 trimmed = True
                 continue
@@ -560,12 +564,14 @@ def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
         if errno is not None:
             report["errno"] = errno
         # Group on the raised exception's frames; a rethrow without a stack uses its cause's.
+        grouped: dict[int, dict[str, Any]] = {}
         for value in reversed(values):
-            frames = _raw_frames(value)
+            frames = _raw_frames(value)[-MAX_FRAMES_KEPT:]
             if frames:
-                extra["frames"] = [grouping_frame(f) for f in frames[-MAX_FRAMES_KEPT:]]
+                extra["frames"] = [grouping_frame(f) for f in frames]
+                grouped = {id(f): made for f, made in zip(frames, extra["frames"], strict=True)}
                 break
-        extra.update(exception_details(values))
+        extra.update(exception_details(values, grouped))
     else:
         message = _field("message", event_message(event)) or (
             _field("message", values[0].get("value")) if values else "")

@@ -139,6 +139,32 @@ def test_text_postgresql_refuses_is_repaired_in_every_part_built_from_a_frame():
     assert mapped.extra["extra"] == {"note": fixed}
 
 
+def test_source_lines_kept_as_sent_only_when_all_of_them_need_nothing():
+    # Lines that are all short ASCII text are kept as they came; any other line (not text,
+    # too long, NUL, not ASCII) sends the whole frame through the line-by-line rules.
+    def lines(pre, post=()):
+        raw = frame("f", pre_context=list(pre), context_line="x", post_context=list(post))
+        [detail] = map_event(event(value("ValueError", frames=[raw]))).extra[
+            "exceptions"][0]["frames"]
+        return detail["pre_context"], detail["post_context"]
+
+    assert lines(["a", "b"], ["c"]) == (["a", "b"], ["c"])
+    assert lines(["a", 7, "b", "c", "d", "e", "f"]) == (["b", "c", "d", "e", "f"], [])
+    assert lines([None, "a"], ["b", {"c": 1}, "d"]) == (["a"], ["b", "d"])
+    assert lines(["a", "b\x00"], ["\u00e9\ud800"]) == (["a", "b\ufffd"], ["\u00e9\ufffd"])
+    long = "y" * 200  # each within MAX_CONTEXT_LINE, together over it
+    assert lines([long, long, "z" * 400]) == ([long, long, "z" * MAX_CONTEXT_LINE], [])
+
+
+def test_variables_kept_as_sent_only_when_they_need_nothing():
+    raw = frame("f", vars={"ok": "'short'", "n" * 150: "1", "nul": "a\x00", "long": "v" * 600,
+                           "obj": {"k": [1]}, "u": "\u00e9"})
+    [detail] = map_event(event(value("ValueError", frames=[raw]))).extra["exceptions"][0][
+        "frames"]
+    assert detail["vars"] == {"ok": "'short'", "n" * 100: "1", "nul": "a\ufffd",
+                              "long": "v" * MAX_VAR_VALUE, "obj": '{"k": [1]}', "u": "\u00e9"}
+
+
 def test_the_context_budget_goes_to_the_innermost_frames_first():
     big = {"vars": {f"v{n}": "z" * MAX_VAR_VALUE for n in range(MAX_VARS)}, "context_line": "x"}
     count = CONTEXT_BUDGET // (MAX_VARS * MAX_VAR_VALUE) + 3

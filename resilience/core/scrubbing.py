@@ -186,6 +186,13 @@ def normalise_key(key: str) -> str:
 
 _PLAIN, _SENSITIVE, _SAFE = 0, 1, 2
 _MAX_VERDICTS = 10_000  # keys remembered per Scrubber; past it, forgotten and relearnt
+# Values that every scrubber keeps as they are: no "=" (a pair's key is the one thing a
+# service's own names decide), no card number, IBAN or credential. Events repeat them
+# (module and file names, source lines), so they are remembered across reports, up to a
+# count (then forgotten and relearnt); nothing remembered is anything scrubbing removes.
+_KEPT_TEXT: set[str] = set()
+_KEPT_TEXT_COUNT = 20_000
+_KEPT_TEXT_LENGTH = 300
 
 
 class Scrubber:
@@ -311,7 +318,15 @@ class Scrubber:
         return clean
 
     def _long_string(self, value: str) -> str:
-        return FILTERED if _AUTH_VALUE.match(value) else self._text(value)
+        if value in _KEPT_TEXT:
+            return value
+        clean = FILTERED if _AUTH_VALUE.match(value) else self._text(value)
+        if (type(value) is str and "=" not in value and len(value) <= _KEPT_TEXT_LENGTH
+                and clean == value):
+            if len(_KEPT_TEXT) >= _KEPT_TEXT_COUNT:
+                _KEPT_TEXT.clear()
+            _KEPT_TEXT.add(value)
+        return clean
 
     # _object and _array take strings, objects and lists of the exact types in place
     # (_string's and _value's work, without a call per value); the rest goes to _value.

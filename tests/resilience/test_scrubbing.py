@@ -200,6 +200,31 @@ def test_a_value_repeated_in_a_report_is_scrubbed_by_where_it_is_each_time():
     assert clean["cause"] == {"message": declined, "stack_trace": bearer}
 
 
+def test_values_remembered_across_reports_are_only_ones_every_scrubber_keeps():
+    # Text without "=" that came out unchanged is remembered for every scrubber; a pair
+    # is never remembered, since a service's own names decide it.
+    pair = "ssn=12345 order 77"
+    plain = "nothing here to remove, twice"
+    assert scrub.data({"note": pair, "other": plain}) == {"note": pair, "other": plain}
+    strict = Scrubber(sensitive_fields=["ssn", "other"])
+    assert strict.data({"note": pair, "other": plain, "list": [plain, pair]}) == {
+        "note": f"ssn={FILTERED} order 77", "other": FILTERED,
+        "list": [plain, f"ssn={FILTERED} order 77"]}
+    card = "paid with 4111 1111 1111 1111 today"
+    assert scrub.data([card, card]) == [f"paid with {FILTERED} today"] * 2
+    assert scrub.data({"note": card}) == {"note": f"paid with {FILTERED} today"}
+
+
+def test_values_remembered_across_reports_are_bounded(monkeypatch):
+    from resilience.core import scrubbing
+
+    monkeypatch.setattr(scrubbing, "_KEPT_TEXT_COUNT", 5)
+    scrub.data([f"a value number {n}, long enough" for n in range(50)])
+    assert 0 < len(scrubbing._KEPT_TEXT) <= 5
+    scrub.data(["x" * (scrubbing._KEPT_TEXT_LENGTH + 1)])
+    assert "x" * (scrubbing._KEPT_TEXT_LENGTH + 1) not in scrubbing._KEPT_TEXT
+
+
 # --- IBANs --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("iban", [

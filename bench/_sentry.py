@@ -5,6 +5,12 @@ Each event has a 20-frame Python stack trace with source context and local varia
 contexts, breadcrumbs, tags, user and request, about 50 distinct fingerprints (exception
 type x in-app call path). Bodies are templates with the event id glued in and gzipped per
 request at level 1 (the id changes, so the compressed body does too).
+
+An event is about 10 KB of JSON (2 KB gzipped), 420 bytes a frame: smaller than what
+sentry-python 2.x sends for the same stack (its default 5 source lines before and after
+each frame: 600 bytes a frame, 16 KB for a 22-frame KeyError measured on 2026-11-30), so
+it is not made smaller. A "~5 KB" Python SDK event is a shallower stack (a Django view
+error: 4 frames, about 6 KB).
 """
 
 from __future__ import annotations

@@ -266,7 +266,7 @@ class Scrubber:
             from_end = len(text) - at
             start = at - (_KEY_RUN.match(reversed_text, from_end).end() - from_end)
             match = _PAIR.match(text, start)
-            if match is not None:  # always, as said above; kept as the scan would find it
+            if match is not None:  # always: the key's run ends at this "="
                 pieces += (text[done:start], self._pair_or_keep(match))
                 done = match.end()
         return "".join((*pieces, text[done:])) if pieces else text

@@ -14,6 +14,8 @@ handler404 = "resilience.api.exceptions.not_found"
 handler500 = "resilience.ingest.outage.server_error"
 
 urlpatterns = [
+    # First: ingest is the busiest route, and Django tries the patterns in order.
+    path("api/v1/", include("resilience.api.urls")),
     # Operators start at the admin (also the admin's "View site" link, site_url "/").
     path("", RedirectView.as_view(pattern_name="admin:index"), name="site-root"),
     # Before admin.site.urls, whose catch-all would otherwise answer 404 for it.
@@ -22,7 +24,6 @@ urlpatterns = [
          name="admin-attachment-download"),
     path("admin/", admin.site.urls),
     path("api/v1/lifecycle-events/", LifecycleEventsView.as_view(), name="lifecycle-events"),
-    path("api/v1/", include("resilience.api.urls")),
     # Sentry SDKs: /api/<project_id>/envelope/ and /store/ (resilience/sentry/).
     path("", include("resilience.sentry.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

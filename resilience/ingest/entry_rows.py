@@ -14,6 +14,7 @@ from functools import cache
 from operator import attrgetter
 
 from django.db import connection, models
+from django.db.models.base import ModelState
 
 from resilience.core import copy_text
 from resilience.models import ErrorLogEntry
@@ -38,6 +39,31 @@ def _encoder(field: models.Field) -> copy_text.Encoder:
     if isinstance(field, models.IntegerField | models.ForeignKey):
         return copy_text.int_value
     return copy_text.text_value
+
+
+@cache
+def _unset_columns() -> tuple[tuple[str, object, bool], ...]:
+    """Every column's attname with its default, and whether the default is made anew."""
+    return tuple(
+        (f.attname, f.default, True) if f.has_default() and callable(f.default)
+        else (f.attname, None if f.primary_key else f.get_default(), False)
+        for f in ErrorLogEntry._meta.concrete_fields
+    )
+
+
+def new_entry(values: dict[str, object]) -> ErrorLogEntry:
+    """An unsaved entry from its columns' attnames, the rest at their defaults.
+
+    Built as Django builds a row it loads (`Model.from_db` sets the attributes and the
+    state): `Model.__init__` resolves every keyword against the fields and sends two
+    signals that nothing here listens to, about 5% of a single report's CPU."""
+    entry = ErrorLogEntry.__new__(ErrorLogEntry)
+    for name, default, fresh in _unset_columns():
+        if name not in values:
+            values[name] = default() if fresh else default
+    entry.__dict__.update(values)
+    entry._state = ModelState()
+    return entry
 
 
 @cache

@@ -26,6 +26,7 @@ from resilience.core.report_schema import classification_input
 from resilience.core.strategy import CircuitView, decide, reads_circuit
 from resilience.groups.selectors import classification_rules, classification_rules_last_known
 from resilience.ingest import entry_writer, spool
+from resilience.ingest.entry_rows import new_entry
 from resilience.ingest.scrubbing import service_scrubber
 from resilience.models import ErrorLogEntry
 
@@ -112,34 +113,34 @@ def build_entry(
     extra = dict(report.get("extra") or {})
     if report.get("tags"):
         extra["tags"] = report["tags"]
-    entry = ErrorLogEntry(
-        service_id=service_id,
-        event_id=report.get("event_id") or uuid.uuid4().hex,
-        source=source,
-        received_at=now,
-        timestamp=report.get("timestamp") or now,
-        category=classification.category.value,
-        severity=classification.severity.value,
-        retryable=classification.retryable,
-        recoverable=classification.recoverable,
-        strategy=decision.strategy.value,
-        retry_after_ms=decision.retry_after_ms,
-        classification=classification.to_dict(),
-        http_status=report.get("status"),
-        errno=str(report.get("errno", "")),
-        attempt_count=report.get("attempt_count", 0),
-        context=report.get("context") or {},
-        payload=report.get("payload"),
-        cause=report.get("cause"),
-        fingerprint=report.get("fingerprint"),
-        extra=extra,
-    )
-    for field in _TEXT_FIELDS:
-        setattr(entry, field, report.get(field) or "")
-    if not entry.code and not entry.name and classification.code != UNKNOWN_CODE:
+    values = {field: report.get(field) or "" for field in _TEXT_FIELDS}
+    if not values["code"] and not values["name"] and classification.code != UNKNOWN_CODE:
         # The seed's ServiceError.code is the extracted one: a bare {"status": 503} is
         # code "503" in the log, the rollups and the dashboard's top codes.
-        entry.code = classification.code[:200]
+        values["code"] = classification.code[:200]
+    entry = new_entry({
+        **values,
+        "service_id": service_id,
+        "event_id": report.get("event_id") or uuid.uuid4().hex,
+        "source": source,
+        "received_at": now,
+        "timestamp": report.get("timestamp") or now,
+        "category": classification.category.value,
+        "severity": classification.severity.value,
+        "retryable": classification.retryable,
+        "recoverable": classification.recoverable,
+        "strategy": decision.strategy.value,
+        "retry_after_ms": decision.retry_after_ms,
+        "classification": classification.to_dict(),
+        "http_status": report.get("status"),
+        "errno": str(report.get("errno", "")),
+        "attempt_count": report.get("attempt_count", 0),
+        "context": report.get("context") or {},
+        "payload": report.get("payload"),
+        "cause": report.get("cause"),
+        "fingerprint": report.get("fingerprint"),
+        "extra": extra,
+    })
     # A server-made id cannot be stored already, so the writer skips looking it up.
     entry.generated_event_id = "event_id" not in report
     return entry

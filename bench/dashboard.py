@@ -86,8 +86,10 @@ def per_hour_counts(total: int, keys: int) -> list[int]:
 def load_services_and_groups(cur, groups: int) -> None:
     cur.execute("TRUNCATE resilience_errorgroup, resilience_service CASCADE")
     cur.execute(
-        "INSERT INTO resilience_service (id, name, slug, description, created_at) "
-        "SELECT s, 'service-' || s, 'service-' || s, '', now() FROM generate_series(1, %s) s",
+        "INSERT INTO resilience_service (id, name, slug, description, created_at, scrub_data, "
+        "scrub_safe_fields, scrub_sensitive_fields) "
+        "SELECT s, 'service-' || s, 'service-' || s, '', now(), true, '', '' "
+        "FROM generate_series(1, %s) s",
         [SERVICES],
     )
     run(
@@ -95,14 +97,16 @@ def load_services_and_groups(cur, groups: int) -> None:
         f"""
         INSERT INTO resilience_errorgroup (id, service_id, fingerprint, title, culprit, name,
             code, operation, environment, category, severity, status, times_seen,
-            regression_count, first_seen, last_seen)
+            regression_count, first_seen, last_seen, first_release, last_release,
+            needs_manual_intervention, unhandled)
         SELECT g, 1 + g % {SERVICES}, md5(g::text),
                ({sql_array(CODES)})[1 + g % {len(CODES)}] || ': upstream ' || g || ' failed',
                'payments.client in charge', '', ({sql_array(CODES)})[1 + g % {len(CODES)}],
                'op.' || (g % 40), (ARRAY['production','staging','dev'])[1 + g % 3],
                ({sql_array(CATEGORIES)})[1 + g % 8], ({sql_array(SEVERITIES)})[1 + (g / 8) % 4],
                CASE WHEN g % 10 < 8 THEN 'OPEN' WHEN g % 10 = 8 THEN 'RESOLVED' ELSE 'MUTED' END,
-               100, 0, now() - interval '30 days', now() - (g % 720) * interval '1 hour'
+               100, 0, now() - interval '30 days', now() - (g % 720) * interval '1 hour',
+               'v1.2.3', 'v1.2.3', false, false
         FROM generate_series(1, %s) g
         """,
         [groups],

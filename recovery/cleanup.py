@@ -10,8 +10,10 @@ What is deleted, and what is not (retentions are FAULTLINE settings, in days):
 
 - entries (`ErrorLogEntry`) older than RETENTION_ENTRIES_DAYS (30) by their timestamp,
   once digested: an undigested entry is never deleted, or its rollup would be lost;
-- rollups (`ErrorMetric`) older than RETENTION_METRICS_DAYS (400): the dashboards read
-  these, so they outlive the entries by far;
+- rollups, hourly (`ErrorMetric`) and daily (`ErrorMetricDay`), of the UTC days wholly
+  before RETENTION_METRICS_DAYS (400): the dashboards read these, so they outlive the
+  entries by far. Whole days of both tiers go together, so a day row stays the sum of the
+  hour rows kept (up to a day more is kept than the setting says);
 - error groups with nothing left (no entries, no rollups), last seen before the rollup
   retention, and not OPEN (an open group is still somebody's to-do). Nothing younger can
   go: ErrorMetric points at its group with CASCADE, so deleting a group would delete the
@@ -46,10 +48,12 @@ from recovery.models import RecoveryRun
 from recovery.registry import CLEANUP, Result, procedure
 from resilience import conf
 from resilience.attachments.services import attachments_delete
+from resilience.core.rollup_days import day_floor
 from resilience.models import (
     ErrorGroup,
     ErrorLogEntry,
     ErrorMetric,
+    ErrorMetricDay,
     EventAttachment,
     UserFeedback,
 )
@@ -182,12 +186,14 @@ def cleanup_attachments(now: datetime) -> Result:
 
 
 @procedure("cleanup.metrics", group=CLEANUP,
-           description="Hourly rollups past RETENTION_METRICS_DAYS.")
+           description="Hourly and daily rollups of UTC days past RETENTION_METRICS_DAYS.")
 def cleanup_metrics(now: datetime) -> Result:
-    cut = retention_cut(now, "RETENTION_METRICS_DAYS")
-    old = ErrorMetric.objects.filter(bucket__lt=cut)
-    return Result(changed=delete_in_batches(old, order_by="bucket").as_changed(
-        before=cut.isoformat()))
+    # Whole UTC days of both tiers, so a day row is always the sum of the hour rows kept.
+    cut = day_floor(retention_cut(now, "RETENTION_METRICS_DAYS"))
+    hours = delete_in_batches(ErrorMetric.objects.filter(bucket__lt=cut), order_by="bucket")
+    days = delete_in_batches(ErrorMetricDay.objects.filter(bucket__lt=cut), order_by="bucket")
+    return Result(changed=hours.as_changed(before=cut.isoformat(), days_deleted=days.deleted,
+                                           days_batches=days.batches))
 
 
 @procedure("cleanup.groups", group=CLEANUP,
@@ -200,6 +206,7 @@ def cleanup_groups(now: datetime) -> Result:
         .exclude(status=ErrorGroup.Status.OPEN)
         .exclude(Exists(ErrorLogEntry.objects.filter(group_id=OuterRef("pk"))))
         .exclude(Exists(ErrorMetric.objects.filter(group_id=OuterRef("pk"))))
+        .exclude(Exists(ErrorMetricDay.objects.filter(group_id=OuterRef("pk"))))
     )
     return Result(changed=delete_in_batches(empty).as_changed(before=cut.isoformat()))
 

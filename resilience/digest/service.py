@@ -3,12 +3,12 @@
 Runs on Celery in batches. Each batch is one transaction of a fixed number of bulk
 statements, whatever its size: claim the pending entries (FOR UPDATE SKIP LOCKED, so two
 workers never digest the same entry), create missing groups, lock and update the groups,
-write their history, mark the entries, upsert the hourly metrics, and (when the batch has
-any) create the dead letters for entries whose strategy is DEAD_LETTER and record the
-environments and releases the groups were seen in (seen.py). A DEAD_LETTER decision with
-nothing to replay makes no dead letter but marks its group "needs manual intervention"
-(dead_letter_replayable); its alert is raised all the same. Once it has committed, each
-entry is logged once, as the seed's ErrorLogger does (error_log.py).
+write their history, mark the entries, upsert the hourly metrics and their daily sums, and
+(when the batch has any) create the dead letters for entries whose strategy is DEAD_LETTER
+and record the environments and releases the groups were seen in (seen.py). A DEAD_LETTER
+decision with nothing to replay makes no dead letter but marks its group "needs manual
+intervention" (dead_letter_replayable); its alert is raised all the same. Once it has
+committed, each entry is logged once, as the seed's ErrorLogger does (error_log.py).
 
 The digest never stops on one row (issue 11: one stored 1 BC timestamp stopped grouping for
 every service). The claim reads ids only; the rows are loaded and digested inside a
@@ -43,6 +43,7 @@ from resilience.core.grouping import (
     group_title,
     parse_stack_trace,
 )
+from resilience.core.rollup_days import day_floor
 from resilience.core.strategy import Strategy
 from resilience.dead_letters.services import dead_letter_for_entry, dead_letter_replayable
 from resilience.digest.bulk import entries_mark_digested, rows_update
@@ -50,7 +51,14 @@ from resilience.digest.entries import DigestEntry, entries_load
 from resilience.digest.quarantine import entry_quarantine
 from resilience.digest.seen import SeenInBatch, seen_record
 from resilience.digest.selectors import pending_entries
-from resilience.models import DeadLetter, ErrorGroup, ErrorLogEntry, ErrorMetric, GroupHistory
+from resilience.models import (
+    DeadLetter,
+    ErrorGroup,
+    ErrorLogEntry,
+    ErrorMetric,
+    ErrorMetricDay,
+    GroupHistory,
+)
 from resilience.sentry.mapping import is_message_event
 
 log = logging.getLogger(__name__)
@@ -241,16 +249,23 @@ def _hour(moment: datetime) -> datetime:
 
 
 def _upsert_metrics(entries: Sequence[ErrorLogEntry]) -> None:
+    # The hour rows first, then the day rows (the same sums): metric_days_rebuild relies on
+    # that order (rollup_days.py).
+    _upsert_rollup(ErrorMetric, _hour, entries)
+    _upsert_rollup(ErrorMetricDay, day_floor, entries)
+
+
+def _upsert_rollup(model, bucket_of, entries: Sequence[ErrorLogEntry]) -> None:
     rows: dict[tuple, list] = {}
     for e in entries:
-        key = (_hour(e.timestamp), e.service_id, e.group_id, e.environment, e.category,
+        key = (bucket_of(e.timestamp), e.service_id, e.group_id, e.environment, e.category,
                e.severity, e.code, e.strategy)
         row = rows.setdefault(key, [0, e.timestamp, 0, 0])
         row[0] += 1
         row[1] = max(row[1], e.timestamp)
         row[2] += e.outcome == ErrorLogEntry.Outcome.SUCCEEDED
         row[3] += e.outcome == ErrorLogEntry.Outcome.FAILED
-    table = ErrorMetric._meta.db_table
+    table = model._meta.db_table
     columns = "bucket, service_id, group_id, environment, category, severity, code, strategy"
     # Sorted so concurrent digests take the same row locks in the same order.
     ordered = sorted(rows.items(), key=lambda item: tuple(str(part) for part in item[0]))

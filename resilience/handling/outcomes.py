@@ -1,13 +1,14 @@
 """Outcomes: what happened after a decision, as the caller (or the guard) reports it.
 
 The outcome is kept on the entry (`outcome`, `outcome_at`) and counted into the entry's
-hourly rollup (`ErrorMetric.succeeded` / `failed`), which is what the recovery rate reads.
+hourly rollup (`ErrorMetric.succeeded` / `failed`) and its daily sum (`ErrorMetricDay`),
+which is what the recovery rate reads.
 
 Ordering with the digest, both ways:
 
-- entry already digested: the matching rollup row is UPDATEd by its key (the bucket of
-  the entry's timestamp hour, service, group, environment, category, severity, code,
-  strategy), in the same transaction as the entry;
+- entry already digested: the matching rollup rows are UPDATEd by their key (the bucket of
+  the entry's timestamp hour, then of its UTC day; service, group, environment, category,
+  severity, code, strategy), in the same transaction as the entry;
 - entry not digested yet: only the entry is written; the digest counts the outcomes it
   finds on the entries it claims.
 
@@ -30,8 +31,9 @@ from django.utils import timezone
 
 from resilience import signals
 from resilience.core.health_score import hour_floor
+from resilience.core.rollup_days import day_floor
 from resilience.core.strategy import Strategy
-from resilience.models import ErrorLogEntry, ErrorMetric
+from resilience.models import ErrorLogEntry, ErrorMetric, ErrorMetricDay
 
 Outcome = ErrorLogEntry.Outcome
 
@@ -46,17 +48,20 @@ class OutcomeRecorded:
 
 
 def _adjust_rollup(entry: ErrorLogEntry, *, succeeded: int, failed: int) -> None:
-    table = ErrorMetric._meta.db_table
+    # The hour row, then the day row that sums it (the digest's order, see rollup_days.py).
+    key = [entry.service_id, entry.group_id, entry.environment, entry.category,
+           entry.severity, entry.code, entry.strategy]
+    adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET succeeded = succeeded + %s, failed = failed + %s "
-            "WHERE bucket = %s AND service_id = %s AND group_id = %s AND environment = %s "
-            "AND category = %s AND severity = %s AND code = %s AND strategy = %s",
-            [succeeded, failed,
-             connection.ops.adapt_datetimefield_value(hour_floor(entry.timestamp)),
-             entry.service_id, entry.group_id,
-             entry.environment, entry.category, entry.severity, entry.code, entry.strategy],
-        )
+        for model, bucket in ((ErrorMetric, hour_floor(entry.timestamp)),
+                              (ErrorMetricDay, day_floor(entry.timestamp))):
+            cursor.execute(
+                f"UPDATE {model._meta.db_table} SET succeeded = succeeded + %s, "
+                "failed = failed + %s WHERE bucket = %s AND service_id = %s AND group_id = %s "
+                "AND environment = %s AND category = %s AND severity = %s AND code = %s "
+                "AND strategy = %s",
+                [succeeded, failed, adapt(bucket), *key],
+            )
 
 
 def _alert_fallback_failed(entry_id: int) -> None:

@@ -371,3 +371,48 @@ class ErrorMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket:%Y-%m-%d %H:00} {self.category}/{self.severity}: {self.count}"
+
+
+class ErrorMetricDay(models.Model):
+    """Daily rollup beside the hourly one: the same key with the day (UTC) as bucket, and
+    always the sum of that day's ErrorMetric rows (count, succeeded, failed) and their
+    latest last_seen. Every writer of ErrorMetric writes the day row in the same
+    transaction. Long dashboard ranges read whole days here and only the edge hours from
+    ErrorMetric (observability/dashboard.py)."""
+
+    bucket = models.DateTimeField(help_text="Start of the day (00:00 UTC)")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="+")
+    environment = models.CharField(max_length=64, blank=True)
+    category = models.CharField(max_length=32, choices=CATEGORY_CHOICES)
+    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
+    code = models.CharField(max_length=200, blank=True)
+    strategy = models.CharField(max_length=16, choices=STRATEGY_CHOICES)
+    count = models.BigIntegerField(default=0)
+    succeeded = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "bucket",
+                    "service",
+                    "group",
+                    "environment",
+                    "category",
+                    "severity",
+                    "code",
+                    "strategy",
+                ],
+                name="metric_day_key",
+            )
+        ]
+        indexes = [
+            # The dashboard scoped to one service; the unique key serves the others.
+            models.Index(fields=["service", "bucket"], name="metric_day_service_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d} {self.category}/{self.severity}: {self.count}"

@@ -1,6 +1,6 @@
 """Clean-up: every retention, in bounded batches, rollups untouched."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -54,6 +54,31 @@ def test_rollups_go_after_their_own_retention(db):
     assert run.changed["deleted"] == 1
     assert list(ErrorMetric.objects.values_list("id", flat=True)) == [kept.pk]
     assert old.pk not in ErrorMetric.objects.values_list("id", flat=True)
+
+
+def test_rollups_of_both_tiers_go_by_whole_utc_days(db, settings):
+    from resilience.core.rollup_days import day_floor
+    from resilience.models import ErrorMetricDay
+
+    settings.FAULTLINE = {**settings.FAULTLINE, "RETENTION_BATCH_SIZE": 2}
+    now = datetime(2026, 11, 30, 9, 15, tzinfo=UTC)
+    cut_day = day_floor(now - 400 * DAY)  # 2025-10-26: its hours stay with its day row
+    group = ErrorGroupFactory()
+
+    def rollups(bucket, count):
+        key = dict(service=group.service, group=group, category="TRANSIENT", severity="LOW",
+                   strategy="RETRY", count=count, last_seen=bucket)
+        ErrorMetric.objects.create(bucket=bucket, **key)
+        return ErrorMetricDay.objects.get_or_create(bucket=day_floor(bucket), defaults=key)
+
+    for bucket in (cut_day - 3 * DAY, cut_day - timedelta(hours=1),
+                   cut_day - timedelta(hours=2), cut_day, cut_day + timedelta(hours=12)):
+        rollups(bucket, 1)
+    changed = cleanup.cleanup_metrics(now).changed
+    assert (changed["deleted"], changed["days_deleted"], changed["days_batches"]) == (3, 2, 1)
+    assert sorted(ErrorMetric.objects.values_list("bucket", flat=True)) == [
+        cut_day, cut_day + timedelta(hours=12)]
+    assert list(ErrorMetricDay.objects.values_list("bucket", flat=True)) == [cut_day]
 
 
 def test_only_empty_settled_long_gone_groups_are_removed(db):

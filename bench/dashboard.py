@@ -2,13 +2,17 @@
 
     .venv/bin/python bench/dashboard.py                      # both scales, 30 calls each
     .venv/bin/python bench/dashboard.py --scales 1m --iterations 50 --json /tmp/dash.json
+    .venv/bin/python bench/dashboard.py --scales 10m --metrics-only --rotation day
 
 It DROPS and recreates its own database (default faultline_bench_dashboard), migrates it,
 then loads with SQL (INSERT … SELECT generate_series, no Python per row):
 
 - rollups: ErrorMetric rows consistent with 1M (then 10M) entries over 30 days: every hour
   of 720 has the same number of keys (250 at 1M, 1,000 at 10M), their counts skewed (the
-  first keys of an hour hold most errors) and summing exactly to the scale;
+  first keys of an hour hold most errors) and summing exactly to the scale. The keys rotate
+  from hour to hour (a pessimistic case: a day holds ~17 times an hour's keys, not one);
+- daily rollups: ErrorMetricDay built from those rows with SQL, as the digest would have
+  written them (the sums per UTC day and key);
 - groups: 2,000 (1M) / 20,000 (10M), 80 % OPEN;
 - entries: 1,000,000 real ErrorLogEntry rows over the last 30 days (for the changelists).
 
@@ -117,8 +121,12 @@ def load_services_and_groups(cur, groups: int) -> None:
                 [SERVICES])
 
 
-def load_rollups(cur, total: int, keys: int, groups: int) -> int:
+def load_rollups(cur, total: int, keys: int, groups: int, rotation: str = "hour") -> int:
+    """`rotation`: the heavy keys change every hour (default, pessimistic for the daily
+    rollups: a day holds ~17 times an hour's keys), or every day (the same groups fail all
+    day long: a day holds one hour's keys)."""
     counts = per_hour_counts(total, keys)
+    period = "h" if rotation == "hour" else "(h / 24)"
     cur.execute("TRUNCATE resilience_errormetric")
     # Hour h holds `keys` distinct groups ((k * 7919 + h * 31) mod groups is a bijection on
     # k for a prime step); each group has one category/severity/code/environment, and its
@@ -139,8 +147,9 @@ def load_rollups(cur, total: int, keys: int, groups: int) -> int:
                date_trunc('hour', now()) - h * interval '1 hour' + interval '59 minutes'
         FROM generate_series(0, {HOURS - 1}) h
         CROSS JOIN LATERAL unnest(%s::int[]) WITH ORDINALITY AS c(cnt, k)
-        CROSS JOIN LATERAL (SELECT (((k - 1) * 7919 + h * 31) % {groups}) + 1 AS grp) g
-        CROSS JOIN LATERAL (SELECT ({sql_array(STRATEGIES)})[1 + (grp + h % 2) % 5] AS st) s
+        CROSS JOIN LATERAL (SELECT (((k - 1) * 7919 + {period} * 31) % {groups}) + 1 AS grp) g
+        CROSS JOIN LATERAL (SELECT ({sql_array(STRATEGIES)})[1 + (grp + {period} % 2) % 5]
+                            AS st) s
         """,
         [counts],
     )
@@ -155,6 +164,19 @@ def load_rollups(cur, total: int, keys: int, groups: int) -> int:
     rows, summed = cur.fetchone()
     assert summed == total, (summed, total)
     return rows
+
+
+def load_daily_rollups(cur) -> int:
+    """The daily tier as the digest writes it: each UTC day's hourly rows summed per key."""
+    key = "service_id, group_id, environment, category, severity, code, strategy"
+    cur.execute("TRUNCATE resilience_errormetricday")
+    cur.execute(
+        f"INSERT INTO resilience_errormetricday (bucket, {key}, count, succeeded, failed, "
+        f"last_seen) SELECT date_trunc('day', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', "
+        f"{key}, SUM(count), SUM(succeeded), SUM(failed), MAX(last_seen) "
+        f"FROM resilience_errormetric GROUP BY 1, {key} ORDER BY 1"
+    )
+    return cur.rowcount
 
 
 def load_entries(cur, n: int, groups: int) -> None:
@@ -218,6 +240,10 @@ def main(argv=None) -> int:
     p.add_argument("--entries", type=int, default=1_000_000)
     p.add_argument("--iterations", type=int, default=30)
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--rotation", choices=("hour", "day"), default="hour",
+                   help="how often the heavy rollup keys change (default: every hour)")
+    p.add_argument("--metrics-only", action="store_true",
+                   help="only the metrics API rows: no entries, no changelists")
     args = p.parse_args(argv)
 
     version = recreate_database(args.database_url)
@@ -241,12 +267,14 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         with connection.cursor() as cur:
             load_services_and_groups(cur, groups)
-            rollup_rows = load_rollups(cur, total, keys, groups)
-            load_entries(cur, args.entries, groups)
+            rollup_rows = load_rollups(cur, total, keys, groups, args.rotation)
+            day_rows = load_daily_rollups(cur)
+            entries = 0 if args.metrics_only else args.entries
+            load_entries(cur, entries, groups)
             cur.execute("VACUUM ANALYZE")  # what autovacuum would have done by now
-        print(f"\n== {scale}: {total:,} errors as {rollup_rows:,} rollup rows, {groups:,} groups,"
-              f" {args.entries:,} entries (loaded in {time.perf_counter() - t0:.0f} s)",
-              flush=True)
+        print(f"\n== {scale}: {total:,} errors as {rollup_rows:,} hourly and {day_rows:,} daily "
+              f"rollup rows, {groups:,} groups, {entries:,} entries "
+              f"(loaded in {time.perf_counter() - t0:.0f} s)", flush=True)
         client = Client()
         client.force_login(admin)
         service = Service.objects.get(pk=3)
@@ -264,6 +292,11 @@ def main(argv=None) -> int:
             measure("metrics API 7d, environment=production", client,
                     "/api/v1/metrics/?range=7d&environment=production", args.iterations, 150,
                     rows)
+        if args.metrics_only:
+            results["scales"][scale] = {"errors": total, "rotation": args.rotation,
+                                        "rollup_rows": rollup_rows, "day_rows": day_rows,
+                                        "groups": groups, "rows": rows}
+            continue
         measure("metrics API 30d, cached (30 s)", client, "/api/v1/metrics/?range=30d",
                 args.iterations, 150, rows)
         measure("dashboard page 24h (admin)", client, "/admin/dashboard/?range=24h",
@@ -286,8 +319,10 @@ def main(argv=None) -> int:
         ]
         for name, url in pages:
             measure(name, client, url, args.iterations, 300, rows)
-        results["scales"][scale] = {"errors": total, "rollup_rows": rollup_rows,
-                                    "groups": groups, "entries": args.entries, "rows": rows}
+        results["scales"][scale] = {"errors": total, "rotation": args.rotation,
+                                    "rollup_rows": rollup_rows, "day_rows": day_rows,
+                                    "groups": groups,
+                                    "entries": args.entries, "rows": rows}
 
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

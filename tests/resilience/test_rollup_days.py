@@ -128,7 +128,7 @@ def test_the_rebuild_of_the_last_days_leaves_older_days_alone(digested, monkeypa
 
 
 def test_the_migration_fills_the_daily_rollups_from_the_hourly_ones(digested):
-    migration = importlib.import_module("resilience.migrations.0020_daily_rollups")
+    migration = importlib.import_module("resilience.migrations.0021_daily_rollups")
     ErrorMetricDay.objects.all().delete()
     with connection.schema_editor() as editor:
         migration.backfill(apps, editor)

@@ -41,7 +41,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('resilience', '0019_group_unhandled'),
+        ('resilience', '0020_entry_indexes_for_ingest'),
     ]
 
     operations = [

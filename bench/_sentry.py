@@ -45,10 +45,10 @@ def _frame(rng: random.Random, path: str, func: str, code: str) -> dict:
     }
 
 
-def make_event(rng: random.Random, kind: int, now: datetime) -> dict:
+def make_event(rng: random.Random, kind: int, now: datetime, frames_n: int = 20) -> dict:
     code, name, status, errno, template = _KINDS[kind % len(_KINDS)]
     path_rng = random.Random(kind)  # the same kind, the same in-app call path
-    frames = [_frame(rng, *path_rng.choice(_FRAMES)) for _ in range(20)]
+    frames = [_frame(rng, *path_rng.choice(_FRAMES)) for _ in range(frames_n)]
     svc, op = rng.choice(_SERVICES), rng.choice(_OPERATIONS)
     oid, rid = f"ord_{rng.getrandbits(48):012x}", f"{rng.getrandbits(64):016x}"
     message = template.format(svc=svc, op=op, oid=oid, rid=rid, n=rng.randint(1, 99999))
@@ -90,13 +90,15 @@ def make_event(rng: random.Random, kind: int, now: datetime) -> dict:
     }
 
 
-def envelope_templates(count: int = 256, seed: int = 11) -> list[tuple[bytes, bytes, bytes]]:
-    """Envelopes split around the event id (in the header and in the event)."""
+def envelope_templates(count: int = 256, seed: int = 11,
+                       frames: int = 20) -> list[tuple[bytes, bytes, bytes]]:
+    """Envelopes split around the event id (in the header and in the event); `frames` per
+    stack trace (20: about 10 KB of JSON; 8: about 5 KB, the issue's "~5 KB event")."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
     out = []
     for i in range(count):
-        event = json.dumps(make_event(rng, i % FINGERPRINTS, now),
+        event = json.dumps(make_event(rng, i % FINGERPRINTS, now, frames),
                            separators=(",", ":")).encode()
         header = json.dumps({"event_id": EID, "sent_at": now.isoformat(),
                              "sdk": {"name": "sentry.python", "version": "2.75.0"}}).encode()

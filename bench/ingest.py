@@ -99,6 +99,7 @@ class Scenario:
     rate: float = 0.0  # requests/s in total (paced open loop); 0 = closed loop, flat out
     description: str = ""
     envelope: bool = False  # Sentry gzip envelopes to /api/<project>/envelope/ (bench/_sentry.py)
+    frames: int = 20  # envelope mode: frames per stack trace (20: ~10 KB event, 8: ~5 KB)
     # The single reports' requests to the do-nothing view (bench/reference_urls.py): the
     # ceiling of a Django request on this server. Stores nothing.
     noop: bool = False
@@ -124,6 +125,8 @@ SCENARIOS = [
     Scenario("rate300", 8, rate=300.0, description="300 single reports/s paced, 8 clients"),
     Scenario("envelope-c8", 8, envelope=True, description="Sentry gzip envelopes, 8 clients"),
     Scenario("envelope-c32", 32, envelope=True, description="Sentry gzip envelopes, 32 clients"),
+    Scenario("envelope5k-c32", 32, envelope=True, frames=8,
+             description="Sentry gzip envelopes of a ~5 KB event (8 frames), 32 clients"),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -181,6 +184,7 @@ class Job:
     first_offsets: tuple[float, ...]  # per client in this process (paced)
     timeout: float
     envelope: bool = False
+    frames: int = 20
     project: str = ""  # envelope mode: the service id and its key's public key
     public_key: str = ""
     path: str = PATH  # NOOP_PATH for the do-nothing reference
@@ -299,7 +303,7 @@ async def _async_client(job: Job, i: int, templates) -> ClientResult:
 def load_process(job: Job, clients: int, kind: str, queue) -> None:
     """One load-generator process: `clients` connections, as threads or asyncio tasks."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent cleans up
-    templates = envelope_templates() if job.envelope else report_templates()
+    templates = envelope_templates(frames=job.frames) if job.envelope else report_templates()
     total = ClientResult()
     if kind == "threads":
         results: list[ClientResult] = []
@@ -597,7 +601,7 @@ def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
             host="127.0.0.1", port=port, key=key, tag=f"{tag}-p{p}", batch=sc.batch,
             start_at=start_at, duration=duration, requests_per_client=requests_per_client,
             interval=interval, first_offsets=offsets, timeout=args.timeout,
-            envelope=sc.envelope, project=project, public_key=public_key,
+            envelope=sc.envelope, frames=sc.frames, project=project, public_key=public_key,
             path=NOOP_PATH if sc.noop else PATH, noop=sc.noop,
         )
         procs.append(ctx.Process(target=load_process, args=(job, n, args.client, queue),

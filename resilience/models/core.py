@@ -329,12 +329,10 @@ class ErrorLogEntry(models.Model):
         return f"{self.name or self.code or 'Error'}: {self.message[:80]}"
 
 
-class ErrorMetric(models.Model):
-    """Hourly rollup of entries. Dashboards read these and never scan the entries."""
+class RollupCounts(models.Model):
+    """What an hourly and a daily rollup row hold beside their bucket and group."""
 
-    bucket = models.DateTimeField(help_text="Start of the hour (UTC)")
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
-    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="metrics")
     environment = models.CharField(max_length=64, blank=True)
     category = models.CharField(max_length=32, choices=CATEGORY_CHOICES)
     severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
@@ -346,6 +344,16 @@ class ErrorMetric(models.Model):
     succeeded = models.BigIntegerField(default=0)
     failed = models.BigIntegerField(default=0)
     last_seen = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class ErrorMetric(RollupCounts):
+    """Hourly rollup of entries. Dashboards read these and never scan the entries."""
+
+    bucket = models.DateTimeField(help_text="Start of the hour (UTC)")
+    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="metrics")
 
     class Meta:
         constraints = [
@@ -373,7 +381,7 @@ class ErrorMetric(models.Model):
         return f"{self.bucket:%Y-%m-%d %H:00} {self.category}/{self.severity}: {self.count}"
 
 
-class ErrorMetricDay(models.Model):
+class ErrorMetricDay(RollupCounts):
     """Daily rollup beside the hourly one: the same key with the day (UTC) as bucket, and
     always the sum of that day's ErrorMetric rows (count, succeeded, failed) and their
     latest last_seen. Every writer of ErrorMetric writes the day row in the same
@@ -381,17 +389,7 @@ class ErrorMetricDay(models.Model):
     ErrorMetric (observability/dashboard.py)."""
 
     bucket = models.DateTimeField(help_text="Start of the day (00:00 UTC)")
-    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
     group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="+")
-    environment = models.CharField(max_length=64, blank=True)
-    category = models.CharField(max_length=32, choices=CATEGORY_CHOICES)
-    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
-    code = models.CharField(max_length=200, blank=True)
-    strategy = models.CharField(max_length=16, choices=STRATEGY_CHOICES)
-    count = models.BigIntegerField(default=0)
-    succeeded = models.BigIntegerField(default=0)
-    failed = models.BigIntegerField(default=0)
-    last_seen = models.DateTimeField()
 
     class Meta:
         constraints = [

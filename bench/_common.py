@@ -57,6 +57,29 @@ def machine_info(pg_version: str = "") -> dict[str, str]:
     }
 
 
+def production_env(*, database_url: str, redis_url: str, broker_url: str = "memory://",
+                   var_dir: str = "faultline-bench-var", **settings: str) -> dict[str, str]:
+    """This process's environment with Faultline's production settings for a bench server
+    or worker on loopback: a throwaway secret key, no TLS redirect, the given database,
+    Redis and broker, its own var dir under the temporary directory, and `settings`
+    (FAULTLINE_* and the like) on top."""
+    import tempfile
+
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="bench-only-secret-key-" + "x" * 40,
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="false",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        CELERY_BROKER_URL=broker_url,
+        FAULTLINE_VAR_DIR=f"{tempfile.gettempdir()}/{var_dir}",
+    )
+    env.update(settings)  # may replace any of the above (DJANGO_SETTINGS_MODULE, say)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

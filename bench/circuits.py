@@ -39,6 +39,7 @@ from bench._common import (  # noqa: E402
     free_port,
     machine_info,
     percentile,
+    production_env,
     recreate_database,
 )
 
@@ -48,20 +49,8 @@ OPERATION = "bench.circuit"
 
 
 def env_for(args, prefix: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.production",
-        SECRET_KEY="bench-only-secret-key-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="false",
-        DATABASE_URL=args.database_url,
-        REDIS_URL=args.redis_url,
-        CELERY_BROKER_URL="memory://",
-        LOG_LEVEL="WARNING",
-        FAULTLINE_CIRCUIT_KEY_PREFIX=prefix,
-        FAULTLINE_VAR_DIR=tempfile.gettempdir() + "/faultline-bench-var",
-    )
-    return env
+    return production_env(database_url=args.database_url, redis_url=args.redis_url,
+                          LOG_LEVEL="WARNING", FAULTLINE_CIRCUIT_KEY_PREFIX=prefix)
 
 
 KEY_SNIPPET = """

@@ -54,6 +54,7 @@ from _common import (  # noqa: E402
     cpu_by_process,
     free_port,
     machine_info,
+    production_env,
     recreate_database,
 )
 
@@ -238,16 +239,9 @@ def load_backlog(connection, services: list[int], args) -> float:
 
 
 def server_env(args) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.production",
-        SECRET_KEY="bench-only-secret-key-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="false",
-        DATABASE_URL=args.database_url,
-        REDIS_URL=args.redis_url,
-        CELERY_BROKER_URL=args.redis_url,
-        FAULTLINE_VAR_DIR=tempfile.gettempdir() + "/faultline-bench-digest-var",
+    env = production_env(
+        database_url=args.database_url, redis_url=args.redis_url, broker_url=args.redis_url,
+        var_dir="faultline-bench-digest-var",
         FAULTLINE_DIGEST_BATCH_SIZE=str(args.batch_size) if args.batch_size else
         os.environ.get("FAULTLINE_DIGEST_BATCH_SIZE", ""),
     )

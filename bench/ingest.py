@@ -59,6 +59,7 @@ from _common import (
     free_port,
     machine_info,
     percentile,
+    production_env,
     recreate_database,
     report_templates,
     wait_until,
@@ -332,22 +333,17 @@ def load_process(job: Job, clients: int, kind: str, queue) -> None:
 
 
 def server_env(args) -> dict[str, str]:
-    env = dict(os.environ)
     dbname = urlparse(args.database_url).path.lstrip("/")
-    env.update(
+    env = production_env(
+        database_url=args.database_url, redis_url=args.redis_url,
+        # The soak's worker digests; otherwise the digest messages go nowhere.
+        broker_url=broker_url(args) if args.soak else "memory://",
+        # One per database: two benchmarks at once never share a spool or a critical log.
+        var_dir=f"faultline-bench-var-{dbname}",
         # config.settings.production + the do-nothing view (only ROOT_URLCONF differs).
         DJANGO_SETTINGS_MODULE="bench.reference_settings",
-        SECRET_KEY="bench-only-secret-key-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="false",
-        DATABASE_URL=args.database_url,
-        # The soak's worker digests; otherwise the digest messages go nowhere.
-        CELERY_BROKER_URL=broker_url(args) if args.soak else "memory://",
-        REDIS_URL=args.redis_url,
         LOG_LEVEL="WARNING",
         FAULTLINE_INGEST_GROUP_COMMIT="false" if args.no_group_commit else "true",
-        # One per database: two benchmarks at once never share a spool or a critical log.
-        FAULTLINE_VAR_DIR=f"{tempfile.gettempdir()}/faultline-bench-var-{dbname}",
         # The slow alert receiver listens on loopback (refused by default).
         FAULTLINE_OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8",
     )

@@ -39,7 +39,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Process, free_port, machine_info, percentile, recreate_database
+from _common import (
+    Process,
+    free_port,
+    machine_info,
+    percentile,
+    production_env,
+    recreate_database,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -70,19 +77,7 @@ def find_nginx() -> str | None:
 
 
 def server_env(database_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.production",
-        SECRET_KEY="bench-only-secret-key-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="false",
-        DATABASE_URL=database_url,
-        CELERY_BROKER_URL="memory://",
-        REDIS_URL="",
-        TRUSTED_PROXY_COUNT="1",
-        FAULTLINE_VAR_DIR=tempfile.gettempdir() + "/faultline-bench-var",
-    )
-    return env
+    return production_env(database_url=database_url, redis_url="", TRUSTED_PROXY_COUNT="1")
 
 
 def prepare(env: dict[str, str]) -> str:

@@ -329,6 +329,11 @@ class ErrorLogEntry(models.Model):
         return f"{self.name or self.code or 'Error'}: {self.message[:80]}"
 
 
+# A rollup row's key: one row per bucket and each of these (the upserts' ON CONFLICT).
+ROLLUP_KEY = ("bucket", "service", "group", "environment", "category", "severity", "code",
+              "strategy")
+
+
 class RollupCounts(models.Model):
     """What an hourly and a daily rollup row hold beside their bucket and group."""
 
@@ -358,16 +363,7 @@ class ErrorMetric(RollupCounts):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=[
-                    "bucket",
-                    "service",
-                    "group",
-                    "environment",
-                    "category",
-                    "severity",
-                    "code",
-                    "strategy",
-                ],
+                fields=list(ROLLUP_KEY),
                 name="metric_bucket_key",
             )
         ]
@@ -394,16 +390,7 @@ class ErrorMetricDay(RollupCounts):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=[
-                    "bucket",
-                    "service",
-                    "group",
-                    "environment",
-                    "category",
-                    "severity",
-                    "code",
-                    "strategy",
-                ],
+                fields=list(ROLLUP_KEY),
                 name="metric_day_key",
             )
         ]

@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -364,20 +365,25 @@ def cpu_by_process(dbname: str = "") -> dict[int, tuple[str, int, float]]:
     """pid → (kind, process group, CPU seconds used so far); kind is the command name,
     or 'postgres' / 'other' for PostgreSQL processes (see _pg_role)."""
     out = {}
+    for pid, stat in proc_stats():
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if comm.startswith(("postgres", "postmaster")):
+            comm = _pg_role(str(pid), dbname)
+        rest = stat[stat.rindex(")") + 2 :].split()
+        out[pid] = (comm, int(rest[2]), (int(rest[11]) + int(rest[12])) / CLK_TCK)
+    return out
+
+
+def proc_stats() -> Iterator[tuple[int, str]]:
+    """(pid, the text of /proc/<pid>/stat) for every process alive while it is read."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/stat") as f:
-                stat = f.read()
-        except OSError:
+                yield int(name), f.read()
+        except OSError:  # it ended meanwhile
             continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        if comm.startswith(("postgres", "postmaster")):
-            comm = _pg_role(name, dbname)
-        rest = stat[stat.rindex(")") + 2 :].split()
-        out[int(name)] = (comm, int(rest[2]), (int(rest[11]) + int(rest[12])) / CLK_TCK)
-    return out
 
 
 class CpuWatch:

@@ -8,10 +8,11 @@ soak. Standard library only, like _common.py.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
+
+from _common import proc_stats
 
 
 def parse_vm_rss(status: str) -> int | None:
@@ -36,17 +37,8 @@ def rss_kib(pid: int) -> int | None:
 
 def process_group(pgid: int) -> list[int]:
     """Pids of the live processes in process group `pgid`, the leader first."""
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid:
-            pids.append(int(name))
+    pids = [pid for pid, stat in proc_stats()
+            if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid]
     return sorted(pids, key=lambda pid: (pid != pgid, pid))
 
 

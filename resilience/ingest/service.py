@@ -100,9 +100,9 @@ def build_entry(
     classification: Classification,
     circuit: CircuitView,
 ) -> ErrorLogEntry:
-    """One validated, classified report → an unsaved entry with the decision made (the
-    reporter's own level applied first, reporter_severity)."""
-    classification = reporter_severity(report, classification)
+    """One validated report → an unsaved entry with the decision made. `classification`
+    is final: the reporter's own level already applied (reporter_severity), since the
+    circuit call depends on it too."""
     decision = decide(
         classification,
         attempt_count=report.get("attempt_count", 0),

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from resilience.core.classification import Category, Classification, Severity, with_severity_floor
 from resilience.core.strategy import CLOSED_CIRCUIT
-from resilience.ingest.service import backoff_policy, build_entry
+from resilience.ingest.service import backoff_policy, build_entry, reporter_severity
 
 
 def classification(severity: Severity, category=Category.TRANSIENT) -> Classification:
@@ -30,7 +30,8 @@ def test_raised_to_critical_only_the_severity_moves():
 def _entry(report, severity=Severity.MEDIUM):
     return build_entry(report, service_id=1, source="sentry",
                        now=datetime(2025, 6, 1, tzinfo=UTC), policy=backoff_policy(),
-                       max_attempts=3, classification=classification(severity),
+                       max_attempts=3,
+                       classification=reporter_severity(report, classification(severity)),
                        circuit=CLOSED_CIRCUIT)
 
 

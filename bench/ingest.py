@@ -388,9 +388,8 @@ from resilience.models import Service
 from resilience.ingest.keys import service_key_create
 service = Service.objects.create(name="bench", slug="bench")
 # No rate limit (0): the default 10,000 reports a minute answered batch1000-c4 and every
-# later scenario in that minute 429. A 429 sent before a batch's body is read also breaks
-# the connection: gunicorn drains at most 64 KiB of an unread body, then closes, and the
-# client sees ConnectionResetError or IncompleteReadError instead of the 429.
+# later scenario in that minute 429 (those answers are now read whole: a refused body is
+# read before the answer, resilience/infra/unread_body.py).
 print(service_key_create(service=service, label="bench", rate_limit_per_minute=0)[1])
 """
 

@@ -82,6 +82,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A refused body is read before the answer goes out: gunicorn would reset the client.
+    "resilience.infra.unread_body.DiscardRefusedBodies",
     # A dependency outage raised by a view is a JSON 503 with Retry-After, not a 500.
     "resilience.ingest.outage.DependencyOutageMiddleware",
     # A NUL in a query string is a 400 before any view compares it with a column.

@@ -401,19 +401,37 @@ class CpuWatch:
         self.groups = {pgid: name for name, pgid in groups.items()}
         self._seen: dict[int, list] = {}  # pid -> [kind, pgrp, CPU at start, CPU last seen]
         self._ended: list[list] = []
+        # (time, {part or command name: CPU seconds since the poll before}) per poll: what
+        # the machine did in each second, so a stall can be set beside what ran then.
+        self.timeline: list[tuple[float, dict[str, float]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu-watch", daemon=True)
 
+    def label(self, kind: str, pgrp: int) -> str:
+        """A process's part: its group's name (server, worker), else its command name (the
+        kernel's worker threads as one, "kworker": their names change with their work)."""
+        if pgrp in self.groups:
+            return self.groups[pgrp]
+        return "kworker" if kind.startswith("kworker/") else kind
+
     def poll(self) -> None:
+        tick: dict[str, float] = {}
         for pid, (kind, pgrp, used) in cpu_by_process(self.dbname).items():
             seen = self._seen.get(pid)
             if seen is not None and seen[0] == kind and used >= seen[3]:
+                label = self.label(kind, pgrp)
+                tick[label] = tick.get(label, 0.0) + used - seen[3]
                 seen[3] = used
                 continue
             if seen is not None:  # the pid now belongs to another process
                 self._ended.append(seen)
             # Born since start (the first poll is the baseline): all of its CPU counts.
             self._seen[pid] = [kind, pgrp, used if self._baseline else 0.0, used]
+            if not self._baseline:
+                label = self.label(kind, pgrp)
+                tick[label] = tick.get(label, 0.0) + used
+        if not self._baseline:
+            self.timeline.append((time.time(), tick))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -436,6 +454,15 @@ class CpuWatch:
                 out[self.groups[pgrp]] += last - first
             elif kind == "postgres":
                 out["postgres"] += last - first
+        return out
+
+    def by_label(self) -> dict[str, float]:
+        """CPU seconds per part and per command name over the whole watch (after stop):
+        what "other" was made of."""
+        out: dict[str, float] = {}
+        for kind, pgrp, first, last in [*self._seen.values(), *self._ended]:
+            label = self.label(kind, pgrp)
+            out[label] = out.get(label, 0.0) + last - first
         return out
 
 

@@ -57,3 +57,37 @@ def wait_digested(conn, timeout: float) -> tuple[float, int]:
         if left == 0 or waited >= timeout:
             return waited, left
         time.sleep(1.0)
+
+
+def stalls(worst_ms_by_second: list[float], timeline: list[tuple[float, dict[str, float]]],
+           start_at: float, *, over_ms: float = 250.0, top: int = 5,
+           around_s: float = 2.0) -> dict:
+    """The seconds whose requests were answered more than `over_ms` after their scheduled
+    time, and for the `top` worst of them, the cores each part and command used from
+    `around_s` before to `around_s` after (a stall shows what ran while it built up)."""
+    late = [(s, ms) for s, ms in enumerate(worst_ms_by_second) if ms > over_ms]
+    worst = sorted(late, key=lambda item: -item[1])[:top]
+    out = []
+    for second, ms in sorted(worst):
+        t0, t1 = start_at + second - around_s, start_at + second + 1 + around_s
+        # a tick at time t holds the CPU of the second before it
+        ticks = [tick for t, tick in timeline if t0 < t <= t1]
+        used: dict[str, float] = {}
+        for tick in ticks:
+            for label, seconds in tick.items():
+                used[label] = used.get(label, 0.0) + seconds
+        span = max(len(ticks), 1)  # one tick per polled second
+        cores = {label: round(v / span, 2) for label, v in
+                 sorted(used.items(), key=lambda kv: -kv[1]) if v / span >= 0.03}
+        out.append({"second": second, "worst_ms": ms, "cores": cores})
+    return {"seconds_over": len(late), "over_ms": over_ms, "worst": out}
+
+
+def stall_lines(report: dict) -> list[str]:
+    lines = [f"seconds with a request answered over {report['over_ms']:g} ms after its "
+             f"scheduled time: {report['seconds_over']}"]
+    for stall in report["worst"]:
+        cores = ", ".join(f"{label} {v:.2f}" for label, v in stall["cores"].items())
+        lines.append(f"  +{stall['second']} s: worst {stall['worst_ms']:,.0f} ms; cores "
+                     f"around it: {cores}")
+    return lines

@@ -83,7 +83,7 @@ from _sentry import (
     envelope_templates,
     sentry_target,
 )
-from _soak import backlog, start_worker, wait_digested, wait_worker_ready
+from _soak import backlog, stall_lines, stalls, start_worker, wait_digested, wait_worker_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -144,6 +144,9 @@ class ClientResult:
     events: int = 0
     latencies: list[float] = field(default_factory=list)  # ms; from the scheduled time if paced
     service: list[float] = field(default_factory=list)  # ms from the actual send (paced only)
+    # Paced only: the worst latency (ms, from the scheduled time) of the requests scheduled
+    # in each second of the run, by the second's offset from the start.
+    worst_by_second: dict[int, float] = field(default_factory=dict)
     first: float = 0.0
     last: float = 0.0
     statuses: dict[int, int] = field(default_factory=dict)
@@ -157,12 +160,19 @@ class ClientResult:
         self.events += other.events
         self.latencies += other.latencies
         self.service += other.service
+        for second, worst in other.worst_by_second.items():
+            self.worst_by_second[second] = max(worst, self.worst_by_second.get(second, 0.0))
         self.first = min(self.first or other.first, other.first or self.first)
         self.last = max(self.last, other.last)
         for k, v in other.statuses.items():
             self.statuses[k] = self.statuses.get(k, 0) + v
         for k, v in other.error_kinds.items():
             self.error_kinds[k] = self.error_kinds.get(k, 0) + v
+
+    def late(self, offset_s: float, latency_ms: float) -> None:
+        second = int(offset_s)
+        if latency_ms > self.worst_by_second.get(second, 0.0):
+            self.worst_by_second[second] = latency_ms
 
     def failed(self, exc: BaseException) -> None:
         self.requests += 1
@@ -248,6 +258,7 @@ def _thread_client(job: Job, i: int, templates, out: list[ClientResult]) -> None
         res.latencies.append((t1 - (scheduled if job.interval else t0)) * 1000)
         if job.interval:
             res.service.append((t1 - t0) * 1000)
+            res.late(scheduled - job.start_at, res.latencies[-1])
         _record(res, status, data, job)
         res.last = t1
         body = maker.next()
@@ -294,6 +305,7 @@ async def _async_client(job: Job, i: int, templates) -> ClientResult:
         res.latencies.append((t1 - (scheduled if job.interval else t0)) * 1000)
         if job.interval:
             res.service.append((t1 - t0) * 1000)
+            res.late(scheduled - job.start_at, res.latencies[-1])
         _record(res, status, data, job)
         res.last = t1
         body = maker.next()
@@ -567,8 +579,9 @@ def _wait_quiet(args) -> None:
 
 def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
                  duration: float, groups: list[Group], rss_interval: float,
-                 samples_out: list | None = None) -> dict:
-    """One load scenario; `samples_out` (if given) receives its RSS samples."""
+                 samples_out: list | None = None, timeline_out: list | None = None) -> dict:
+    """One load scenario; `samples_out` (if given) receives its RSS samples, `timeline_out`
+    the CPU of every part and command in each second (CpuWatch.timeline)."""
     port = server.port
     if server.proc.poll() is not None:
         raise RuntimeError(f"gunicorn has exited ({server.proc.returncode}); see "
@@ -619,15 +632,24 @@ def run_scenario(sc: Scenario, args, server: Process, key: str, db, *, tag: str,
         wall, cpu = meter.stop()
     if samples_out is not None:
         samples_out.extend(meter.sampler.samples)
+    if timeline_out is not None:
+        timeline_out.extend(meter.watch.timeline)
     stored = count_rows(db) - before
     elapsed = max(total.last - start_at, 1e-9) if total.last else duration
     result = _figures(sc, meter, wall, cpu, started_at=start_at, elapsed=elapsed, total=total,
                       stored=stored, check=stored == 0 if sc.noop else total.events == stored)
+    result["cpu_cores_by_command"] = {
+        label: round(used / wall, 3)
+        for label, used in sorted(meter.watch.by_label().items(), key=lambda kv: -kv[1])
+        if used / wall >= 0.005
+    }
     if sc.rate:
         svc = sorted(total.service)
         result.update(
             service_p50_ms=percentile(svc, 50),
             service_p99_ms=percentile(svc, 99),
+            worst_ms_by_second=[round(total.worst_by_second.get(s, 0.0), 1)
+                                for s in range(int(duration))],
         )
     return result
 
@@ -840,10 +862,16 @@ def run_soak(args, env, server: Process, key: str, db, groups: list[Group],
                       f"{args.soak:g} s, a Celery worker digesting")
         watched = [*groups, Group("celery", worker.proc.pid, "main", "pool")]
         meter_samples: list = []
+        timeline: list = []
         r = run_scenario(sc, args, server, key, db, tag=f"{run_id}-soak", duration=args.soak,
                          groups=watched, rss_interval=SOAK_RSS_INTERVAL,
-                         samples_out=meter_samples)
+                         samples_out=meter_samples, timeline_out=timeline)
         print_result(r)
+        print(f"{'':<13} cores by part and command: " + ", ".join(
+            f"{label} {cores:.2f}" for label, cores in r["cpu_cores_by_command"].items()))
+        stall_report = stalls(r["worst_ms_by_second"], timeline, r["started_at"])
+        for line in stall_lines(stall_report):
+            print(f"{'':<13} {line}")
         entries, (pending, quarantined) = count_rows(db), backlog(db)
         waited, left = wait_digested(db, timeout=SOAK_DRAIN_TIMEOUT)
         digested = entries - pending  # the warm-up's entries included
@@ -856,7 +884,8 @@ def run_soak(args, env, server: Process, key: str, db, groups: list[Group],
         soak = soak_report(r, meter_samples, args.soak)
         soak.update(entries=entries, digested_during_load=digested, undigested_at_end=pending,
                     quarantined=quarantined, undigested_after_wait=left,
-                    waited_s=round(waited, 1), worker_log=str(worker.log_path))
+                    waited_s=round(waited, 1), worker_log=str(worker.log_path),
+                    stalls=stall_report)
         return r, soak
     finally:
         worker.stop()

@@ -2,6 +2,7 @@
 the ceilings, the COPY chunks. The benchmark itself is run by hand, never here."""
 
 import os
+import time
 
 from bench._copy import chunk_lines
 from bench._memory import (
@@ -106,3 +107,33 @@ def test_copy_chunks_hold_whole_rows():
     assert [c.count(b"\n") for c in chunks] == [1000, 1000, 500]
     assert b"".join(chunks).split(b"\n")[:-1] == rows
     assert chunk_lines(b"") == []
+
+
+def test_stalls_name_the_worst_late_seconds_and_what_ran_around_them():
+    from _soak import stall_lines, stalls
+
+    start = 1000.0
+    worst = [10.0] * 10
+    worst[3], worst[7] = 900.0, 400.0
+    # one tick per second: the server busy throughout, autovacuum only around second 3
+    timeline = [(start + s + 1, {"server": 0.5, **({"autovacuum": 0.8} if s in (2, 3, 4)
+                                                   else {})}) for s in range(10)]
+    report = stalls(worst, timeline, start, over_ms=250, top=1, around_s=1)
+    assert report["seconds_over"] == 2
+    (stall,) = report["worst"]
+    assert stall["second"] == 3 and stall["worst_ms"] == 900.0
+    assert stall["cores"] == {"autovacuum": 0.8, "server": 0.5}
+    assert "+3 s: worst 900 ms" in stall_lines(report)[1]
+
+
+def test_the_cpu_watch_keeps_a_timeline_by_part_and_command():
+    from _common import CpuWatch
+
+    watch = CpuWatch("no-such-db", {"server": os.getpgrp()}, interval=0.05).start()
+    end = time.process_time() + 0.2
+    while time.process_time() < end:
+        pass
+    watch.stop()
+    assert watch.timeline, "a tick per poll"
+    assert sum(tick.get("server", 0.0) for _, tick in watch.timeline) > 0.1
+    assert watch.by_label()["server"] > 0.1

@@ -93,6 +93,10 @@ DEFAULTS: dict[str, Any] = {
     "CIRCUIT_SUCCESS_RESETS_FAILURES": False,
     "CIRCUIT_KEY_PREFIX": "faultline",
     "CIRCUIT_SETTINGS_CACHE_SECONDS": 5.0,
+    # A circuit ingest read OPEN (or FORCED_OPEN) is answered from this process's memory
+    # for up to this long (never past its recovery timeout) instead of asking Redis: a
+    # failure reported to an open circuit changes nothing. 0 = ask every time.
+    "CIRCUIT_OPEN_MEMO_SECONDS": 1.0,
     # Circuits belong to a service: at most this many per service (0 = no limit; Faultline's
     # own are never limited). Past it a new operation is refused (409) or, on ingest, not
     # tracked ("circuit": "UNTRACKED").

@@ -171,6 +171,15 @@ def circuit_ref(*, operation: str, service_id: int | None = None) -> CircuitRef:
 
 _configs = TtlCache()
 
+# Per process: circuits ingest read OPEN or FORCED_OPEN, until CIRCUIT_OPEN_MEMO_SECONDS
+# later and never past an OPEN circuit's recovery timeout. Before that timeout a failure
+# changes nothing on an open circuit, nor does any failure on a forced one
+# (core/circuit_machine.py), so skipping its script call loses no count: during an outage,
+# when reports flood in, the breaker costs no round trip per report. What it can miss is an
+# operator's change made in another process, for at most the memo's life (1 s by default;
+# circuit settings wait up to 5 s).
+_open_circuits = TtlCache(max_entries=10_000)
+
 
 def default_config() -> Config:
     return Config(
@@ -223,6 +232,7 @@ def circuit_settings_changed() -> None:
     _configs.clear()
     _shared.clear()
     _full.clear()
+    _open_circuits.clear()
 
 
 def _idle_ms() -> int:
@@ -480,6 +490,7 @@ def _run_on_database(command: str, ref: CircuitRef, cfg: Config, actor, via: str
         before = live.to_json()
         outcome = _MACHINE[command](live, cfg, _db_now_ms(), kw)
         if outcome.transitions:
+            _open_circuits.forget(ref)
             row.state = outcome.state
             row.version = outcome.version
             row.failure_count = outcome.failure_count
@@ -520,6 +531,7 @@ def _run(command: str, ref: CircuitRef, *, actor=None, via: str = "system", n: i
                     row = _create(ref, limited=limited)
                 outcome = store.call(command, ref.name, cfg, seed=_seed_of(row), **kwargs)
             if outcome.transitions:
+                _open_circuits.forget(ref)  # an operator's force or reset, seen here at once
                 _mirror(ref, outcome, actor, via)
             if outcome.probe_token:
                 _remember_probe(ref, outcome, cfg)
@@ -575,10 +587,31 @@ def circuit_view(*, operation: str, service_id: int | None = None) -> CircuitVie
 
 def circuit_reading(*, operation: str, service_id: int | None = None,
                     failures: int = 0) -> tuple[str, CircuitView]:
-    """For ingest: count `failures` (if any) and read the circuit, in one script call."""
+    """For ingest: count `failures` (if any) and read the circuit, in one script call,
+    unless this process read the circuit open within CIRCUIT_OPEN_MEMO_SECONDS."""
     ref = circuit_ref(operation=operation, service_id=service_id)
+    remembered = _open_circuits.fresh(ref)
+    if remembered is not MISSING:
+        state, recovers_at = remembered
+        retry_after_ms = (None if recovers_at is None
+                          else max(0, int((recovers_at - time.monotonic()) * 1000)))
+        return state, CircuitView(is_open=True, retry_after_ms=retry_after_ms)
     outcome = _run("failure", ref, n=failures) if failures else _run("view", ref)
+    _remember_if_open(ref, outcome)
     return outcome.state.value, _view(outcome)
+
+
+def _remember_if_open(ref: CircuitRef, outcome: Outcome) -> None:
+    ttl = conf.get("CIRCUIT_OPEN_MEMO_SECONDS")
+    if ttl <= 0 or outcome.state not in (State.OPEN, State.FORCED_OPEN):
+        return
+    recovers_at = None
+    if outcome.state == State.OPEN:
+        if not outcome.retry_after_ms:
+            return  # its recovery timeout is up: the next failure is the probe that failed
+        ttl = min(ttl, outcome.retry_after_ms / 1000)
+        recovers_at = time.monotonic() + outcome.retry_after_ms / 1000
+    _open_circuits.put(ref, (outcome.state.value, recovers_at), ttl=ttl)
 
 
 def _actor(actor):

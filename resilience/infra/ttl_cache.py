@@ -43,6 +43,10 @@ class TtlCache:
                 self._entries.clear()
             self._entries[key] = (self._clock() + ttl, value)
 
+    def forget(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

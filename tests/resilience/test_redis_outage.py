@@ -48,7 +48,10 @@ def report(client: Client, n: int):
                        content_type="application/json")
 
 
-def test_a_rate_limited_key_keeps_storing_while_redis_is_killed(postgres, private_redis):
+def test_a_rate_limited_key_keeps_storing_while_redis_is_killed(postgres, private_redis,
+                                                                settings):
+    # Every report asks its circuit (no open-circuit memo), so the outage is met.
+    settings.FAULTLINE = {**settings.FAULTLINE, "CIRCUIT_OPEN_MEMO_SECONDS": 0}
     service = factories.ServiceFactory()
     _, raw = factories.service_key(service, rate_limit_per_minute=1000)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")

@@ -18,6 +18,7 @@ from resilience.core.backoff import BackoffPolicy
 from resilience.core.classification import (
     UNKNOWN_CODE,
     Classification,
+    Rule,
     classify,
     with_severity,
     with_severity_floor,
@@ -146,6 +147,52 @@ def build_entry(
     return entry
 
 
+def reports_classified(
+    reports: Sequence[Mapping[str, Any]], *, rules: Mapping[str, Rule], by_cause: bool
+) -> list[Classification]:
+    """Each report's final classification (the reporter's own level applied)."""
+    return [
+        reporter_severity(report, classify(classification_input(report), rules,
+                                           by_cause=by_cause))
+        for report in reports
+    ]
+
+
+def circuit_failures(
+    reports: Sequence[Mapping[str, Any]], classifications: Sequence[Classification], *,
+    max_attempts: int,
+) -> dict[str, int]:
+    """The operations whose circuit must be asked, each with the retryable failures it
+    counts (0: only read). An operation whose reports neither count nor have their
+    decision read the circuit is left out (a round trip saved; their answer says
+    NOT_READ)."""
+    failures: dict[str, int] = {}
+    for report, classification in zip(reports, classifications, strict=True):
+        operation = report.get("operation")
+        if operation and (
+            classification.retryable
+            or reads_circuit(classification, attempt_count=report.get("attempt_count", 0),
+                             max_attempts=max_attempts)
+        ):
+            failures[operation] = failures.get(operation, 0) + classification.retryable
+    return failures
+
+
+def accepted_of(entry: ErrorLogEntry, circuit_state: str) -> Accepted:
+    return Accepted(
+        id=entry.pk,
+        event_id=entry.event_id,
+        category=entry.category,
+        severity=entry.severity,
+        retryable=entry.retryable,
+        recoverable=entry.recoverable,
+        strategy=entry.strategy,
+        retry_after_ms=entry.retry_after_ms,
+        circuit=circuit_state,
+        spooled=getattr(entry, "spooled", False),
+    )
+
+
 def ingest(
     reports: Sequence[Mapping[str, Any]], *, service_id: int, now: datetime, source: str = "api"
 ) -> list[Accepted]:
@@ -169,27 +216,15 @@ def ingest(
         rules = classification_rules_last_known()  # classification needs no database
     policy = backoff_policy()
     max_attempts = conf.get("RETRY_MAX_ATTEMPTS")
-    by_cause = conf.get("CLASSIFY_BY_CAUSE")
-    classifications = [
-        reporter_severity(report, classify(classification_input(report), rules,
-                                           by_cause=by_cause))
-        for report in reports
-    ]
+    classifications = reports_classified(reports, rules=rules,
+                                         by_cause=conf.get("CLASSIFY_BY_CAUSE"))
     # Retryable failures count against their operation's circuit, atomically and before
-    # the decision reads it: one call per distinct operation in the request. An operation
-    # whose reports neither count nor have their decision read the circuit is not asked
-    # (a round trip saved; their answer says NOT_READ).
-    failures: dict[str, int] = {}
-    for report, classification in zip(reports, classifications, strict=True):
-        operation = report.get("operation")
-        if operation and (
-            classification.retryable
-            or reads_circuit(classification, attempt_count=report.get("attempt_count", 0),
-                             max_attempts=max_attempts)
-        ):
-            failures[operation] = failures.get(operation, 0) + classification.retryable
+    # the decision reads it: one call per distinct operation in the request.
     # A circuit that cannot be read (Redis and the database down) reads UNKNOWN there.
-    circuits = circuit_readings_for(service_id=service_id, failures=failures)
+    circuits = circuit_readings_for(
+        service_id=service_id,
+        failures=circuit_failures(reports, classifications, max_attempts=max_attempts),
+    )
 
     def circuit_of(operation: str):
         return circuits.get(operation, NOT_READ if operation else NO_CIRCUIT)
@@ -208,18 +243,4 @@ def ingest(
         for report, classification in zip(reports, classifications, strict=True)
     ]
     stored = entry_writer.write(entries)
-    return [
-        Accepted(
-            id=entry.pk,
-            event_id=entry.event_id,
-            category=entry.category,
-            severity=entry.severity,
-            retryable=entry.retryable,
-            recoverable=entry.recoverable,
-            strategy=entry.strategy,
-            retry_after_ms=entry.retry_after_ms,
-            circuit=circuit_of(entry.operation).state,
-            spooled=getattr(entry, "spooled", False),
-        )
-        for entry in stored
-    ]
+    return [accepted_of(entry, circuit_of(entry.operation).state) for entry in stored]

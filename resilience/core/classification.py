@@ -23,7 +23,7 @@ as Node's ``fetch failed``) the nearest cause with a known code decides
 from __future__ import annotations
 
 import errno as _errno
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
@@ -454,8 +454,23 @@ def classify(
     level whose own code is unknown (or a wrapper) takes the verdict of the nearest cause
     whose code is known; without it, every level stands on its own code as in the seed.
     """
+    table = _table(rules)
+    if table is None:
+        return _unknown()
+    return _classify(report, table, max_depth=max_depth, by_cause=by_cause)
+
+
+def _table(rules: Mapping[str, Rule] | None) -> Mapping[str, Rule] | None:
+    """The rules over the defaults; None when `rules` is not a mapping of them."""
     try:
-        table: Mapping[str, Rule] = {**DEFAULT_RULES, **rules} if rules else DEFAULT_RULES
+        return {**DEFAULT_RULES, **rules} if rules else DEFAULT_RULES
+    except Exception:  # noqa: BLE001 - classify() never raises
+        return None
+
+
+def _classify(report: Any, table: Mapping[str, Rule], *, max_depth: int,
+              by_cause: bool) -> Classification:
+    try:
         chain = _chain(report, max_depth)
         if not chain:
             return _unknown()
@@ -483,6 +498,55 @@ def classify(
         return result
     except Exception:  # noqa: BLE001 - defensive: a classification must always come back
         return _unknown()
+
+
+def classify_many(
+    reports: Iterable[Any],
+    rules: Mapping[str, Rule] | None = None,
+    *,
+    max_depth: int = 8,
+    by_cause: bool = True,
+) -> list[Classification]:
+    """``classify()`` of each report, in order, each distinct input classified once.
+
+    A batch repeats a handful of kinds of error, and a Classification is immutable, so
+    reports that read the same (``classification_key``) share one. The operators' rules
+    are merged over the defaults once for the whole batch."""
+    table = _table(rules)
+    if table is None:
+        return [_unknown() for _ in reports]
+    verdicts: dict[Hashable, Classification] = {}
+    results = []
+    for report in reports:
+        key = classification_key(report, max_depth=max_depth)
+        verdict = verdicts.get(key) if key is not None else None
+        if verdict is None:
+            verdict = _classify(report, table, max_depth=max_depth, by_cause=by_cause)
+            if key is not None:
+                verdicts[key] = verdict
+        results.append(verdict)
+    return results
+
+
+def classification_key(report: Any, *, max_depth: int = 8) -> Hashable | None:
+    """Everything ``classify()`` reads of a report, as a key: per level of the cause chain
+    (as ``_chain`` walks it) the code, name, status and errno with their types (1 and
+    True, "503" and 503 are read differently), and whether the message is Node's "fetch
+    failed" (the one message that can decide). The stack trace, ids and the rest of the
+    message are not read. None when a value cannot be a key (a list, say): classified
+    alone."""
+    try:
+        key: list[Any] = []  # nine items a level
+        for level in _chain(report, max_depth):
+            code, name = level.get("code"), level.get("name")
+            status, err = level.get("status"), level.get("errno")
+            key += (type(code), code, type(name), name, type(status), status, type(err), err,
+                    level.get("message") == "fetch failed")
+        frozen = tuple(key)
+        hash(frozen)  # raises for a list or a dict among the values
+        return frozen or None
+    except Exception:  # noqa: BLE001 - unhashable or odd values: classify() copes with them
+        return None
 
 
 def with_severity(classification: Classification, severity: Severity | str) -> Classification:

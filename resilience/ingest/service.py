@@ -19,7 +19,7 @@ from resilience.core.classification import (
     UNKNOWN_CODE,
     Classification,
     Rule,
-    classify,
+    classify_many,
     with_severity,
     with_severity_floor,
 )
@@ -151,10 +151,11 @@ def reports_classified(
     reports: Sequence[Mapping[str, Any]], *, rules: Mapping[str, Rule], by_cause: bool
 ) -> list[Classification]:
     """Each report's final classification (the reporter's own level applied)."""
+    classifications = classify_many(map(classification_input, reports), rules,
+                                    by_cause=by_cause)
     return [
-        reporter_severity(report, classify(classification_input(report), rules,
-                                           by_cause=by_cause))
-        for report in reports
+        reporter_severity(report, classification)
+        for report, classification in zip(reports, classifications, strict=True)
     ]
 
 

@@ -15,7 +15,7 @@ pattern can backtrack across a long string.
 """
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 FILTERED = "[Filtered]"
@@ -84,11 +84,26 @@ _PAIR = re.compile(r"(?<![\w.\[\]-])([\w.\[\]-]+)=([^&;\s,'\"]*)")
 # reversed text).
 _PAIR_EQUALS = re.compile(r"=(?<=[\w.\[\]-]=)")
 _KEY_RUN = re.compile(r"[\w.\[\]-]+")
+_KEY_WINDOW = 64
 # A structured value that is a credential on its own (an Authorization header copied
 # under another name): an auth scheme and a long token.
 _AUTH_VALUE = re.compile(r"(?i)^\s*(?:bearer|basic|digest|token)\s+\S{8,}")
 _SHORTEST_MATCH = 13  # a shorter string holds no card, IBAN or auth value
 _TWO_DIGITS = re.compile(r"\d\d")
+# ASCII text's shape for the card and IBAN checks, one byte a character: "0" a digit, "a"
+# a letter, " " a space or dash, "." anything else. Made in C (encode, translate) and
+# searched for substrings, it tells where the patterns can match without running them:
+# each pattern scans a text character by character in Python's engine, ten times slower.
+_SHAPE = bytes(
+    ord("0") if chr(byte).isdigit() else ord("a") if chr(byte).isalpha()
+    else ord(" ") if chr(byte) in " -" else ord(".")
+    for byte in range(128)
+) + b"." * 128
+# Every card match begins with four digits and goes on with a separator and four more
+# digits (groups of four, 4-6-5, 4-6-4) or with nine more digits.
+_CARD_SHAPES = (b"0000 0000", b"0" * 13)
+# Every IBAN match begins with two letters and the two check digits.
+_IBAN_SHAPE = b"aa00"
 
 
 def luhn_valid(digits: str) -> bool:
@@ -153,14 +168,38 @@ def _iban_or_keep(match: re.Match) -> str:
     return text
 
 
-def _ibans_replaced(text: str) -> str:
+def _shape(text: str) -> bytes | None:
+    """The text's shape (see _SHAPE), or None when it is not ASCII: `\\d` and `\\w` also
+    read other scripts' digits and letters, so such text is left to the patterns."""
+    return text.encode("ascii").translate(_SHAPE) if text.isascii() else None
+
+
+def _may_hold_card(shape: bytes) -> bool:
+    return _CARD_SHAPES[0] in shape or _CARD_SHAPES[1] in shape
+
+
+def _iban_starts(shape: bytes) -> Iterator[int]:
+    """Where `_IBAN_DIGITS` finds check digits after a country code in the text of this
+    shape (two such places never overlap), as the IBAN's start."""
+    at = shape.find(_IBAN_SHAPE)
+    while at >= 0:
+        yield at
+        at = shape.find(_IBAN_SHAPE, at + 4)
+
+
+def _digits_starts(text: str) -> Iterator[int]:
+    for digits in _IBAN_DIGITS.finditer(text):
+        yield digits.start() - 2
+
+
+def _ibans_replaced(text: str, starts: Iterable[int] | None = None) -> str:
     """`_IBAN.sub(_iban_or_keep, text)`, trying the pattern only where check digits follow
-    a country code: every match starts there, and one tried further left would have been
-    found by the scan first, so the matches are the same."""
+    a country code (`starts`, else found in `text`): every match starts there, and one
+    tried further left would have been found by the scan first, so the matches are the
+    same."""
     pieces: list[str] = []
     done = 0
-    for digits in _IBAN_DIGITS.finditer(text):
-        start = digits.start() - 2
+    for start in _digits_starts(text) if starts is None else starts:
         if start < done:
             continue
         match = _IBAN.match(text, start)
@@ -229,10 +268,6 @@ class Scrubber:
     def is_safe(self, key: str) -> bool:
         return self._verdict(key) == _SAFE
 
-    def _pair_or_keep(self, match: re.Match) -> str:
-        key = match.group(1)
-        return f"{key}={FILTERED}" if match.group(2) and self.is_sensitive(key) else match.group()
-
     def text(self, text: str) -> str:
         """Free text: card numbers, IBANs and sensitive `key=value` pairs replaced."""
         if not self.enabled:
@@ -245,31 +280,44 @@ class Scrubber:
         # A card number and an IBAN both hold two digits in a row: text without them (most
         # names, paths and source lines) is passed over without either pattern.
         if len(text) >= _SHORTEST_MATCH and _TWO_DIGITS.search(text):
+            shape = _shape(text)
+            if shape is not None and not _may_hold_card(shape):
+                # No card: the text is as it was, and its shape says where IBANs can be.
+                return _ibans_replaced(text, _iban_starts(shape))
             text = _CARD.sub(_card_or_keep, text)
             text = _ibans_replaced(text)
         return text
 
     def _pairs_replaced(self, text: str) -> str:
-        """`_PAIR.sub(self._pair_or_keep, text)`, trying the pattern only at the start of
-        the name before each "=" that has one. Every match starts there (its key is the
-        whole run of name characters before its "="), and an "=" inside the value of the
-        match before it is passed over, as the scan does: the matches are the same."""
+        """`_PAIR.sub` with each sensitive key's value (when there is one) replaced, trying
+        the pattern only at the start of the name before each "=" that has one. Every
+        match starts there (its key is the whole run of name characters before its "="),
+        and an "=" inside the value of the match before it is passed over, as the scan
+        does: the matches are the same."""
         pieces: list[str] = []
-        done = 0
+        done = 0  # where the last match ended
+        copied = 0  # how much of the text is in `pieces`
         reversed_text = ""
         for equals in _PAIR_EQUALS.finditer(text):
             at = equals.start()
             if at < done:
                 continue
-            if not reversed_text:
-                reversed_text = text[::-1]
-            from_end = len(text) - at
-            start = at - (_KEY_RUN.match(reversed_text, from_end).end() - from_end)
-            match = _PAIR.match(text, start)
+            # The name is read back from its "=" on the reversed text: the few characters
+            # before it first, the whole text (once) only for a name longer than that.
+            before = text[at - _KEY_WINDOW if at > _KEY_WINDOW else 0 : at]
+            length = _KEY_RUN.match(before[::-1]).end()
+            if length == _KEY_WINDOW:
+                if not reversed_text:
+                    reversed_text = text[::-1]
+                from_end = len(text) - at
+                length = _KEY_RUN.match(reversed_text, from_end).end() - from_end
+            match = _PAIR.match(text, at - length)
             if match is not None:  # always: the key's run ends at this "="
-                pieces += (text[done:start], self._pair_or_keep(match))
                 done = match.end()
-        return "".join((*pieces, text[done:])) if pieces else text
+                if match.group(2) and self.is_sensitive(match.group(1)):
+                    pieces += (text[copied : at - length], f"{match.group(1)}={FILTERED}")
+                    copied = done
+        return "".join((*pieces, text[copied:])) if pieces else text
 
     def data(self, value: Any) -> Any:
         """Structured data (JSON values): a copy with sensitive keys' values filtered and

@@ -77,13 +77,15 @@ IBAN_LENGTHS = {
     "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
 }
 # `key=value` in a query string, form body, cookie header or log line; the key is one run
-# of name characters, so a failed match costs one pass over it.
+# of name characters. The rule as a pattern: Scrubber._pairs_replaced finds its matches
+# from each "=" instead of scanning for them.
 _PAIR = re.compile(r"(?<![\w.\[\]-])([\w.\[\]-]+)=([^&;\s,'\"]*)")
 # Where a pair can be: an "=" right after a name character (found by its literal "=", so
 # the engine skips to each one), and the run of name characters before it (read on the
 # reversed text).
 _PAIR_EQUALS = re.compile(r"=(?<=[\w.\[\]-]=)")
 _KEY_RUN = re.compile(r"[\w.\[\]-]+")
+_PAIR_VALUE = re.compile(r"[^&;\s,'\"]*")  # _PAIR's value
 _KEY_WINDOW = 64
 # A structured value that is a credential on its own (an Authorization header copied
 # under another name): an auth scheme and a long token.
@@ -304,18 +306,21 @@ class Scrubber:
                 continue
             # The name is read back from its "=" on the reversed text: the few characters
             # before it first, the whole text (once) only for a name longer than that.
-            before = text[at - _KEY_WINDOW if at > _KEY_WINDOW else 0 : at]
-            length = _KEY_RUN.match(before[::-1]).end()
+            length = _KEY_RUN.match(text[at - 1 : at - _KEY_WINDOW - 1 if at > _KEY_WINDOW
+                                         else None : -1]).end()
             if length == _KEY_WINDOW:
                 if not reversed_text:
                     reversed_text = text[::-1]
                 from_end = len(text) - at
                 length = _KEY_RUN.match(reversed_text, from_end).end() - from_end
-            match = _PAIR.match(text, at - length)
-            if match is not None:  # always: the key's run ends at this "="
-                done = match.end()
-                if match.group(2) and self.is_sensitive(match.group(1)):
-                    pieces += (text[copied : at - length], f"{match.group(1)}={FILTERED}")
+            # What _PAIR matches from the name's start: the name (the whole run, so nothing
+            # that could lengthen it comes before), the "=", and the value after it.
+            done = _PAIR_VALUE.match(text, at + 1).end()
+            if done > at + 1:
+                key = text[at - length : at]
+                verdict = self._verdicts.get(key)
+                if verdict == _SENSITIVE or (verdict is None and self.is_sensitive(key)):
+                    pieces += (text[copied : at - length], f"{key}={FILTERED}")
                     copied = done
         return "".join((*pieces, text[copied:])) if pieces else text
 

@@ -180,7 +180,11 @@ def circuit_failures(
 
 
 def accepted_of(entry: ErrorLogEntry, circuit_state: str) -> Accepted:
-    return Accepted(
+    """The answer about a stored (or spooled) entry. Made as `Accepted(...)` would make it,
+    but without the frozen dataclass's `__init__`, which sets each field through
+    `object.__setattr__`: most of an answer's cost in a batch of 1,000."""
+    accepted = object.__new__(Accepted)
+    accepted.__dict__.update(
         id=entry.pk,
         event_id=entry.event_id,
         category=entry.category,
@@ -192,6 +196,7 @@ def accepted_of(entry: ErrorLogEntry, circuit_state: str) -> Accepted:
         circuit=circuit_state,
         spooled=getattr(entry, "spooled", False),
     )
+    return accepted
 
 
 def ingest(

@@ -32,6 +32,10 @@ TextPolicy = Literal["keep", "refuse", "replace"]
 _STRUCTURE = bytes.maketrans(b"{}", b"[]")
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
 _QUOTED = re.compile(rb'"[^"]*"?')
+# What a parsed document's nesting check keeps: quotes, brackets, backslashes and the
+# characters a backslash escapes in JSON (RFC 8259, section 7).
+_ESCAPED = b'"\\/bfnrtu'
+_NOT_ESCAPE_OR_STRUCTURE = bytes(b for b in range(256) if b not in b"[]{}" + _ESCAPED)
 # Escapes that may decode to NUL or a surrogate (a hint to look closer, never a verdict:
 # `\\u0000`, an escaped backslash, matches too).
 _SUSPICIOUS_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
@@ -57,8 +61,15 @@ class UnsafeJSON(ValueError):
 # --- reading ------------------------------------------------------------------------------
 
 
-def _outside_strings(raw: bytes) -> bytes:
-    """The brackets of `raw` that are not inside a string, as `[` and `]`."""
+def _outside_strings(raw: bytes, *, parsed: bool = False) -> bytes:
+    """The brackets of `raw` that are not inside a string, as `[` and `]`.
+
+    `parsed`: `raw` is a document json.loads read, so each of its backslashes starts one of
+    JSON's escapes, whose second character is one of `_ESCAPED`. Every other byte but
+    quotes and brackets is dropped first, without changing which escapes the replacements
+    below find: a third of the bytes is left for them."""
+    if parsed:
+        raw = raw.translate(None, _NOT_ESCAPE_OR_STRUCTURE)
     # Escaped backslashes first, then escaped quotes: what is left of a string is "...".
     kept = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
     kept = kept.translate(_STRUCTURE, _NOT_STRUCTURE)
@@ -85,18 +96,24 @@ def _nesting_patterns(max_depth: int) -> tuple[re.Pattern[bytes], re.Pattern[byt
     return values, re.compile(deeper)
 
 
-def _check_nesting(raw: bytes, max_depth: int) -> None:
+def _check_nesting(raw: bytes, max_depth: int, *, parsed: bool = False) -> None:
     """Refuse documents nested deeper than `max_depth`, in linear time and without
-    recursing (bytes and regular-expression operations: a bomb costs what reading it does)."""
-    if raw.count(b"[") + raw.count(b"{") <= max_depth:
+    recursing (bytes and regular-expression operations: a bomb costs what reading it does).
+    `parsed` as for _outside_strings."""
+    if _shallow(raw, max_depth):
         return
-    brackets = _outside_strings(raw)
+    brackets = _outside_strings(raw, parsed=parsed)
     values, deeper = _nesting_patterns(max_depth)
     end = values.match(brackets).end()
     # Past the complete values: the end, a stray `]` (the parser stops there), an unclosed
     # value that stays shallow (it stops at the end), or one that goes too deep.
     if end < len(brackets) and deeper.match(brackets, end):
         raise UnsafeJSON(f"is nested more than {max_depth} levels deep")
+
+
+def _shallow(raw: bytes, max_depth: int) -> bool:
+    """Too few brackets to be nested deeper than `max_depth`."""
+    return raw.count(b"[") + raw.count(b"{") <= max_depth
 
 
 def _parse_int(text: str) -> int:
@@ -130,16 +147,31 @@ def loads(raw: bytes, *, text: TextPolicy = "refuse", max_depth: int = MAX_DEPTH
     except UnicodeDecodeError as exc:
         raise UnsafeJSON(f"is not UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})") \
             from None
-    _check_nesting(raw, max_depth)
-    try:
-        value = json.loads(document, parse_int=_parse_int, parse_float=_parse_float,
-                           parse_constant=_parse_constant)
-    except json.JSONDecodeError as exc:
-        raise UnsafeJSON(f"is not valid JSON: {exc.msg} at line {exc.lineno} column "
-                         f"{exc.colno}") from None
+    if _shallow(raw, max_depth):
+        value = _parse(document)
+    else:
+        # A large body is parsed before its depth is checked, so the check can rely on its
+        # escapes being JSON's (_outside_strings): the C parser itself stops at the
+        # recursion limit, with RecursionError. Whatever the parser refuses is checked as
+        # before first, so a document too deep is refused for that whatever else is wrong.
+        try:
+            value = _parse(document)
+        except (UnsafeJSON, RecursionError):
+            _check_nesting(raw, max_depth)
+            raise
+        _check_nesting(raw, max_depth, parsed=True)
     if text != "keep" and _SUSPICIOUS_ESCAPE.search(raw):
         value = check(value, repair=text == "replace", max_depth=max_depth)
     return value
+
+
+def _parse(document: str) -> Any:
+    try:
+        return json.loads(document, parse_int=_parse_int, parse_float=_parse_float,
+                          parse_constant=_parse_constant)
+    except json.JSONDecodeError as exc:
+        raise UnsafeJSON(f"is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                         f"{exc.colno}") from None
 
 
 def text_escapes(raw: bytes) -> bool:

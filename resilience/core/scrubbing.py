@@ -234,6 +234,12 @@ _MAX_VERDICTS = 10_000  # keys remembered per Scrubber; past it, forgotten and r
 _KEPT_TEXT: set[str] = set()
 _KEPT_TEXT_COUNT = 20_000
 _KEPT_TEXT_LENGTH = 300
+# Lines of long free text (a stack trace's file and source lines, which reports repeat)
+# that every scrubber keeps as they are, each with the names of its pairs that have a
+# value: a line met again is kept without a scan by a scrubber to which none of those
+# names is sensitive. Bounded as _KEPT_TEXT is.
+_KEPT_LINES: dict[str, tuple[str, ...]] = {}
+_LINES_FROM = 200  # free text at least this long, with line breaks, is scrubbed by line
 
 
 class Scrubber:
@@ -277,8 +283,40 @@ class Scrubber:
         return self._text(text)
 
     def _text(self, text: str) -> str:
+        if len(text) >= _LINES_FROM and "\n" in text:
+            return self._lines(text)
+        return self._line(text)
+
+    def _lines(self, text: str) -> str:
+        """Long text line by line. No rule matches across a line break (names, values, a
+        card's groups and IBANs hold none, and a break before or after one reads as the
+        text's start or end does), so each line comes out as it would within the whole
+        text; a line kept before is not scanned again (_KEPT_LINES)."""
+        lines = text.split("\n")
+        changed = False
+        for index, line in enumerate(lines):
+            names = _KEPT_LINES.get(line)
+            if names is not None and not (names and self._any_sensitive(names)):
+                continue
+            seen: list[str] = []
+            clean = self._line(line, seen)
+            if clean != line:
+                lines[index] = clean
+                changed = True
+            elif len(line) <= _KEPT_TEXT_LENGTH:
+                if len(_KEPT_LINES) >= _KEPT_TEXT_COUNT:
+                    _KEPT_LINES.clear()
+                _KEPT_LINES[line] = tuple(seen)
+        return "\n".join(lines) if changed else text
+
+    def _any_sensitive(self, names: Iterable[str]) -> bool:
+        return any(self._verdict(name) == _SENSITIVE for name in names)
+
+    def _line(self, text: str, names: list[str] | None = None) -> str:
+        """Free text: pairs, then card numbers and IBANs. `names` collects the names of
+        the pairs that have a value."""
         if "=" in text:
-            text = self._pairs_replaced(text)
+            text = self._pairs_replaced(text, names)
         # A card number and an IBAN both hold two digits in a row: text without them (most
         # names, paths and source lines) is passed over without either pattern.
         if len(text) >= _SHORTEST_MATCH and _TWO_DIGITS.search(text):
@@ -290,7 +328,7 @@ class Scrubber:
             text = _ibans_replaced(text)
         return text
 
-    def _pairs_replaced(self, text: str) -> str:
+    def _pairs_replaced(self, text: str, names: list[str] | None = None) -> str:
         """`_PAIR.sub` with each sensitive key's value (when there is one) replaced, trying
         the pattern only at the start of the name before each "=" that has one. Every
         match starts there (its key is the whole run of name characters before its "="),
@@ -318,6 +356,8 @@ class Scrubber:
             done = _PAIR_VALUE.match(text, at + 1).end()
             if done > at + 1:
                 key = text[at - length : at]
+                if names is not None:
+                    names.append(key)
                 verdict = self._verdicts.get(key)
                 if verdict == _SENSITIVE or (verdict is None and self.is_sensitive(key)):
                     pieces += (text[copied : at - length], f"{key}={FILTERED}")

@@ -39,7 +39,7 @@ FRAGMENTS = [
 TEXT = st.lists(
     st.one_of(st.sampled_from(FRAGMENTS), st.text(alphabet="0123456789 -=&aDEGBz.\n\u0663",
                                                   max_size=12)),
-    max_size=30,
+    max_size=40,
 ).map("".join)
 SCRUBBERS = [scrubbing.DEFAULT_SCRUBBER, Scrubber(sensitive_fields=["x", "ord"]),
              Scrubber(safe_fields=["token"], sensitive_fields=["b" * 64])]
@@ -88,3 +88,30 @@ def test_text_in_other_scripts_is_left_to_the_patterns():
 def test_the_shape_says_where_ibans_can_start():
     shape = scrubbing._shape("x DE89 and GB82WEST, line 394")
     assert list(scrubbing._iban_starts(shape)) == [2, 11]
+
+
+TRACE = ("Traceback (most recent call last):\n"
+         + "".join(f'  File "/srv/app/clients/http.py", line {n}, in post\n' for n in range(10))
+         + "    response = self.client.post(url, json=body)\n"
+         + "HTTPError: 502 Bad Gateway for order 4111 1111 1111 1111")
+
+
+def test_a_line_kept_before_is_scanned_again_by_a_scrubber_its_pair_names_matter_to():
+    expected = TRACE.replace("4111 1111 1111 1111", FILTERED)
+    assert scrubbing.DEFAULT_SCRUBBER.text(TRACE) == expected
+    assert "    response = self.client.post(url, json=body)" in scrubbing._KEPT_LINES
+    strict = Scrubber(sensitive_fields=["json"])
+    # The value runs on to the next separator: "body)".
+    assert strict.text(TRACE) == expected.replace("json=body)", f"json={FILTERED}")
+    assert scrubbing.DEFAULT_SCRUBBER.text(TRACE) == expected
+
+
+def test_lines_remembered_are_only_kept_ones_and_bounded(monkeypatch):
+    monkeypatch.setattr(scrubbing, "_KEPT_TEXT_COUNT", 5)
+    monkeypatch.setattr(scrubbing, "_KEPT_LINES", {})
+    scrubbing.DEFAULT_SCRUBBER.text(TRACE)
+    assert 0 < len(scrubbing._KEPT_LINES) <= 5
+    assert not any("4111" in line for line in scrubbing._KEPT_LINES)
+    long_line = "x" * (scrubbing._KEPT_TEXT_LENGTH + 1)
+    scrubbing.DEFAULT_SCRUBBER.text(f"{long_line}\n{long_line}")
+    assert long_line not in scrubbing._KEPT_LINES

@@ -172,6 +172,9 @@ CREATE TEMP TABLE bench_kinds (
 """
 
 # u1 picks the failure (skewed), u2 the release and environment, from md5(g): repeatable.
+# Stored in g's order, so the failures are interleaved in id order as they would arrive
+# (without ORDER BY the join's plan stored them grouped by failure: a batch of 1,000 held
+# one to four groups, and each run's next batch mostly the same ones).
 LOAD_BACKLOG = """
 INSERT INTO resilience_errorlogentry (
     service_id, event_id, source, received_at, timestamp, category, severity, retryable,
@@ -211,6 +214,7 @@ JOIN bench_kinds k ON k.k = least(%(kinds)s - 1, floor(%(kinds)s * power(pick.u1
 CROSS JOIN LATERAL (
     SELECT replace(replace(k.message, '{rid}', substr(h, 20, 12)), '{n}', (g %% 99991)::text)
 ) AS m(msg)
+ORDER BY g
 """
 
 

@@ -2,10 +2,12 @@
 
 Runs on Celery in batches. Each batch is one transaction of a fixed number of bulk
 statements, whatever its size: claim the pending entries (FOR UPDATE SKIP LOCKED, so two
-workers never digest the same entry), create missing groups, lock and update the groups,
-write their history, mark the entries, upsert the hourly metrics and their daily sums, and
-(when the batch has any) create the dead letters for entries whose strategy is DEAD_LETTER
-and record the environments and releases the groups were seen in (seen.py). A DEAD_LETTER
+workers never digest the same entry), find the groups and create the missing ones, mark
+the entries and (when the batch has any) create the dead letters for entries whose
+strategy is DEAD_LETTER; then lock and update the groups, record the environments and
+releases they were seen in (seen.py), write their history, and upsert the hourly metrics
+and their daily sums. Only that second part holds rows another digest run needs (the
+groups, the rollups), so two runs at once take turns on it alone. A DEAD_LETTER
 decision with nothing to replay makes no dead letter but marks its group "needs manual
 intervention" (dead_letter_replayable); its alert is raised all the same. Once it has
 committed, each entry is logged once, as the seed's ErrorLogger does (error_log.py).
@@ -199,16 +201,55 @@ def _new_group(key: GroupKey, tally: _Tally, frames: Sequence[Frame]) -> ErrorGr
     )
 
 
-def _lock_groups(keys: Iterable[GroupKey]) -> dict[GroupKey, ErrorGroup]:
+class GroupGone(Exception):
+    """A group the batch counts into was deleted while the batch ran: nobody's row, so the
+    batch is rolled back and the next run digests it (into a new group)."""
+
+
+def _group_ids(keys: Iterable[GroupKey]) -> dict[GroupKey, int]:
+    """The ids of these groups, read without locking them (a plain read waits for no one)."""
     by_service: dict[int, list[str]] = {}
     for service_id, fp in keys:
         by_service.setdefault(service_id, []).append(fp)
     condition = Q()
     for service_id, fps in by_service.items():
         condition |= Q(service_id=service_id, fingerprint__in=fps)
+    rows = ErrorGroup.objects.filter(condition).order_by().values_list(
+        "service_id", "fingerprint", "id")
+    return {(service_id, fp): pk for service_id, fp, pk in rows}
+
+
+def _groups_find_or_create(tallies: dict[GroupKey, "_Tally"],
+                           frames_of: dict[GroupKey, list[Frame]]) -> dict[GroupKey, int]:
+    """Each key's group id, creating the groups that do not exist yet. Only the missing
+    ones are inserted: an INSERT … ON CONFLICT over a group another digest run has updated
+    and not yet committed waits for that run, a plain read does not."""
+    ids = _group_ids(tallies)
+    missing = sorted(key for key in tallies if key not in ids)  # one order: no crossed waits
+    if missing:
+        ErrorGroup.objects.bulk_create(
+            [_new_group(key, tallies[key], frames_of[key]) for key in missing],
+            ignore_conflicts=True,
+        )
+        ids |= _group_ids(missing)  # ours, or another run's that committed first
+    if len(ids) < len(tallies):
+        raise GroupGone("a group was deleted while the batch was being digested")
+    return ids
+
+
+def _lock_groups(ids: dict[GroupKey, int]) -> dict[GroupKey, ErrorGroup]:
+    """Lock the batch's groups for its counts. Another digest run counting into one of them
+    waits here until this batch commits, so what follows the lock is kept short.
+
+    FOR NO KEY UPDATE, the lock an UPDATE of the groups takes anyway: rows that only refer to
+    a group (this batch's entries at commit, another run's history rows) are not held up."""
     # Locked in id order so that two digest workers cannot deadlock on each other.
-    groups = ErrorGroup.objects.select_for_update().filter(condition).order_by("id")
-    return {(g.service_id, g.fingerprint): g for g in groups}
+    groups = (ErrorGroup.objects.select_for_update(no_key=True)
+              .filter(pk__in=sorted(ids.values())).order_by("id"))
+    locked = {(g.service_id, g.fingerprint): g for g in groups}
+    if len(locked) < len(ids):
+        raise GroupGone("a group was deleted while the batch was being digested")
+    return locked
 
 
 def _apply(group: ErrorGroup, tally: _Tally, now: datetime) -> str | None:
@@ -312,8 +353,9 @@ def digest_batch(*, limit: int, now: datetime | None = None) -> DigestResult:
 
 
 # Failures that say nothing about the rows (connection lost, lock timeout, deadlock,
-# serialization): the whole batch is rolled back and retried by the next run.
-_NOT_THE_ROWS = (OperationalError, InterfaceError)
+# serialization, a group deleted meanwhile): the whole batch is rolled back and retried by
+# the next run.
+_NOT_THE_ROWS = (OperationalError, InterfaceError, GroupGone)
 
 
 def _digest_isolating(
@@ -365,11 +407,20 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Diges
             else:
                 tallies[key].needs_manual_intervention = True
 
-    ErrorGroup.objects.bulk_create(
-        [_new_group(key, tallies[key], frames_of[key]) for key in sorted(tallies)],
-        ignore_conflicts=True,
-    )
-    groups = _lock_groups(tallies)
+    group_ids = _groups_find_or_create(tallies, frames_of)
+    # The entries and the dead letters are this batch's own rows (claimed, or new): written
+    # before the groups are locked, the batch's two longest statements stay out of the
+    # part that two digest runs must take in turn.
+    for entry, key in zip(entries, keys, strict=True):
+        entry.group_id = group_ids[key]
+        entry.digested_at = now
+        _note_for_alerts(result, entry)
+    entries_mark_digested([(entry.pk, entry.group_id) for entry in entries], at=now)
+    if dead:
+        # One INSERT; the one-to-one on the entry makes a re-digest a no-op.
+        DeadLetter.objects.bulk_create(dead, ignore_conflicts=True)
+
+    groups = _lock_groups(group_ids)
     releases = seen_record({groups[key].pk: tally.seen for key, tally in tallies.items()})
     history = []
     for key, tally in tallies.items():
@@ -392,16 +443,7 @@ def _digest(ids: Sequence[int], now: datetime) -> tuple[DigestResult, list[Diges
          "needs_manual_intervention", "unhandled"],
     )
     GroupHistory.objects.bulk_create(history)
-
-    for entry, key in zip(entries, keys, strict=True):
-        entry.group_id = groups[key].pk
-        entry.digested_at = now
-        _note_for_alerts(result, entry)
-    entries_mark_digested([(entry.pk, entry.group_id) for entry in entries], at=now)
     _upsert_metrics(entries)
-    if dead:
-        # One INSERT; the one-to-one on the entry makes a re-digest a no-op.
-        DeadLetter.objects.bulk_create(dead, ignore_conflicts=True)
     result.dead_letters = len(dead)
     result.entries = len(entries)
     result.groups_created = len(result.new_groups)

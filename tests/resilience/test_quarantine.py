@@ -170,6 +170,44 @@ def test_a_lock_timeout_is_nobodys_row_and_quarantines_nothing(postgres, service
     assert group.times_seen == 1 + len(entries)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_group_deleted_while_its_batch_runs_is_nobodys_row(postgres, service, monkeypatch):
+    """The batch marks its entries before it locks their groups: a group deleted in
+    between aborts the batch for the next run, which counts the entries into a new group;
+    nothing is quarantined."""
+    from resilience.digest import service as digest_service
+
+    ErrorLogEntryFactory(service=service)
+    digest_batch(limit=100)
+    group = ErrorGroup.objects.get()
+    for _ in range(3):
+        ErrorLogEntryFactory(service=service)
+    mark = digest_service.entries_mark_digested
+
+    def mark_then_delete_the_group(pairs, *, at):
+        mark(pairs, at=at)
+        deleter = threading.Thread(target=_delete_group, args=(group.pk,))
+        deleter.start()
+        deleter.join(30)
+        assert not deleter.is_alive(), "the delete waited for the digest"
+
+    monkeypatch.setattr(digest_service, "entries_mark_digested", mark_then_delete_the_group)
+    with pytest.raises(digest_service.GroupGone):
+        digest_batch(limit=100)
+    monkeypatch.undo()
+    assert not quarantined_entries().exists()
+    assert ErrorLogEntry.objects.filter(digested_at=None).count() == 3
+    assert digest_batch(limit=100).entries == 3
+    assert list(ErrorGroup.objects.values_list("times_seen", flat=True)) == [3]
+
+
+def _delete_group(pk: int) -> None:
+    try:
+        ErrorGroup.objects.filter(pk=pk).delete()
+    finally:
+        connections.close_all()
+
+
 def test_reads_readyz_and_the_lag_leave_the_quarantined_row_out(
     postgres, service, service_client, settings
 ):

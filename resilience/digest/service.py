@@ -471,6 +471,11 @@ def _alerts_after_commit(result: DigestResult) -> None:
 errors_logger = logging.getLogger(error_log.LOGGER_NAME)
 
 
+def _logged_code(entry: DigestEntry) -> str:
+    # The code the classifier went by: the seed's extractErrorCode.
+    return entry.classified_code or entry.code or entry.name
+
+
 def _logged(entry: DigestEntry) -> error_log.LoggedError:
     return error_log.LoggedError(
         id=entry.pk,
@@ -479,8 +484,7 @@ def _logged(entry: DigestEntry) -> error_log.LoggedError:
         timestamp=entry.timestamp,
         severity=entry.severity,
         category=entry.category,
-        # The code the classifier went by: the seed's extractErrorCode.
-        code=entry.classified_code or entry.code or entry.name,
+        code=_logged_code(entry),
         message=entry.message,
         operation=entry.operation,
         campaign_id=entry.campaign_id,
@@ -491,12 +495,22 @@ def _logged(entry: DigestEntry) -> error_log.LoggedError:
 def _log_after_commit(entries: Sequence[DigestEntry]) -> None:
     """Each digested entry once on `faultline.errors` at its severity's level; CRITICAL
     ones also appended to ERROR_CRITICAL_LOG_PATH."""
-    logged = [_logged(entry) for entry in entries]
-    for error in logged:
-        level = error_log.level_of(error.severity)
-        if errors_logger.isEnabledFor(level):
-            errors_logger.log(level, "%s", error_log.console_text(error))
-    text = error_log.critical_lines(logged)
+    # The records are what errors_logger.log() makes, handed to the same handlers and
+    # filters; the caller it would look up frame by frame for every record (the file, line
+    # and function a format may show) is looked up once for the batch.
+    caller = errors_logger.findCaller()[:3]
+    enabled = {level: errors_logger.isEnabledFor(level) for level in error_log.LEVELS.values()}
+    name = errors_logger.name
+    for entry in entries:
+        level = error_log.level_of(entry.severity)
+        if enabled[level]:
+            text = error_log.text_of(entry.timestamp, entry.severity, entry.category,
+                                     _logged_code(entry), entry.message, entry.campaign_id,
+                                     entry.stack_trace)
+            errors_logger.handle(errors_logger.makeRecord(
+                name, level, caller[0], caller[1], "%s", (text,), None, caller[2]))
+    text = error_log.critical_lines(
+        _logged(entry) for entry in entries if entry.severity == error_log.CRITICAL)
     path = conf.get("ERROR_CRITICAL_LOG_PATH")
     if text and path:
         _append(Path(settings.BASE_DIR) / path, text)  # an absolute path stays as it is

@@ -45,6 +45,29 @@ def test_the_timestamp_is_written_in_utc_as_javascripts_toisostring():
     assert error_log.iso_timestamp(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05.000Z"
 
 
+@pytest.mark.parametrize("moment", [
+    WHEN, WHEN.replace(microsecond=999_999), WHEN.replace(tzinfo=None),
+    datetime(1000, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, 5000, tzinfo=UTC),
+    datetime(1, 1, 1, tzinfo=UTC), WHEN.astimezone(timezone(timedelta(hours=-9, minutes=-30))),
+])
+def test_the_timestamp_reads_the_same_on_every_path(moment):
+    """UTC datetimes (what the database returns) take isoformat, the rest strftime: one
+    text either way."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    utc = aware.astimezone(UTC)
+    assert error_log.iso_timestamp(moment) == (
+        utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z")
+
+
+def test_the_text_from_values_is_the_text_of_the_logged_error():
+    for fields in ({}, {"campaign_id": "c-1"}, {"code": "", "message": ""},
+                   {"severity": "CRITICAL", "stack_trace": TRACE},
+                   {"message": "a\nb\r" + "x" * 2000, "category": "X\nY"}):
+        e = error(**fields)
+        assert error_log.text_of(e.timestamp, e.severity, e.category, e.code, e.message,
+                                 e.campaign_id, e.stack_trace) == error_log.console_text(e)
+
+
 def test_no_code_and_no_message_read_as_in_the_seed():
     assert error_log.console_line(error(code="", message="")).endswith(
         "TRANSIENT:UNKNOWN_ERROR - Unknown error")
@@ -138,6 +161,11 @@ def test_the_digest_logs_each_entry_once_after_commit_at_its_level(
     assert "] SECURITY:401 - token expired" in records[2][1]
     assert records[3][1] == (
         "[2026-11-28T10:00:00.500Z] RESOURCE_EXHAUSTION:ENOMEM - out of memory\n" + TRACE)
+    # Records as errors_logger.log() would make them, caller included (a format may show it).
+    mine = [r for r in caplog.records if r.name == error_log.LOGGER_NAME]
+    assert {(r.funcName, Path(r.pathname).name, r.module) for r in mine} == {
+        ("_log_after_commit", "service.py", "service")}
+    assert all(r.lineno > 0 and r.msg == "%s" and r.exc_info is None for r in mine)
     # Digested entries are not claimed again, so they are not logged again.
     with django_capture_on_commit_callbacks(execute=True):
         assert digest_batch(limit=100).entries == 0

@@ -36,6 +36,33 @@ def entries_mark_digested(pairs: Sequence[tuple[int, int]], *, at: datetime) -> 
         )
 
 
+def seen_rows_upsert(model: type[Model], rows: Sequence[tuple[int, str, datetime, datetime]]
+                     ) -> None:
+    """Insert or update GroupEnvironment or GroupRelease rows, given as (group id, name,
+    first_seen, last_seen), unique on (group, name): one statement, and no model instance
+    per row (a batch of 1,000 entries over 300 groups writes about 900 of each)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(
+            [model(group_id=group_id, name=name, first_seen=first, last_seen=last)
+             for group_id, name, first, last in rows],
+            update_conflicts=True, unique_fields=["group", "name"],
+            update_fields=["first_seen", "last_seen"])
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    groups, names, firsts, lasts = (list(column) for column in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (group_id, name, first_seen, last_seen) "
+            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], "
+            "%s::timestamptz[]) "
+            "ON CONFLICT (group_id, name) DO UPDATE SET first_seen = excluded.first_seen, "
+            "last_seen = excluded.last_seen",
+            [groups, names, firsts, lasts],
+        )
+
+
 def rows_update(objs: Sequence[Model], fields: Sequence[str]) -> None:
     """Write `fields` of each instance (all of one model, saved before) in one UPDATE."""
     if not objs:

@@ -13,6 +13,7 @@ from datetime import datetime
 from django.db.models import Model
 
 from resilience.core.group_state import Span, first_and_last, seen_merge, widen
+from resilience.digest.bulk import seen_rows_upsert
 from resilience.models import GroupEnvironment, GroupRelease
 from resilience.models.group_seen import ENVIRONMENTS_MAX, RECENT_RELEASES_MAX
 
@@ -60,22 +61,20 @@ def _record(
     for pk, group_id, name, first, last in rows:
         known[group_id][name] = (first, last)
         ids[(group_id, name)] = pk
-    writes: list[Model] = []
+    writes: list[tuple[int, str, datetime, datetime]] = []
     doomed: list[int] = []
     merged: dict[int, dict[str, Span]] = {}
     for group_id in sorted(batch):  # one order for every digest: row locks cannot cross
         change = seen_merge(known=known[group_id], batch=batch[group_id], limit=limit,
                             keep_recent=keep_recent)
-        writes += [model(group_id=group_id, name=name, first_seen=first, last_seen=last)
+        writes += [(group_id, name, first, last)
                    for name, (first, last) in sorted(change.write.items())]
         doomed += [ids[(group_id, name)] for name in change.drop]
         merged[group_id] = known[group_id] | {
             name: widen(known[group_id].get(name), *span)
             for name, span in batch[group_id].items()
         }
-    if writes:
-        model.objects.bulk_create(writes, update_conflicts=True, unique_fields=["group", "name"],
-                                  update_fields=["first_seen", "last_seen"])
+    seen_rows_upsert(model, writes)
     if doomed:
         model.objects.filter(pk__in=doomed).delete()
     return merged

@@ -108,6 +108,17 @@ def test_a_group_first_seen_in_staging_is_found_in_production(service_client, se
     assert service_client.get("/api/v1/groups/?environment=qa").json()["results"] == []
 
 
+def test_a_name_seen_again_in_a_later_batch_widens_its_stored_span(service_client):
+    report(service_client, [failure(10, environment="production", release="shop@1.0")])
+    digest_batch(limit=100)
+    report(service_client, [failure(30, environment="production", release="shop@1.0"),
+                            failure(5, environment="production", release="shop@1.0")])
+    digest_batch(limit=100)
+    for model in (GroupEnvironment, GroupRelease):
+        row = model.objects.get()
+        assert (row.first_seen, row.last_seen) == (at(5), at(30)), model
+
+
 def test_an_event_without_a_release_keeps_the_last_release(service_client):
     report(service_client, [failure(0, release="shop@1.0")])
     digest_batch(limit=100)

@@ -27,6 +27,9 @@ stopped in a `finally`.
   instead (bench/_common.py's Process; every report under the first service's key).
 - `--profile N`: no worker; loads the backlog and runs N `digest_batch()` calls in this
   process under cProfile (the top functions by cumulative time, and CPU per entry).
+- `--in-process N`: the same without a profiler, the error log on a Celery worker's
+  handler: Python CPU per entry of each batch, min and median (steady on a shared machine,
+  where the worker's CPU per entry rises with the load).
 """
 
 from __future__ import annotations
@@ -508,6 +511,50 @@ def keep_up(args, env, workdir, dbname: str) -> dict:
     return result
 
 
+def in_process(args) -> dict:
+    """Python CPU of digest_batch() in this process, no profiler: process CPU per entry of
+    each batch (min and median), after three warm batches. The error log goes where a
+    Celery worker sends it: a root StreamHandler with Celery's format (to /dev/null)."""
+    import logging
+    import statistics
+
+    from celery.utils.log import ColorFormatter
+    from django.db import connection
+
+    from resilience import conf
+    from resilience.digest.service import digest_batch
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 - lives with us
+    handler.setFormatter(ColorFormatter(
+        "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s", use_color=False))
+    root.addHandler(handler)
+    logging.getLogger("faultline.errors").setLevel(logging.INFO)  # the production default
+    load_backlog(connection, bench_services(), args)
+    limit = conf.get("DIGEST_BATCH_SIZE")
+    for _ in range(3):
+        digest_batch(limit=limit)
+    cpu, wall = [], []
+    for _ in range(args.in_process):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        entries = digest_batch(limit=limit).entries
+        if not entries:
+            break
+        cpu.append((time.process_time() - cpu0) / entries * 1e6)
+        wall.append((time.perf_counter() - wall0) / entries * 1e6)
+    result = {"scenario": "in-process", "batch_size": limit, "batches": len(cpu),
+              "python_cpu_us_per_entry_min": round(min(cpu), 1),
+              "python_cpu_us_per_entry_median": round(statistics.median(cpu), 1),
+              "wall_us_per_entry_median": round(statistics.median(wall), 1)}
+    print(f"in-process: {len(cpu)} batches of {limit}: Python CPU per entry min "
+          f"{result['python_cpu_us_per_entry_min']} µs, median "
+          f"{result['python_cpu_us_per_entry_median']} µs; wall median "
+          f"{result['wall_us_per_entry_median']} µs", flush=True)
+    return result
+
+
 def profile(args) -> dict:
     """Digest the backlog in this process, batch by batch, under cProfile."""
     from django.db import connection
@@ -664,6 +711,10 @@ def parse_args(argv=None):
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--profile", type=int, default=0, metavar="BATCHES",
                    help="no worker: profile this many digest_batch() calls in-process")
+    p.add_argument("--in-process", type=int, default=0, metavar="BATCHES",
+                   help="no worker: this many digest_batch() calls in-process, Python CPU "
+                        "per entry without a profiler (use --entries >= (BATCHES + 3) * "
+                        "the batch size)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--feed-child", metavar="OUT", help=argparse.SUPPRESS)
     p.add_argument("--services", help=argparse.SUPPRESS)
@@ -704,6 +755,8 @@ def main(argv=None) -> int:
     try:
         if args.profile:
             report["results"].append(profile(args))
+        elif args.in_process:
+            report["results"].append(in_process(args))
         else:
             for name in args.scenarios.split(","):
                 if name == "catch-up":

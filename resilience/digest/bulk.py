@@ -4,8 +4,9 @@ Django's bulk_update writes `SET f = CASE WHEN id = 1 THEN … WHEN id = 2 THEN 
 builds an expression per row and field in Python: marking 1,000 entries cost about 0.5 s
 of CPU, most of a batch. On PostgreSQL each update here is one
 `UPDATE … FROM unnest(%s::type[], …)` with one array parameter per column, so the Python
-work is one list per column. Other databases (SQLite, the embedded first look) keep
-bulk_update.
+work is one list per column; the where-seen rows are upserted the same way
+(`INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE`), with no model instance per row.
+Other databases (SQLite, the embedded first look) keep bulk_update and bulk_create.
 """
 
 from collections.abc import Sequence

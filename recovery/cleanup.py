@@ -10,10 +10,11 @@ What is deleted, and what is not (retentions are FAULTLINE settings, in days):
 
 - entries (`ErrorLogEntry`) older than RETENTION_ENTRIES_DAYS (30) by their timestamp,
   once digested: an undigested entry is never deleted, or its rollup would be lost;
-- rollups, hourly (`ErrorMetric`) and daily (`ErrorMetricDay`), of the UTC days wholly
-  before RETENTION_METRICS_DAYS (400): the dashboards read these, so they outlive the
-  entries by far. Whole days of both tiers go together, so a day row stays the sum of the
-  hour rows kept (up to a day more is kept than the setting says);
+- rollups, hourly (`ErrorMetric`) and the tiers that sum them (`MetricHourTotal`,
+  `MetricDayTotal`, `MetricDayGroup`), of the UTC days wholly before
+  RETENTION_METRICS_DAYS (400): the dashboards read these, so they outlive the entries by
+  far. Whole days of every tier go together, so a tier row stays the sum of the hour rows
+  kept (up to a day more is kept than the setting says);
 - error groups with nothing left (no entries, no rollups), last seen before the rollup
   retention, and not OPEN (an open group is still somebody's to-do). Nothing younger can
   go: ErrorMetric points at its group with CASCADE, so deleting a group would delete the
@@ -53,8 +54,10 @@ from resilience.models import (
     ErrorGroup,
     ErrorLogEntry,
     ErrorMetric,
-    ErrorMetricDay,
     EventAttachment,
+    MetricDayGroup,
+    MetricDayTotal,
+    MetricHourTotal,
     UserFeedback,
 )
 
@@ -186,14 +189,17 @@ def cleanup_attachments(now: datetime) -> Result:
 
 
 @procedure("cleanup.metrics", group=CLEANUP,
-           description="Hourly and daily rollups of UTC days past RETENTION_METRICS_DAYS.")
+           description="Hourly rollups and their tiers of UTC days past RETENTION_METRICS_DAYS.")
 def cleanup_metrics(now: datetime) -> Result:
-    # Whole UTC days of both tiers, so a day row is always the sum of the hour rows kept.
+    # Whole UTC days of every tier, so a tier row is always the sum of the hour rows kept.
     cut = day_floor(retention_cut(now, "RETENTION_METRICS_DAYS"))
     hours = delete_in_batches(ErrorMetric.objects.filter(bucket__lt=cut), order_by="bucket")
-    days = delete_in_batches(ErrorMetricDay.objects.filter(bucket__lt=cut), order_by="bucket")
-    return Result(changed=hours.as_changed(before=cut.isoformat(), days_deleted=days.deleted,
-                                           days_batches=days.batches))
+    tiers = {name: delete_in_batches(model.objects.filter(bucket__lt=cut), order_by="bucket")
+             for name, model in (("hour_totals", MetricHourTotal), ("day_totals", MetricDayTotal),
+                                 ("day_groups", MetricDayGroup))}
+    return Result(changed=hours.as_changed(
+        before=cut.isoformat(), **{f"{name}_deleted": purge.deleted
+                                   for name, purge in tiers.items()}))
 
 
 @procedure("cleanup.groups", group=CLEANUP,
@@ -206,7 +212,7 @@ def cleanup_groups(now: datetime) -> Result:
         .exclude(status=ErrorGroup.Status.OPEN)
         .exclude(Exists(ErrorLogEntry.objects.filter(group_id=OuterRef("pk"))))
         .exclude(Exists(ErrorMetric.objects.filter(group_id=OuterRef("pk"))))
-        .exclude(Exists(ErrorMetricDay.objects.filter(group_id=OuterRef("pk"))))
+        .exclude(Exists(MetricDayGroup.objects.filter(group_id=OuterRef("pk"))))
     )
     return Result(changed=delete_in_batches(empty).as_changed(before=cut.isoformat()))
 

@@ -11,6 +11,7 @@ class ResilienceConfig(AppConfig):
 
         from config.periodic_tasks import sync_periodic_tasks
         from resilience import conf
+        from resilience.digest import rollup_days  # noqa: F401 - a group's deletion rebuilds its days
         from resilience.handling import builtin_fallbacks  # noqa: F401 - registers database.write
         from resilience.infra import csp_header, db_datetimes
         from resilience.observability import lockout_audit, role_audit  # noqa: F401 - receivers

@@ -45,12 +45,12 @@ from resilience.core.grouping import (
     group_title,
     parse_stack_trace,
 )
-from resilience.core.rollup_days import day_floor
 from resilience.core.strategy import Strategy
 from resilience.dead_letters.services import dead_letter_for_entry, dead_letter_replayable
 from resilience.digest.bulk import entries_mark_digested, rows_update
 from resilience.digest.entries import DigestEntry, entries_load
 from resilience.digest.quarantine import entry_quarantine
+from resilience.digest.rollup_tiers import rollup_tiers_upsert
 from resilience.digest.seen import SeenInBatch, seen_record
 from resilience.digest.selectors import pending_entries
 from resilience.models import (
@@ -58,7 +58,6 @@ from resilience.models import (
     ErrorGroup,
     ErrorLogEntry,
     ErrorMetric,
-    ErrorMetricDay,
     GroupHistory,
 )
 from resilience.sentry.mapping import is_message_event
@@ -290,10 +289,10 @@ def _hour(moment: datetime) -> datetime:
 
 
 def _upsert_metrics(entries: Sequence[ErrorLogEntry]) -> None:
-    # The hour rows first, then the day rows (the same sums): metric_days_rebuild relies on
-    # that order (rollup_days.py).
+    # The hour rows first, then the tiers that sum them: metric_days_rebuild relies on that
+    # order (rollup_days.py).
     _upsert_rollup(ErrorMetric, _hour, entries)
-    _upsert_rollup(ErrorMetricDay, day_floor, entries)
+    rollup_tiers_upsert(entries)
 
 
 def _upsert_rollup(model, bucket_of, entries: Sequence[ErrorLogEntry]) -> None:

@@ -1,14 +1,14 @@
 """Outcomes: what happened after a decision, as the caller (or the guard) reports it.
 
 The outcome is kept on the entry (`outcome`, `outcome_at`) and counted into the entry's
-hourly rollup (`ErrorMetric.succeeded` / `failed`) and its daily sum (`ErrorMetricDay`),
-which is what the recovery rate reads.
+hourly rollup (`ErrorMetric.succeeded` / `failed`) and its day total (`MetricDayTotal`,
+resilience/digest/rollup_tiers.py), which is what the recovery rate reads.
 
 Ordering with the digest, both ways:
 
-- entry already digested: the matching rollup rows are UPDATEd by their key (the bucket of
-  the entry's timestamp hour, then of its UTC day; service, group, environment, category,
-  severity, code, strategy), in the same transaction as the entry;
+- entry already digested: the matching rollup rows are UPDATEd by their key (the hour of
+  the entry's timestamp, service, group, environment, category, severity, code, strategy;
+  then its UTC day's total), in the same transaction as the entry;
 - entry not digested yet: only the entry is written; the digest counts the outcomes it
   finds on the entries it claims.
 
@@ -31,9 +31,9 @@ from django.utils import timezone
 
 from resilience import signals
 from resilience.core.health_score import hour_floor
-from resilience.core.rollup_days import day_floor
 from resilience.core.strategy import Strategy
-from resilience.models import ErrorLogEntry, ErrorMetric, ErrorMetricDay
+from resilience.digest.rollup_tiers import day_total_adjust
+from resilience.models import ErrorLogEntry, ErrorMetric
 
 Outcome = ErrorLogEntry.Outcome
 
@@ -48,20 +48,23 @@ class OutcomeRecorded:
 
 
 def _adjust_rollup(entry: ErrorLogEntry, *, succeeded: int, failed: int) -> None:
-    # The hour row, then the day row that sums it (the digest's order, see rollup_days.py).
-    key = [entry.service_id, entry.group_id, entry.environment, entry.category,
-           entry.severity, entry.code, entry.strategy]
+    # The hour row, then the day total that sums it (the digest's order, see rollup_days.py).
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        for model, bucket in ((ErrorMetric, hour_floor(entry.timestamp)),
-                              (ErrorMetricDay, day_floor(entry.timestamp))):
-            cursor.execute(
-                f"UPDATE {model._meta.db_table} SET succeeded = succeeded + %s, "
-                "failed = failed + %s WHERE bucket = %s AND service_id = %s AND group_id = %s "
-                "AND environment = %s AND category = %s AND severity = %s AND code = %s "
-                "AND strategy = %s",
-                [succeeded, failed, adapt(bucket), *key],
-            )
+        cursor.execute(
+            f"UPDATE {ErrorMetric._meta.db_table} SET succeeded = succeeded + %s, "
+            "failed = failed + %s WHERE bucket = %s AND service_id = %s AND group_id = %s "
+            "AND environment = %s AND category = %s AND severity = %s AND code = %s "
+            "AND strategy = %s",
+            [succeeded, failed, adapt(hour_floor(entry.timestamp)), entry.service_id,
+             entry.group_id, entry.environment, entry.category, entry.severity, entry.code,
+             entry.strategy],
+        )
+    day_total_adjust(timestamp=entry.timestamp, service_id=entry.service_id,
+                     group_id=entry.group_id, environment=entry.environment,
+                     category=entry.category, severity=entry.severity,
+                     strategy=entry.strategy, code=entry.code, succeeded=succeeded,
+                     failed=failed)
 
 
 def _alert_fallback_failed(entry_id: int) -> None:

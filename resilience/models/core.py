@@ -335,7 +335,7 @@ ROLLUP_KEY = ("bucket", "service", "group", "environment", "category", "severity
 
 
 class RollupCounts(models.Model):
-    """What an hourly and a daily rollup row hold beside their bucket and group."""
+    """What an hourly rollup row holds beside its bucket and group."""
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
     environment = models.CharField(max_length=64, blank=True)
@@ -377,27 +377,83 @@ class ErrorMetric(RollupCounts):
         return f"{self.bucket:%Y-%m-%d %H:00} {self.category}/{self.severity}: {self.count}"
 
 
-class ErrorMetricDay(RollupCounts):
-    """Daily rollup beside the hourly one: the same key with the day (UTC) as bucket, and
-    always the sum of that day's ErrorMetric rows (count, succeeded, failed) and their
-    latest last_seen. Every writer of ErrorMetric writes the day row in the same
-    transaction. Long dashboard ranges read whole days here and only the edge hours from
-    ErrorMetric (observability/dashboard.py)."""
+# The rollup tiers derived from the hourly rollups (ErrorMetric), each always the sum of the
+# hourly rows it covers; every writer of ErrorMetric keeps them in the same transaction
+# (resilience/digest/rollup_tiers.py writes them, digest/rollup_days.py rebuilds them). Long
+# dashboard ranges read them instead of the hourly rows (observability/dashboard.py).
+HOUR_TOTAL_KEY = ("bucket", "service", "environment")
+DAY_TOTAL_KEY = ("bucket", "service", "environment", "category", "severity", "strategy", "code",
+                 "codeless_group")
+DAY_GROUP_KEY = ("bucket", "group", "environment")
 
-    bucket = models.DateTimeField(help_text="Start of the day (00:00 UTC)")
-    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="+")
+
+class MetricHourTotal(models.Model):
+    """Errors per hour, service and environment: the dashboard's hourly trend, without a row
+    per group, code or classification."""
+
+    bucket = models.DateTimeField(help_text="Start of the hour (UTC)")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    environment = models.CharField(max_length=64, blank=True)
+    count = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=list(ROLLUP_KEY),
-                name="metric_day_key",
-            )
+            models.UniqueConstraint(fields=list(HOUR_TOTAL_KEY), name="metric_hour_total_key")
         ]
-        indexes = [
-            # The dashboard scoped to one service; the unique key serves the others.
-            models.Index(fields=["service", "bucket"], name="metric_day_service_bucket"),
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:00} {self.environment or '-'}: {self.count}"
+
+
+class MetricDayTotal(models.Model):
+    """Errors per UTC day by service, environment, category, severity, strategy and code,
+    with their outcomes: the breakdowns, the recovery rate and the top codes of whole days,
+    without a row per group. A code-less row is kept per group (`codeless_group`, its id),
+    since the group's exception type stands in for the code; 0 on rows with a code."""
+
+    bucket = models.DateTimeField(help_text="Start of the day (00:00 UTC)")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    environment = models.CharField(max_length=64, blank=True)
+    category = models.CharField(max_length=32, choices=CATEGORY_CHOICES)
+    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
+    strategy = models.CharField(max_length=16, choices=STRATEGY_CHOICES)
+    code = models.CharField(max_length=200, blank=True)
+    # No foreign key: 0 means "has a code". A deleted group's rows are rebuilt away.
+    codeless_group = models.BigIntegerField(default=0)
+    count = models.BigIntegerField(default=0)
+    succeeded = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=list(DAY_TOTAL_KEY), name="metric_day_total_key")
         ]
 
     def __str__(self) -> str:
         return f"{self.bucket:%Y-%m-%d} {self.category}/{self.severity}: {self.count}"
+
+
+class MetricDayGroup(models.Model):
+    """Errors per UTC day, group and environment: the top groups of whole days, one row per
+    group where the hourly rollups have one per code and strategy too."""
+
+    bucket = models.DateTimeField(help_text="Start of the day (00:00 UTC)")
+    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="+")
+    environment = models.CharField(max_length=64, blank=True)
+    # The group's service (not part of the key): what a service's view filters on.
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    count = models.BigIntegerField(default=0)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=list(DAY_GROUP_KEY), name="metric_day_group_key")
+        ]
+        indexes = [
+            # The dashboard scoped to one service; the unique key serves the others.
+            models.Index(fields=["service", "bucket"], name="metric_day_group_service"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d} group {self.group_id}: {self.count}"

@@ -12,13 +12,14 @@ whole hours: every hourly bucket that overlaps (now - range, now] counts in full
 (`health_score.range_buckets`), and the trend always has one point per hour, also for
 ranges under six hours (`"resolution": "hour"`).
 
-On PostgreSQL one statement reads the range: its whole UTC days from the daily rollups
-(ErrorMetricDay) and only the hours before the first and after the last whole day from
-the hourly ones (ErrorMetric), once, with GROUPING SETS (one hash table per breakdown); the
-trend, one point per hour, from the hourly rollups' (bucket) index alone. A day row is
-always the sum of its hour rows (every writer keeps them in step), so the answer is the
-one the hourly rollups alone give (tests compare both). Elsewhere (SQLite) one query per
-breakdown over the hourly rollups.
+On PostgreSQL the range is read from the rollup tiers that sum the hourly rollups
+(resilience/digest/rollup_tiers.py), a statement per figure: the trend from the hour totals
+(MetricHourTotal), the breakdowns, outcomes and top codes of whole UTC days from the day
+totals (MetricDayTotal), the top groups of whole days from the day groups (MetricDayGroup),
+and the hours before the first and after the last whole day from the hourly rollups
+(ErrorMetric). A tier row is always the sum of its hour rows (every writer keeps them in
+step), so the answer is the one the hourly rollups alone give (`hourly_only=True`; the
+tests compare both). Elsewhere (SQLite) one query per breakdown over the hourly rollups.
 """
 
 import time
@@ -45,7 +46,15 @@ from resilience.core.strategy import Strategy
 from resilience.digest.selectors import oldest_pending_received_at
 from resilience.groups.selectors import parse_metrics_range
 from resilience.infra.cache_guard import cache_call
-from resilience.models import CircuitState, DeadLetter, ErrorGroup, ErrorMetric, ErrorMetricDay
+from resilience.models import (
+    CircuitState,
+    DeadLetter,
+    ErrorGroup,
+    ErrorMetric,
+    MetricDayGroup,
+    MetricDayTotal,
+    MetricHourTotal,
+)
 
 SEVERITY_ORDER = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
 HANDLED_STRATEGIES = (Strategy.RETRY.value, Strategy.FALLBACK.value)
@@ -133,34 +142,19 @@ def _read_portable(qs: QuerySet[ErrorMetric]) -> _Rows:
     )
 
 
-def _read_grouping_sets(*, first: datetime, last: datetime, scope: Scope,
-                        days: bool = True) -> _Rows:
-    """One statement (PostgreSQL): every breakdown from one pass over the range's rows,
-    whole days from the daily rollups when `days`, the trend from the hourly ones."""
-    end = last + timedelta(hours=1)
-    split = range_split(start=first, end=end)
+def _read_hourly(*, first: datetime, last: datetime, scope: Scope) -> _Rows:
+    """One statement (PostgreSQL) over the range's hourly rollups alone: every breakdown
+    from one pass, the trend beside it. The reference the tiers must equal."""
     hourly = ErrorMetric._meta.db_table
     columns = "category, severity, strategy, group_id, code, count, succeeded, failed, last_seen"
-    if days and split.has_days:
-        edges = Q(bucket__gte=split.start, bucket__lt=split.days_from) | Q(
-            bucket__gte=split.days_until, bucket__lt=split.end)
-        hours_where, hours_params = _where(_scoped(ErrorMetric.objects.filter(edges), scope))
-        days_where, days_params = _where(_scoped(ErrorMetricDay.objects.filter(
-            bucket__gte=split.days_from, bucket__lt=split.days_until), scope))
-        source = (f"SELECT {columns} FROM {hourly} WHERE {hours_where} UNION ALL "
-                  f"SELECT {columns} FROM {ErrorMetricDay._meta.db_table} WHERE {days_where}")
-        source_params = hours_params + days_params
-    else:
-        hours_where, source_params = _where(_metric_rows(first=first, last=last, scope=scope))
-        source = f"SELECT {columns} FROM {hourly} WHERE {hours_where}"
-    trend_where, trend_params = _where(_metric_rows(first=first, last=last, scope=scope))
+    where, params = _where(_metric_rows(first=first, last=last, scope=scope))
     groups_table = ErrorGroup._meta.db_table
     # Only the top rows of the group and code sets leave the database: a 30-day range can
     # touch tens of thousands of groups. Code-less rows are kept apart per group
     # (`codeless`) and take the group's exception type as their code after the
     # aggregation, so the join touches one row per such group, not one per rollup row.
     sql = (
-        f"WITH src AS ({source}), "
+        f"WITH src AS (SELECT {columns} FROM {hourly} WHERE {where}), "
         "sets AS (SELECT GROUPING(category, severity, strategy, group_id, code, codeless) "
         "AS mask, category, severity, strategy, group_id, code, codeless, "
         "SUM(count) AS n, SUM(succeeded) AS ok, SUM(failed) AS ko, MAX(last_seen) AS last "
@@ -178,7 +172,7 @@ def _read_grouping_sets(*, first: datetime, last: datetime, scope: Scope,
         f"UNION ALL (SELECT {_CODES}, NULL, NULL, NULL, NULL, NULL, label, n, 0, 0, last "
         f'FROM codes ORDER BY n DESC, last DESC, label COLLATE "C" LIMIT {TOP_N}) '
         f"UNION ALL SELECT {_BUCKETS}, bucket, NULL, NULL, NULL, NULL, NULL, SUM(count), 0, 0, "
-        f"NULL FROM {hourly} WHERE {trend_where} GROUP BY bucket"
+        f"NULL FROM {hourly} WHERE {where} GROUP BY bucket"
     )
     breakdown: dict[tuple[str, str, str], list[int]] = {}
     trend: list[tuple[datetime, int]] = []
@@ -188,7 +182,7 @@ def _read_grouping_sets(*, first: datetime, last: datetime, scope: Scope,
     with transaction.atomic(), connection.cursor() as cursor:
         for setting in _READ_SETTINGS:
             cursor.execute(setting)
-        cursor.execute(sql, source_params + trend_params)
+        cursor.execute(sql, params + params)
         rows = cursor.fetchall()
     for (mask, bucket, category, severity, strategy, group_id, code, n, ok, ko,
          last) in rows:
@@ -201,6 +195,67 @@ def _read_grouping_sets(*, first: datetime, last: datetime, scope: Scope,
             groups.append((group_id, int(n), last))
         else:
             codes.append((code, int(n), last))
+    return _Rows(breakdown=breakdown, trend=trend, top_groups=_top(groups),
+                 top_codes=_top(codes))
+
+
+def _read_tiers(*, first: datetime, last: datetime, scope: Scope) -> _Rows:
+    """Three statements (PostgreSQL), each over the fewest rows its figures need: whole UTC
+    days from the day tiers, the edge hours from the hourly rollups, the trend from the
+    hour totals. A range with no whole day reads all its hours as edge hours."""
+    end = last + timedelta(hours=1)
+    split = range_split(start=first, end=end)
+    edges, edge_params = _where(_scoped(ErrorMetric.objects.filter(
+        Q(bucket__gte=split.start, bucket__lt=split.days_from)
+        | Q(bucket__gte=split.days_until, bucket__lt=split.end)), scope))
+    days = {"bucket__gte": split.days_from, "bucket__lt": split.days_until}
+    totals, total_params = _where(_scoped(MetricDayTotal.objects.filter(**days), scope))
+    day_groups, group_params = _where(_scoped(MetricDayGroup.objects.filter(**days), scope))
+    hours, hour_params = _where(_scoped(MetricHourTotal.objects.filter(
+        bucket__gte=first, bucket__lt=end), scope))
+    hourly = ErrorMetric._meta.db_table
+    # The breakdown (category, severity, strategy) and the codes, one pass over both
+    # sources; a code-less code is the group's exception type, joined after aggregating.
+    breakdown_sql = (
+        "WITH src AS (SELECT category, severity, strategy, code, "
+        "CASE WHEN code = '' THEN group_id ELSE 0 END AS codeless, count, succeeded, failed, "
+        f"last_seen FROM {hourly} WHERE {edges} UNION ALL SELECT category, severity, "
+        "strategy, code, codeless_group, count, succeeded, failed, last_seen "
+        f"FROM {MetricDayTotal._meta.db_table} WHERE {totals}), "
+        "sets AS (SELECT GROUPING(category, severity, strategy) AS by_code, category, "
+        "severity, strategy, code, codeless, SUM(count) AS n, SUM(succeeded) AS ok, "
+        "SUM(failed) AS ko, MAX(last_seen) AS last FROM src "
+        "GROUP BY GROUPING SETS ((category, severity, strategy), (code, codeless))), "
+        "codes AS (SELECT CASE WHEN sets.code <> '' THEN sets.code "
+        "ELSE COALESCE(g.name, '') END AS label, SUM(n) AS n, MAX(last) AS last "
+        f"FROM sets LEFT JOIN {ErrorGroup._meta.db_table} g ON g.id = sets.codeless "
+        "WHERE by_code <> 0 GROUP BY 1) "
+        "SELECT false, category, severity, strategy, n, ok, ko, last FROM sets "
+        "WHERE by_code = 0 UNION ALL (SELECT true, label, NULL, NULL, n, 0, 0, last "
+        f'FROM codes ORDER BY n DESC, last DESC, label COLLATE "C" LIMIT {TOP_N})'
+    )
+    groups_sql = (
+        "SELECT group_id, SUM(count) AS n, MAX(last_seen) AS last FROM ("
+        f"SELECT group_id, count, last_seen FROM {hourly} WHERE {edges} UNION ALL "
+        "SELECT group_id, count, last_seen "
+        f"FROM {MetricDayGroup._meta.db_table} WHERE {day_groups}) s "
+        f"GROUP BY group_id ORDER BY n DESC, last DESC, group_id LIMIT {TOP_N}"
+    )
+    trend_sql = (f"SELECT bucket, SUM(count) FROM {MetricHourTotal._meta.db_table} "
+                 f"WHERE {hours} GROUP BY bucket")
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in _READ_SETTINGS:
+            cursor.execute(setting)
+        cursor.execute(breakdown_sql, edge_params + total_params)
+        mixed = cursor.fetchall()
+        cursor.execute(groups_sql, edge_params + group_params)
+        groups = [(group_id, int(n), seen) for group_id, n, seen in cursor.fetchall()]
+        cursor.execute(trend_sql, hour_params)
+        trend = [(bucket, int(n)) for bucket, n in cursor.fetchall()]
+    breakdown = {(category, severity, strategy): [int(n), int(ok), int(ko)]
+                 for is_code, category, severity, strategy, n, ok, ko, _ in mixed
+                 if not is_code}
+    codes = [(label, int(n), seen) for is_code, label, _, _, n, _, _, seen in mixed if is_code]
     return _Rows(breakdown=breakdown, trend=trend, top_groups=_top(groups),
                  top_codes=_top(codes))
 
@@ -300,19 +355,20 @@ def _recovery(breakdown: dict[tuple[str, str, str], list[int]], total: int) -> d
 
 def metrics_summary(
     *, range_: str, scope: Scope | None = None, now: datetime | None = None,
-    system: bool = True, read_days: bool = True,
+    system: bool = True, hourly_only: bool = False,
 ) -> dict[str, Any]:
     """Every dashboard figure for one range. Raises selectors.BadRange for a bad one
     (unless METRICS_REFUSE_BAD_RANGE is off: then it is the seed's one hour).
 
-    `read_days=False` reads the hourly rollups alone: the reference the daily tier must
-    equal (the tests compare both)."""
+    `hourly_only=True` reads the hourly rollups alone: the reference the tiers must equal
+    (the tests compare both)."""
     span: timedelta = parse_metrics_range(range_)
     scope = scope or Scope()
     now = now or timezone.now()
     first, last = range_buckets(now=now, span=span)
     if connection.vendor == "postgresql":
-        rows = _read_grouping_sets(first=first, last=last, scope=scope, days=read_days)
+        read = _read_hourly if hourly_only else _read_tiers
+        rows = read(first=first, last=last, scope=scope)
     else:
         rows = _read_portable(_metric_rows(first=first, last=last, scope=scope))
 

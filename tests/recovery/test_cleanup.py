@@ -56,29 +56,32 @@ def test_rollups_go_after_their_own_retention(db):
     assert old.pk not in ErrorMetric.objects.values_list("id", flat=True)
 
 
-def test_rollups_of_both_tiers_go_by_whole_utc_days(db, settings):
+def test_rollups_of_every_tier_go_by_whole_utc_days(db, settings):
     from resilience.core.rollup_days import day_floor
-    from resilience.models import ErrorMetricDay
+    from resilience.digest.rollup_days import metric_day_rebuild
+    from resilience.models import MetricDayGroup, MetricDayTotal, MetricHourTotal
 
     settings.FAULTLINE = {**settings.FAULTLINE, "RETENTION_BATCH_SIZE": 2}
     now = datetime(2026, 11, 30, 9, 15, tzinfo=UTC)
-    cut_day = day_floor(now - 400 * DAY)  # 2025-10-26: its hours stay with its day row
+    cut_day = day_floor(now - 400 * DAY)  # 2025-10-26: its hours stay with its day rows
     group = ErrorGroupFactory()
-
-    def rollups(bucket, count):
-        key = dict(service=group.service, group=group, category="TRANSIENT", severity="LOW",
-                   strategy="RETRY", count=count, last_seen=bucket)
-        ErrorMetric.objects.create(bucket=bucket, **key)
-        return ErrorMetricDay.objects.get_or_create(bucket=day_floor(bucket), defaults=key)
-
-    for bucket in (cut_day - 3 * DAY, cut_day - timedelta(hours=1),
-                   cut_day - timedelta(hours=2), cut_day, cut_day + timedelta(hours=12)):
-        rollups(bucket, 1)
+    buckets = (cut_day - 3 * DAY, cut_day - timedelta(hours=1), cut_day - timedelta(hours=2),
+               cut_day, cut_day + timedelta(hours=12))
+    for bucket in buckets:
+        ErrorMetric.objects.create(bucket=bucket, service=group.service, group=group,
+                                   category="TRANSIENT", severity="LOW", strategy="RETRY",
+                                   count=1, last_seen=bucket)
+    for day in {day_floor(bucket) for bucket in buckets}:
+        metric_day_rebuild(day)  # the tiers, as the digest would have written them
     changed = cleanup.cleanup_metrics(now).changed
-    assert (changed["deleted"], changed["days_deleted"], changed["days_batches"]) == (3, 2, 1)
+    assert (changed["deleted"], changed["hour_totals_deleted"], changed["day_totals_deleted"],
+            changed["day_groups_deleted"]) == (3, 3, 2, 2)
     assert sorted(ErrorMetric.objects.values_list("bucket", flat=True)) == [
         cut_day, cut_day + timedelta(hours=12)]
-    assert list(ErrorMetricDay.objects.values_list("bucket", flat=True)) == [cut_day]
+    assert sorted(MetricHourTotal.objects.values_list("bucket", flat=True)) == [
+        cut_day, cut_day + timedelta(hours=12)]
+    for model in (MetricDayTotal, MetricDayGroup):
+        assert list(model.objects.values_list("bucket", flat=True)) == [cut_day]
 
 
 def test_only_empty_settled_long_gone_groups_are_removed(db):

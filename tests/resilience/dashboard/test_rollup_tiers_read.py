@@ -1,6 +1,6 @@
-"""The daily rollup tier answers exactly what the hourly rollups alone answer: whole UTC
-days from ErrorMetricDay, the edge hours (ranges starting or ending mid-day, the current
-partial day) from ErrorMetric."""
+"""The rollup tiers answer exactly what the hourly rollups alone answer: the trend from the
+hour totals, whole UTC days from the day totals and day groups, the edge hours (ranges
+starting or ending mid-day, the current partial day) from ErrorMetric."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -8,7 +8,7 @@ import pytest
 
 from resilience.digest.service import digest_batch
 from resilience.handling.outcomes import entry_outcome_record
-from resilience.models import ErrorMetricDay
+from resilience.models import ErrorGroup, MetricDayGroup, MetricDayTotal, MetricHourTotal
 from resilience.observability.dashboard import Scope, metrics_summary
 from tests import factories
 from tests.resilience.dashboard.conftest import generate
@@ -30,7 +30,7 @@ RANGES = ["1h", "24h", "25h", "36h", "2d", "3d", "7d", "30d"]
 
 def both(range_, now, scope=None):
     kwargs = dict(range_=range_, now=now, scope=scope or Scope(), system=False)
-    return metrics_summary(**kwargs), metrics_summary(**kwargs, read_days=False)
+    return metrics_summary(**kwargs), metrics_summary(**kwargs, hourly_only=True)
 
 
 @pytest.fixture
@@ -57,13 +57,18 @@ def test_scoped_reads_equal_the_hourly_read(data):
             assert with_days["total"] > 0
 
 
-def test_the_daily_rows_are_really_read(data):
-    # Not an accident of both reads using the hourly rows: change a day row (as no writer
-    # would) and the daily read, only it, shows it.
-    day = ErrorMetricDay.objects.filter(bucket=datetime(2026, 11, 25, tzinfo=UTC)).first()
-    ErrorMetricDay.objects.filter(pk=day.pk).update(count=day.count + 1000)
-    with_days, hourly_only = both("7d", DATA_NOW)
-    assert with_days["total"] == hourly_only["total"] + 1000
+@pytest.mark.parametrize("model, figure", [
+    (MetricHourTotal, "trend"), (MetricDayTotal, "total"), (MetricDayGroup, "top_groups")])
+def test_each_tier_is_really_read(data, model, figure):
+    # Not an accident of both reads using the hourly rows: change a tier row (as no writer
+    # would) and the tiers' read, only it, shows it.
+    row = model.objects.filter(bucket__gte=datetime(2026, 11, 25, tzinfo=UTC),
+                               bucket__lt=datetime(2026, 11, 26, tzinfo=UTC)).first()
+    model.objects.filter(pk=row.pk).update(count=row.count + 1000)
+    with_tiers, hourly_only = both("7d", DATA_NOW)
+    assert with_tiers[figure] != hourly_only[figure]
+    if figure == "total":
+        assert with_tiers["total"] == hourly_only["total"] + 1000
 
 
 def test_events_and_outcomes_after_the_first_read_keep_both_equal(data):
@@ -79,3 +84,16 @@ def test_events_and_outcomes_after_the_first_read_keep_both_equal(data):
     for range_ in ("3d", "7d"):
         with_days, hourly_only = both(range_, DATA_NOW)
         assert with_days == hourly_only
+
+
+def test_after_a_group_is_deleted_both_reads_agree(data):
+    # The deleted group's days are rebuilt from the hourly rows left (its top code's latest
+    # occurrence too).
+    for group in (ErrorGroup.objects.order_by("-times_seen").first(),
+                  ErrorGroup.objects.filter(code="").first()):
+        gone = group.pk
+        group.delete()
+        for range_ in ("2d", "7d"):
+            with_tiers, hourly_only = both(range_, DATA_NOW)
+            assert with_tiers == hourly_only
+            assert gone not in [g["group"] for g in with_tiers["top_groups"]]

@@ -11,8 +11,10 @@ then loads with SQL (INSERT … SELECT generate_series, no Python per row):
   of 720 has the same number of keys (250 at 1M, 1,000 at 10M), their counts skewed (the
   first keys of an hour hold most errors) and summing exactly to the scale. The keys rotate
   from hour to hour (a pessimistic case: a day holds ~17 times an hour's keys, not one);
-- daily rollups: ErrorMetricDay built from those rows with SQL, as the digest would have
-  written them (the sums per UTC day and key);
+- rollup tiers: MetricHourTotal (per hour, service and environment), MetricDayTotal (per
+  UTC day, service, environment, category, severity, strategy and code) and MetricDayGroup
+  (per UTC day, group and environment) built from those rows with SQL, as the digest would
+  have written them;
 - groups: 2,000 (1M) / 20,000 (10M), 80 % OPEN;
 - entries: 1,000,000 real ErrorLogEntry rows over the last 30 days (for the changelists).
 
@@ -166,17 +168,31 @@ def load_rollups(cur, total: int, keys: int, groups: int, rotation: str = "hour"
     return rows
 
 
-def load_daily_rollups(cur) -> int:
-    """The daily tier as the digest writes it: each UTC day's hourly rows summed per key."""
-    key = "service_id, group_id, environment, category, severity, code, strategy"
-    cur.execute("TRUNCATE resilience_errormetricday")
+def load_rollup_tiers(cur) -> dict[str, int]:
+    """The tiers as the digest writes them: the hourly rows summed per tier's key."""
+    cur.execute("TRUNCATE resilience_metrichourtotal, resilience_metricdaytotal, "
+                "resilience_metricdaygroup")
+    day = "date_trunc('day', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    total = ("service_id, environment, category, severity, strategy, code, "
+             "CASE WHEN code = '' THEN group_id ELSE 0 END")
+    rows = {}
     cur.execute(
-        f"INSERT INTO resilience_errormetricday (bucket, {key}, count, succeeded, failed, "
-        f"last_seen) SELECT date_trunc('day', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', "
-        f"{key}, SUM(count), SUM(succeeded), SUM(failed), MAX(last_seen) "
-        f"FROM resilience_errormetric GROUP BY 1, {key} ORDER BY 1"
-    )
-    return cur.rowcount
+        "INSERT INTO resilience_metrichourtotal (bucket, service_id, environment, count) "
+        "SELECT bucket, service_id, environment, SUM(count) FROM resilience_errormetric "
+        "GROUP BY 1, 2, 3 ORDER BY 1")
+    rows["hour_totals"] = cur.rowcount
+    cur.execute(
+        "INSERT INTO resilience_metricdaytotal (bucket, service_id, environment, category, "
+        "severity, strategy, code, codeless_group, count, succeeded, failed, last_seen) "
+        f"SELECT {day}, {total}, SUM(count), SUM(succeeded), SUM(failed), MAX(last_seen) "
+        f"FROM resilience_errormetric GROUP BY 1, {total} ORDER BY 1")
+    rows["day_totals"] = cur.rowcount
+    cur.execute(
+        "INSERT INTO resilience_metricdaygroup (bucket, group_id, environment, service_id, "
+        f"count, last_seen) SELECT {day}, group_id, environment, service_id, SUM(count), "
+        "MAX(last_seen) FROM resilience_errormetric GROUP BY 1, 2, 3, 4 ORDER BY 1")
+    rows["day_groups"] = cur.rowcount
+    return rows
 
 
 def load_entries(cur, n: int, groups: int) -> None:
@@ -268,12 +284,13 @@ def main(argv=None) -> int:
         with connection.cursor() as cur:
             load_services_and_groups(cur, groups)
             rollup_rows = load_rollups(cur, total, keys, groups, args.rotation)
-            day_rows = load_daily_rollups(cur)
+            tier_rows = load_rollup_tiers(cur)
             entries = 0 if args.metrics_only else args.entries
             load_entries(cur, entries, groups)
             cur.execute("VACUUM ANALYZE")  # what autovacuum would have done by now
-        print(f"\n== {scale}: {total:,} errors as {rollup_rows:,} hourly and {day_rows:,} daily "
-              f"rollup rows, {groups:,} groups, {entries:,} entries "
+        tiers = ", ".join(f"{n:,} {name.replace('_', ' ')}" for name, n in tier_rows.items())
+        print(f"\n== {scale}: {total:,} errors as {rollup_rows:,} hourly rollup rows ({tiers}), "
+              f"{groups:,} groups, {entries:,} entries "
               f"(loaded in {time.perf_counter() - t0:.0f} s)", flush=True)
         client = Client()
         client.force_login(admin)
@@ -294,7 +311,7 @@ def main(argv=None) -> int:
                     rows)
         if args.metrics_only:
             results["scales"][scale] = {"errors": total, "rotation": args.rotation,
-                                        "rollup_rows": rollup_rows, "day_rows": day_rows,
+                                        "rollup_rows": rollup_rows, "tier_rows": tier_rows,
                                         "groups": groups, "rows": rows}
             continue
         measure("metrics API 30d, cached (30 s)", client, "/api/v1/metrics/?range=30d",
@@ -320,7 +337,7 @@ def main(argv=None) -> int:
         for name, url in pages:
             measure(name, client, url, args.iterations, 300, rows)
         results["scales"][scale] = {"errors": total, "rotation": args.rotation,
-                                    "rollup_rows": rollup_rows, "day_rows": day_rows,
+                                    "rollup_rows": rollup_rows, "tier_rows": tier_rows,
                                     "groups": groups,
                                     "entries": args.entries, "rows": rows}
 

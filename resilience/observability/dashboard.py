@@ -70,8 +70,11 @@ NO_OUTCOMES = "no outcomes reported"
 # trend's rows, read apart, are marked 64, which no set can give.
 _BREAKDOWN, _GROUPS, _CODES, _BUCKETS = 0b000111, 0b111011, 0b111100, 0b1000000
 # Per statement (SET LOCAL): the aggregation's hash tables stay in memory instead of
-# spilling to disk, and no JIT compilation (it cost more than it saved on these reads).
-_READ_SETTINGS = ("SET LOCAL work_mem = '32MB'", "SET LOCAL jit = off")
+# spilling to disk, no JIT compilation (it cost more than it saved on these reads), and no
+# parallel workers (on two cores busy serving requests, the top groups' partial
+# aggregates took longer to gather and merge than one process took to aggregate).
+_READ_SETTINGS = ("SET LOCAL work_mem = '32MB'", "SET LOCAL jit = off",
+                  "SET LOCAL max_parallel_workers_per_gather = 0")
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,8 @@ def _read_tiers(*, first: datetime, last: datetime, scope: Scope) -> _Rows:
         bucket__gte=first, bucket__lt=end), scope))
     hourly = ErrorMetric._meta.db_table
     # The breakdown (category, severity, strategy) and the codes, one pass over both
-    # sources; a code-less code is the group's exception type, joined after aggregating.
+    # sources; a code-less code is the group's exception type, looked up by id after
+    # aggregating (a join hashed every group for a handful of rows).
     breakdown_sql = (
         "WITH src AS (SELECT category, severity, strategy, code, "
         "CASE WHEN code = '' THEN group_id ELSE 0 END AS codeless, count, succeeded, failed, "
@@ -226,10 +230,9 @@ def _read_tiers(*, first: datetime, last: datetime, scope: Scope) -> _Rows:
         "severity, strategy, code, codeless, SUM(count) AS n, SUM(succeeded) AS ok, "
         "SUM(failed) AS ko, MAX(last_seen) AS last FROM src "
         "GROUP BY GROUPING SETS ((category, severity, strategy), (code, codeless))), "
-        "codes AS (SELECT CASE WHEN sets.code <> '' THEN sets.code "
-        "ELSE COALESCE(g.name, '') END AS label, SUM(n) AS n, MAX(last) AS last "
-        f"FROM sets LEFT JOIN {ErrorGroup._meta.db_table} g ON g.id = sets.codeless "
-        "WHERE by_code <> 0 GROUP BY 1) "
+        "codes AS (SELECT CASE WHEN code <> '' THEN code ELSE COALESCE((SELECT g.name "
+        f"FROM {ErrorGroup._meta.db_table} g WHERE g.id = codeless), '') END AS label, "
+        "SUM(n) AS n, MAX(last) AS last FROM sets WHERE by_code <> 0 GROUP BY 1) "
         "SELECT false, category, severity, strategy, n, ok, ko, last FROM sets "
         "WHERE by_code = 0 UNION ALL (SELECT true, label, NULL, NULL, n, 0, 0, last "
         f'FROM codes ORDER BY n DESC, last DESC, label COLLATE "C" LIMIT {TOP_N})'

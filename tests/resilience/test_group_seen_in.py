@@ -166,7 +166,7 @@ def test_where_groups_were_seen_costs_a_fixed_number_of_statements(service_clien
     # For each table one SELECT of what the groups have and one upsert; no release left.
     assert len(seen) == 4, seen
     if connection.vendor == "postgresql":
-        assert len(statements) == 8 + 4, statements
+        assert len(statements) == 10 + 4, statements
 
 
 def test_the_admin_filters_on_any_environment_and_release(admin_client, service_client):

@@ -1,6 +1,6 @@
-"""The daily rollup tier's arithmetic: which day a moment is counted in, and how a range of
+"""The day tiers' arithmetic: which UTC day a moment is counted in, and how a range of
 whole hours splits into edge hours (read from the hourly rollups) and whole days (read
-from the daily ones).
+from the day tiers).
 
 Days are UTC days, [00:00 UTC, next 00:00 UTC): the same for every operator and every
 process, whatever its time zone. The split is exact: the whole days and the edge hours

@@ -65,8 +65,8 @@ def event_payload(body: bytes) -> bytes:
 
 def sentry_report(event: dict, now: datetime) -> dict:
     """What the envelope view makes of an event (views.py: map, validate, extra beside)."""
-    mapped = map_event(event)
-    report = validate_report(mapped.report, where="item", now=now)
+    mapped = map_event(event, parsed=True)
+    report = validate_report(mapped.report, where="item", now=now, text_checked=True)
     report["extra"] = mapped.extra
     if mapped.severity_floor:
         report["severity_floor"] = mapped.severity_floor

@@ -528,8 +528,12 @@ _EXTRA_KEYS = ("contexts", "user", "request", "server_name", "transaction", "pla
                "logger", "dist")
 
 
-def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
-    """Map one Sentry event; `fallback_event_id` is the envelope header's event_id."""
+def map_event(event: Any, *, fallback_event_id: Any = None, parsed: bool = False) -> MappedEvent:
+    """Map one Sentry event; `fallback_event_id` is the envelope header's event_id.
+
+    `parsed`: the event is what safe_json.loads(text="replace") read (the endpoints'), so
+    every string in it is storable text and its numbers and depth are bounded: what the
+    SDK sent is kept without walking it again (storable_json would return it as it is)."""
     if not isinstance(event, dict):
         raise EventError("the event must be a JSON object")
     raw_id = event.get("event_id") or fallback_event_id
@@ -624,7 +628,7 @@ def map_event(event: Any, *, fallback_event_id: Any = None) -> MappedEvent:
         sent["sdk"] = sdk
     if isinstance(event.get("extra"), dict) and event["extra"]:
         sent["extra"] = event["extra"]
-    extra.update(storable_json("extra", sent, repair=True))
+    extra.update(sent if parsed else storable_json("extra", sent, repair=True))
     return MappedEvent(
         event_id=event_id,
         report=report,

@@ -284,10 +284,15 @@ def _body(request: HttpRequest, *, max_decompressed: int) -> Iterator[bytes]:
 
 
 def _report(event: Any, *, where: str, fallback_event_id: Any, now) -> dict[str, Any]:
-    """One event → a validated report with its extra and severity floor attached."""
+    """One event → a validated report with its extra and severity floor attached.
+
+    The event was read by parse_json_object (safe_json, text replaced), and the mapping
+    cuts and repairs what it builds: its text is storable as it is, so neither the mapping
+    nor the validation checks it again (`parsed`, `text_checked`); lengths, types and
+    values still are."""
     try:
-        mapped = map_event(event, fallback_event_id=fallback_event_id)
-        report = validate_report(mapped.report, where=where, now=now)
+        mapped = map_event(event, fallback_event_id=fallback_event_id, parsed=True)
+        report = validate_report(mapped.report, where=where, now=now, text_checked=True)
     except (EventError, ReportError) as exc:
         raise SentryError(400, f"Invalid event ({where}): {exc}") from None
     report["extra"] = mapped.extra

@@ -334,3 +334,12 @@ def test_odd_error_data_codes_are_ignored():
     contexts = {"Error": {"code": "has spaces in it"}}
     mapped = map_event(_node_event([{"type": "Error", "value": "x"}], contexts=contexts))
     assert "code" not in mapped.report
+
+
+def test_what_the_sdk_sent_is_repaired_unless_the_event_was_parsed_by_safe_json():
+    """The endpoints' events come from safe_json.loads(text="replace"), already storable:
+    `parsed` keeps their contexts as they are, any other caller's are walked and repaired."""
+    contexts = {"app": {"k": "v\u0000"}}
+    event = exception_event(contexts=contexts)
+    assert map_event(event).extra["contexts"] == {"app": {"k": "v\ufffd"}}
+    assert map_event(event, parsed=True).extra["contexts"] is contexts

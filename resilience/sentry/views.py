@@ -191,9 +191,12 @@ MAX_ITEM_HEADER_BYTES = 64 * 1024
 
 def _early_key(request: HttpRequest, project_id: int) -> tuple[str | None, AuthenticatedKey | None]:
     """Credentials sent beside the body are checked before the body is read."""
+    # request.GET builds a QueryDict even for no query string: SDKs that send the header
+    # send none, and it is asked only when there is one (browser SDKs).
+    query = request.META.get("QUERY_STRING")
     public_key = request_public_key(
         header=request.META.get("HTTP_X_SENTRY_AUTH"),
-        query_key=request.GET.get("sentry_key"),
+        query_key=request.GET.get("sentry_key") if query else None,
     )
     return public_key, authenticate(public_key, project_id) if public_key else None
 

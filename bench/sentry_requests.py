@@ -160,9 +160,8 @@ def run_all(app, environs: list[dict]) -> None:
 
 
 def cpu_per_request(args) -> None:
-    from django.core.wsgi import get_wsgi_application
+    from config.wsgi import application as app  # as gunicorn loads it (gc.freeze())
 
-    app = get_wsgi_application()
     requests = Requests()
     print(f"process CPU per request (the fastest of {args.passes} passes of "
           f"{args.requests}, every thread):")
@@ -179,11 +178,9 @@ def cpu_per_request(args) -> None:
 
 def counted_run(args) -> None:
     """One run under callgrind: warm-up, then the requests (their count is what differs)."""
-    from django.core.wsgi import get_wsgi_application
-
+    from config.wsgi import application as app  # as gunicorn loads it (gc.freeze())
     from resilience.ingest import entry_writer
 
-    app = get_wsgi_application()
     requests = Requests()
     # The committer takes ids a block at a time, a block at most a second old: under
     # valgrind a second is a few requests, so the block is kept as a server keeps it.

@@ -70,6 +70,15 @@ def postgres(db):
 
 
 @pytest.fixture
+def postgresql_only():
+    """For tests whose setup only PostgreSQL gives (a server to cut off, writers in other
+    threads at once, a migration run inside a transaction), without asking for a database
+    the way `postgres` does."""
+    if connection.vendor != "postgresql":
+        _missing("PostgreSQL (set DATABASE_URL=postgres://…)")
+
+
+@pytest.fixture
 def redis_url():
     url = settings.REDIS_URL
     if not url:

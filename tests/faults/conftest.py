@@ -43,8 +43,9 @@ def private_redis():
 
 
 @pytest.fixture
-def stack(private_postgres, private_redis, tmp_path):
-    """gunicorn + one worker on the private servers; the broker is `private_redis`."""
+def stack(private_postgres, private_redis, tmp_path, redis_url):
+    """gunicorn + one worker on the private servers; the broker is `private_redis`, the
+    cache the suite's Redis (`redis_url`: the processes share their digest coalescing)."""
     from tests.faults import celery_procs as procs
 
     running = procs.Stack(database_url=private_postgres.database_url,

@@ -52,7 +52,8 @@ def test_the_worker_survives_repeated_broker_kills_and_consumes_after(stack, pri
     assert stack.worker.alive()
 
 
-def test_a_removed_filesystem_broker_folder_is_recreated(private_postgres, tmp_path):
+def test_a_removed_filesystem_broker_folder_is_recreated(private_postgres, tmp_path,
+                                                          redis_url):
     """The embedded broker (`make run`): its queue folder removed under a running worker."""
     stack = procs.Stack(database_url=private_postgres.database_url,
                         broker_url="filesystem://", logs=tmp_path)

@@ -58,7 +58,8 @@ def outage_settings(settings, tmp_path):
 REPORT = {"code": "ECONNREFUSED", "message": "db down", "operation": "orders.save"}
 
 
-def test_a_report_is_spooled_and_answered_with_its_decision(transactional_db, outage_settings):
+def test_a_report_is_spooled_and_answered_with_its_decision(
+        postgresql_only, transactional_db, outage_settings):
     service = factories.ServiceFactory()
     _, raw = factories.service_key(service)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -79,7 +80,8 @@ def test_a_report_is_spooled_and_answered_with_its_decision(transactional_db, ou
     assert ErrorLogEntry.objects.filter(service=service, event_id="during").count() == 1
 
 
-def test_a_batch_is_spooled_whole(transactional_db, outage_settings):
+def test_a_batch_is_spooled_whole(
+        postgresql_only, transactional_db, outage_settings):
     service = factories.ServiceFactory()
     _, raw = factories.service_key(service)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -94,7 +96,8 @@ def test_a_batch_is_spooled_whole(transactional_db, outage_settings):
     assert ErrorLogEntry.objects.filter(event_id__in=["b0", "b1", "b2"]).count() == 3
 
 
-def test_an_unknown_key_with_the_database_down_is_a_json_503(transactional_db, outage_settings):
+def test_an_unknown_key_with_the_database_down_is_a_json_503(
+        postgresql_only, transactional_db, outage_settings):
     service = factories.ServiceFactory()
     _, raw = factories.service_key(service)  # never used, so not cached
     with database_unreachable():
@@ -107,7 +110,8 @@ def test_an_unknown_key_with_the_database_down_is_a_json_503(transactional_db, o
     assert "database is unavailable" in response.json()["message"]
 
 
-def test_a_full_spool_is_a_503_with_retry_after(transactional_db, outage_settings):
+def test_a_full_spool_is_a_503_with_retry_after(
+        postgresql_only, transactional_db, outage_settings):
     outage_settings.FAULTLINE = {**outage_settings.FAULTLINE, "SPOOL_MAX_BYTES": 64}
     service = factories.ServiceFactory()
     _, raw = factories.service_key(service)
@@ -145,7 +149,7 @@ def test_sentry_store_answers_200_with_the_id_when_spooled(transactional_db, out
 
 
 def test_sentry_with_a_full_spool_gets_503_and_rate_limit_headers(
-    transactional_db, outage_settings
+    postgresql_only, transactional_db, outage_settings
 ):
     outage_settings.FAULTLINE = {**outage_settings.FAULTLINE, "SPOOL_MAX_BYTES": 64}
     service = factories.ServiceFactory()
@@ -160,7 +164,8 @@ def test_sentry_with_a_full_spool_gets_503_and_rate_limit_headers(
     assert "spool" in response["X-Sentry-Error"]
 
 
-def test_a_database_error_in_any_view_is_a_json_503(transactional_db, outage_settings):
+def test_a_database_error_in_any_view_is_a_json_503(
+        postgresql_only, transactional_db, outage_settings):
     operator = factories.operator("triager", role="Triager")
     client = Client()
     client.force_login(operator)

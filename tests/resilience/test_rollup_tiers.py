@@ -191,7 +191,7 @@ def test_the_rebuild_of_the_last_days_leaves_older_days_alone(digested, monkeypa
         assert rebuilt == {MIDNIGHT, MIDNIGHT + timedelta(days=1)}, model
 
 
-def test_the_migration_fills_the_tiers_from_the_hourly_rollups(digested):
+def test_the_migration_fills_the_tiers_from_the_hourly_rollups(postgresql_only, digested):
     migration = importlib.import_module("resilience.migrations.0022_rollup_tiers")
     for model in TIERS:
         model.objects.all().delete()

@@ -27,7 +27,9 @@ from tests import factories
 from tests.monitors.conftest import monitor_alerts, monitor_rule
 from tests.sentry import test_js_sdk
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# PostgreSQL only: the live server's threads store what the SDK sends while the test reads,
+# which SQLite's single writer refuses now and then ("database is locked").
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgresql_only")]
 
 # The fixtures this module shares, bound here so pytest finds them.
 node_sdk = test_js_sdk.node_sdk

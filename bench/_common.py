@@ -369,6 +369,11 @@ def cpu_by_process(dbname: str = "") -> dict[int, tuple[str, int, float]]:
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         if comm.startswith(("postgres", "postmaster")):
             comm = _pg_role(str(pid), dbname)
+        elif comm.startswith("kworker/"):
+            # A kernel worker's name changes with its work (…-writeback, …-events): one
+            # kind, or a watch would take each rename for a new process and count its
+            # whole life again.
+            comm = "kworker"
         rest = stat[stat.rindex(")") + 2 :].split()
         out[pid] = (comm, int(rest[2]), (int(rest[11]) + int(rest[12])) / CLK_TCK)
     return out
@@ -408,11 +413,8 @@ class CpuWatch:
         self._thread = threading.Thread(target=self._run, name="cpu-watch", daemon=True)
 
     def label(self, kind: str, pgrp: int) -> str:
-        """A process's part: its group's name (server, worker), else its command name (the
-        kernel's worker threads as one, "kworker": their names change with their work)."""
-        if pgrp in self.groups:
-            return self.groups[pgrp]
-        return "kworker" if kind.startswith("kworker/") else kind
+        """A process's part: its group's name (server, worker), else its command name."""
+        return self.groups.get(pgrp, kind)
 
     def poll(self) -> None:
         tick: dict[str, float] = {}

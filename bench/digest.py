@@ -503,8 +503,11 @@ def keep_up(args, env, workdir, dbname: str) -> dict:
     print(f"keep-up: fed {result['reports']:,} reports in {result['feed_seconds']} s "
           f"({result['achieved_rate']:,}/s of {args.rate:,}/s); at the end "
           f"{end_count:,} pending, oldest {result['lag_at_end_s']} s (max "
-          f"{result['lag_max_s']} s); drained {result['drained_after_feed_s']} s after the "
-          f"feed (None: not within 120 s); worker {result['worker_cpu_cores']} cores "
+          f"{result['lag_max_s']} s); "
+          + (f"drained {result['drained_after_feed_s']} s after the feed"
+             if result['drained_after_feed_s'] is not None
+             else "not drained within 120 s of the feed")
+          + f"; worker {result['worker_cpu_cores']} cores "
           f"({result['worker_cpu_us_per_entry']} µs/entry), PostgreSQL "
           f"{result['postgres_cpu_cores']} cores, feeder "
           f"{result['feeder_cpu_us_per_report']} µs/report", flush=True)

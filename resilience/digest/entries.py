@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Case, F, JSONField, When
-from django.db.models.fields.json import KeyTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from resilience.core.strategy import Strategy
 from resilience.models import ErrorLogEntry
@@ -46,7 +46,7 @@ class DigestEntry:
     # For the error log after commit (the seed's ErrorLogger).
     event_id: str
     campaign_id: str
-    classified_code: Any  # classification["code"]: the code the classifier went by
+    classified_code: str | None  # classification["code"]: the code the classifier went by
     # Payloads can be large: loaded only for the entries that become dead letters.
     dead_letter_payload: Any
     extra: dict[str, Any]  # only EXTRA_KEYS, and only those the entry has
@@ -70,7 +70,9 @@ def entries_load(ids: Sequence[int]) -> list[DigestEntry]:
     rows = (
         ErrorLogEntry.objects.filter(pk__in=ids).order_by("id")
         .annotate(
-            classified_code=KeyTransform("code", "classification"),
+            # As text on every backend (a JSON key read as JSON comes back parsed on
+            # SQLite: a code "401" would be the number 401).
+            classified_code=KeyTextTransform("code", "classification"),
             dead_letter_payload=Case(When(strategy=Strategy.DEAD_LETTER, then=F("payload")),
                                      output_field=JSONField()),
             **extra_keys,

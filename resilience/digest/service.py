@@ -471,10 +471,8 @@ errors_logger = logging.getLogger(error_log.LOGGER_NAME)
 
 
 def _logged_code(entry: DigestEntry) -> str:
-    # The code the classifier went by: the seed's extractErrorCode. Text, as stored: SQLite
-    # hands a JSON key back parsed, so a code "401" arrives there as the number 401.
-    code = entry.classified_code
-    return str(code) if code not in (None, "") else (entry.code or entry.name)
+    # The code the classifier went by: the seed's extractErrorCode.
+    return entry.classified_code or entry.code or entry.name
 
 
 def _logged(entry: DigestEntry) -> error_log.LoggedError:

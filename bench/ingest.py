@@ -74,7 +74,7 @@ from _copy import (
     scratch_rows,
 )
 from _memory import Group, RssSampler, mib, minute_table, rss_by_minute, rss_summary
-from _ratios import ratio_line, ratio_table, ratios, share_of_ceiling
+from _ratios import median_ratios, ratio_line, ratio_table, ratios, share_of_ceiling
 from _sentry import (
     EnvelopeAsyncClient,
     EnvelopeMaker,
@@ -737,7 +737,7 @@ def print_result(r: dict) -> None:
     sys.stdout.flush()
 
 
-def markdown_table(results: list[dict], ratio_rows: list[dict]) -> str:
+def markdown_table(results: list[dict]) -> str:
     rows = [
         "| scenario | requests/s | accepted events/s | of its ceiling | p50 ms | p95 ms | p99 ms "
         "| non-2xx | accepted == stored | CPU server / pg / load gen / other (cores) "
@@ -748,8 +748,8 @@ def markdown_table(results: list[dict], ratio_rows: list[dict]) -> str:
         c = r["cpu_cores"]
         worker = f" (+ Celery worker {c['worker']:.2f})" if "worker" in c else ""
         rows.append(
-            f"| {r['scenario']} ({r['description']}) | {r['req_per_s']:,.0f} | "
-            f"{r['events_per_s']:,.0f} | {share_of_ceiling(r, ratio_rows)} | "
+            f"| {r['scenario']} ({r['description']}{round_of(r)}) | {r['req_per_s']:,.0f} | "
+            f"{r['events_per_s']:,.0f} | {r.get('of_ceiling', '')} | "
             f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['non2xx'] + r['errors']} | "
             f"{'yes' if r['accepted_eq_stored'] else 'no'} | "
@@ -759,13 +759,17 @@ def markdown_table(results: list[dict], ratio_rows: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def round_of(result: dict) -> str:
+    return f", round {result['round']}" if "round" in result else ""
+
+
 def rss_table(results: list[dict]) -> str:
     rows = ["| scenario | process | RSS start MiB | end MiB | max MiB |",
             "|---|---|---:|---:|---:|"]
     for r in results:
         for label, v in r["rss_kib"].items():
-            rows.append(f"| {r['scenario']} | {label} | {mib(v['start'])} | {mib(v['end'])} "
-                        f"| {mib(v['max'])} |")
+            rows.append(f"| {r['scenario']}{round_of(r)} | {label} | {mib(v['start'])} "
+                        f"| {mib(v['end'])} | {mib(v['max'])} |")
     return "\n".join(rows)
 
 
@@ -791,6 +795,9 @@ def parse_args(argv=None):
     p.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
                    help="comma-separated subset of: " + ", ".join(BY_NAME)
                    + " (copy-cN needs batch1000-cN before it: it copies that one's rows)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run the scenarios this many times in turn and judge each ratio by "
+                   "its median over the rounds (this VM's speed moves ±10%% between runs)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     p.add_argument("--threads", type=int, default=8,
                    help="gunicorn threads per worker (default 8)")
@@ -917,6 +924,7 @@ def main(argv=None) -> int:
     key = prepare(args, env)
     server = start_server(args, env)
     results: list[dict] = []
+    rounds: list[list[dict]] = []
     soak: dict = {}
     db = None
     try:
@@ -935,7 +943,18 @@ def main(argv=None) -> int:
             r, soak = run_soak(args, env, server, key, db, groups, run_id)
             results.append(r)
         else:
-            run_scenarios(args, scenarios, server, key, db, groups, run_id, results)
+            for n in range(args.rounds):
+                if args.rounds > 1:
+                    print(f"round {n + 1} of {args.rounds}")
+                round_results: list[dict] = []
+                run_scenarios(args, scenarios, server, key, db, groups, f"{run_id}-{n}",
+                              round_results)
+                for r in round_results:
+                    r["of_ceiling"] = share_of_ceiling(r, ratios(round_results))
+                    if args.rounds > 1:
+                        r["round"] = n + 1
+                rounds.append(round_results)
+                results.extend(round_results)
     except KeyboardInterrupt:
         print("\ninterrupted; stopping gunicorn", file=sys.stderr)
         return 130
@@ -943,13 +962,13 @@ def main(argv=None) -> int:
         server.stop()
         if db is not None:
             db.close()
-    ratio_rows = ratios(results)
+    ratio_rows = median_ratios(rounds) if len(rounds) > 1 else ratios(results)
     if ratio_rows:
         print("\nEach figure against its ceiling (measured in this run):")
         for row in ratio_rows:
             print("  " + ratio_line(row))
     print()
-    print(markdown_table(results, ratio_rows))
+    print(markdown_table(results))
     if ratio_rows:
         print()
         print(ratio_table(ratio_rows))

@@ -8,6 +8,10 @@ PostgreSQL refuses in text and jsonb. `loads()` closes all four before or while 
 the C parser's speed; `check()` applies the same limits to values built in Python (the
 guard's context, a mapped Sentry event). Every refusal is an `UnsafeJSON` whose message
 says what is wrong and where.
+
+Documents are read by orjson (a C library, the one import beyond the standard library)
+where it reads exactly what json.loads with the hooks below does; anything else it
+refuses, or may read otherwise, goes to json.loads as before (`_plain_numbers`).
 """
 
 import functools
@@ -15,6 +19,8 @@ import json
 import math
 import re
 from typing import Any, Literal
+
+import orjson
 
 # Deeper documents are refused before parsing. Reports need a handful of levels (cause
 # chains stop at 8); 64 leaves room for any real context or payload.
@@ -42,6 +48,23 @@ _SUSPICIOUS_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 _INT_LIMIT = 10**MAX_INT_DIGITS
+
+# Numbers orjson reads otherwise than the hooks below: an integer past 64 bits becomes a
+# float there (every integer of 18 digits fits), and a number past MAX_INT_DIGITS or
+# MAX_NUMBER_CHARS is read, not refused. Each of those has a run of 19 digits (a number
+# without one has at most 58 characters). Such runs are looked for in the document's
+# digits written as 0 (a translate, then bytes.find, both in C). A number out of range
+# needs no look: orjson refuses it too, and the hooks' refusal is the one given. Every other
+# float, exponents of three digits included, orjson reads as float() does.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_RUN = b"0" * 19
+_NUMBER_BYTES = b"0123456789.eE+-"
+_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_WHITESPACE = b" \t\n\r"
+# Longer than any number token before its first run of 19 digits (a sign, 18 digits, a
+# point, 18 digits, an exponent's `e` and sign) and than the whitespace a body puts
+# before a value.
+_LOOKBACK = 64
 
 
 class UnsafeJSON(ValueError):
@@ -142,26 +165,82 @@ def loads(raw: bytes, *, text: TextPolicy = "refuse", max_depth: int = MAX_DEPTH
     (UnsafeJSON naming the path), "replace" (with U+FFFD), or "keep" (the caller validates
     every field itself, as report_schema does).
     """
+    value = _read_fast(raw)
+    if value is _NOT_READ:
+        value = _read(raw, max_depth)
+    else:
+        _check_nesting(raw, max_depth, parsed=True)
+    if text != "keep" and _SUSPICIOUS_ESCAPE.search(raw):
+        value = check(value, repair=text == "replace", max_depth=max_depth)
+    return value
+
+
+_NOT_READ = object()
+
+
+def _read_fast(raw: bytes) -> Any:
+    """`raw` read by orjson, or _NOT_READ where json.loads must read it: orjson refuses it
+    (so json.loads's refusal names the problem: lone surrogate escapes, NaN, bad UTF-8, a
+    BOM, nesting past orjson's limit, any other error) or may read its numbers otherwise.
+    For every other document both parsers return the same value, same types included
+    (tests/resilience/test_safe_json_fast.py)."""
+    if not _plain_numbers(raw):
+        return _NOT_READ
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _NOT_READ
+
+
+def _plain_numbers(raw: bytes) -> bool:
+    """No number in `raw` has a run of 19 digits. Errs on the side of False: a run is
+    passed over only where it cannot be in a number (ids in strings)."""
+    shape = raw.translate(_DIGITS_AS_ZERO)
+    at = shape.find(_LONG_RUN)
+    while at != -1:
+        if _may_be_number(raw, at):
+            return False
+        at = shape.find(_LONG_RUN, at + len(_LONG_RUN))
+    return True
+
+
+def _may_be_number(raw: bytes, at: int) -> bool:
+    """Whether the digits at `at` may be part of a number: the number bytes before them
+    start a number (in JSON's grammar) that reaches past `at`, and follow the document's
+    start or `:`, `[`, `,` (whitespace between). Digits in an id inside a string
+    ("9f3e0000000000000000000001", "txn 4111111111111111111") are not. Errs on the side of
+    yes: past _LOOKBACK bytes it cannot tell."""
+    window = max(0, at - _LOOKBACK)
+    start = window + len(raw[window:at].rstrip(_NUMBER_BYTES))
+    if start == window and window:
+        return True
+    number = _NUMBER.match(raw, start)
+    if number is None or number.end() <= at:
+        return False
+    window = max(0, start - _LOOKBACK)
+    before = raw[window:start].rstrip(_WHITESPACE)
+    return not before or before[-1:] in (b":", b"[", b",")
+
+
+def _read(raw: bytes, max_depth: int) -> Any:
+    """json.loads with the hooks, its refusals as UnsafeJSON, and the nesting check."""
     try:
         document = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UnsafeJSON(f"is not UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})") \
             from None
     if _shallow(raw, max_depth):
+        return _parse(document)
+    # A large body is parsed before its depth is checked, so the check can rely on its
+    # escapes being JSON's (_outside_strings): the C parser itself stops at the recursion
+    # limit, with RecursionError. Whatever the parser refuses is checked as before first,
+    # so a document too deep is refused for that whatever else is wrong.
+    try:
         value = _parse(document)
-    else:
-        # A large body is parsed before its depth is checked, so the check can rely on its
-        # escapes being JSON's (_outside_strings): the C parser itself stops at the
-        # recursion limit, with RecursionError. Whatever the parser refuses is checked as
-        # before first, so a document too deep is refused for that whatever else is wrong.
-        try:
-            value = _parse(document)
-        except (UnsafeJSON, RecursionError):
-            _check_nesting(raw, max_depth)
-            raise
-        _check_nesting(raw, max_depth, parsed=True)
-    if text != "keep" and _SUSPICIOUS_ESCAPE.search(raw):
-        value = check(value, repair=text == "replace", max_depth=max_depth)
+    except (UnsafeJSON, RecursionError):
+        _check_nesting(raw, max_depth)
+        raise
+    _check_nesting(raw, max_depth, parsed=True)
     return value
 
 

@@ -11,6 +11,8 @@ from datetime import datetime
 from json.encoder import c_make_encoder, encode_basestring
 from typing import Any
 
+import orjson
+
 NULL = "\\N"
 
 Encoder = Callable[[Any], str]
@@ -60,12 +62,31 @@ def _json_text() -> Encoder:
     return lambda value: "".join(encode(value, 0))
 
 
-_JSON_TEXT = _json_text()
+_PYTHON_JSON_TEXT = _json_text()
+# Subclasses, datetimes and dataclasses go to the standard library's encoder as before (it
+# refuses the last two), not orjson's own reading of them.
+_ORJSON_OPTIONS = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def _json_text_of(value: Any) -> str:
+    """The value's JSON text, from orjson (three to four times as fast), else from the
+    standard library's encoder: orjson refuses integers past 64 bits, keys that are not
+    text, lone surrogates (which the COPY then refuses, as before) and other types.
+    Both write the same JSON but for spacing and how a float is spelled (`1e16`, `1e+16`),
+    which jsonb, the only reader of this text, reads alike. orjson writes NaN and the
+    infinities as null where the standard library writes NaN, which jsonb refuses; none
+    reaches a column: every value is parsed by safe_json or checked by safe_json.check,
+    built by ingest from those, or made of text and booleans (the classification)."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return _PYTHON_JSON_TEXT(value)
 
 
 def json_value(value: Any) -> str:
     """A JSON column; Python None is SQL NULL (as Django stores it), not JSON null."""
-    return NULL if value is None else escape(_JSON_TEXT(value))
+    return NULL if value is None else escape(_json_text_of(value))
 
 
 def copy_line(values: Sequence[Any], encoders: Sequence[Encoder]) -> str:

@@ -34,7 +34,7 @@ def test_copy_text_escapes_what_the_format_reserves():
         [copy_text.text_value, copy_text.text_value, copy_text.int_value,
          copy_text.bool_value, copy_text.json_value, copy_text.json_value],
     )
-    assert line == '\\N\tx\\ty\t3\tt\t{"k": "v\\\\n"}\t\\N'
+    assert line == '\\N\tx\\ty\t3\tt\t{"k":"v\\\\n"}\t\\N'
 
 
 def _written(service, *, copy: bool, **fields) -> dict:

@@ -6,8 +6,9 @@ GET  /api/v1/errors/[{id}/]   stored entries, newest first (service keys, operat
 Validation is report_schema's, the work ingest's, the reads groups.selectors'.
 """
 
-import json
+from typing import Any
 
+import orjson
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -131,9 +132,15 @@ def report_errors(request: HttpRequest) -> HttpResponse:
         answers, is_batch = accept_reports(request, key)
     except Exception as exc:  # noqa: BLE001 - answered as the API answers it, or re-raised
         return api_error_response(exc, request)
-    body = json.dumps(answers if is_batch else answers[0], ensure_ascii=False,
-                      separators=(",", ":"))
-    return HttpResponse(body.encode(), status=201, content_type="application/json")
+    return HttpResponse(answers_json(answers if is_batch else answers[0]), status=201,
+                        content_type="application/json")
+
+
+def answers_json(answers: list[dict[str, Any]] | dict[str, Any]) -> bytes:
+    """The answers as `json.dumps(answers, ensure_ascii=False, separators=(",", ":"))`
+    writes them, byte for byte: their text, 64-bit integers, booleans and null are written
+    alike by orjson, five times as fast (tests/resilience/test_ingest_answers.py)."""
+    return orjson.dumps(answers)
 
 
 # drf-spectacular documents URL patterns whose view is an APIView: this one's is ErrorsView.

@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     from django.test import RequestFactory
 
     from resilience import conf
-    from resilience.api.entries import report_errors
+    from resilience.api.entries import answers_json, report_errors
     from resilience.circuits.lookup import NO_CIRCUIT, CircuitReading
     from resilience.core import safe_json
     from resilience.core.report_schema import validate_body
@@ -149,8 +149,7 @@ def main(argv=None) -> int:
         return [encode(entry) for entry in entries]
 
     def answered(entries):
-        answers = [ingest.accepted_of(entry, "CLOSED").as_dict() for entry in entries]
-        return json.dumps(answers, ensure_ascii=False, separators=(",", ":")).encode()
+        return answers_json([ingest.accepted_of(entry, "CLOSED").as_dict() for entry in entries])
 
     bodies = fresh_bodies()
     print(f"{args.bodies} bodies of {args.batch:,} reports "

@@ -13,7 +13,6 @@ the JSON columns' encoding, which it does, is in.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -32,7 +31,7 @@ django.setup()
 from _common import BodyMaker, report_templates  # noqa: E402
 from _sentry import EnvelopeMaker, envelope_templates  # noqa: E402
 
-from resilience.core import safe_json  # noqa: E402
+from resilience.core import copy_text, safe_json  # noqa: E402
 from resilience.core.report_schema import validate_body, validate_report  # noqa: E402
 from resilience.core.scrubbing import DEFAULT_SCRUBBER  # noqa: E402
 from resilience.sentry.decoding import decode_stream  # noqa: E402
@@ -75,7 +74,7 @@ def sentry_report(event: dict, now: datetime) -> dict:
 
 def encoded(report: dict) -> None:
     for column in JSON_COLUMNS:
-        json.dumps(report.get(column))
+        copy_text.json_value(report.get(column))  # as the entry's COPY line writes them
 
 
 def main() -> None:

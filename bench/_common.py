@@ -349,6 +349,18 @@ def cpu_total() -> tuple[float, float]:
     return (total - idle) / CLK_TCK, total / CLK_TCK
 
 
+def context_switches() -> int:
+    """Context switches on the whole machine so far (/proc/stat `ctxt`). Each is a thread
+    handing the CPU on, and on this VM a hand-off can leave a core idle while the next
+    thread wakes: single reports make about four times as many per request as the
+    do-nothing view (docs/performance.md, *Where single reports leave the CPU idle*)."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("ctxt "):
+                return int(line.split()[1])
+    return 0
+
+
 def _pg_role(pid: str, dbname: str) -> str:
     """'postgres' for our database's backends and PostgreSQL's own helper processes,
     'other' for backends serving other databases (e.g. someone's test run)."""

@@ -55,6 +55,7 @@ from _common import (
     ThreadClient,
     accepted_events,
     busy_fraction,
+    context_switches,
     cpu_total,
     free_port,
     machine_info,
@@ -509,11 +510,13 @@ class Meter:
         self.sampler.start()
         self.watch.start()
         self.cpu0, self.load0 = cpu_total(), _children_cpu()
+        self.switches0 = context_switches()
         return self
 
     def stop(self) -> tuple[float, dict[str, float]]:
         """(seconds of wall time, cores used per part)."""
         cpu1, load1 = cpu_total(), _children_cpu()
+        self.switches = context_switches() - self.switches0
         groups = self.watch.stop()
         self.sampler.stop()
         wall = max(cpu1[1] - self.cpu0[1], 1e-9) / ncpu()  # wall seconds, per /proc/stat
@@ -565,6 +568,9 @@ def _figures(sc: Scenario, meter: Meter, wall: float, cpu: dict, *, started_at: 
         "cpu_cores": {k: round(v, 2) for k, v in cpu.items()},
         "server_cpu_ms_per_event": _per_event_ms(cpu["server"], wall, total.events),
         "pg_cpu_ms_per_event": _per_event_ms(cpu["postgres"], wall, total.events),
+        "idle_share": round(max(0.0, 1 - cpu["busy"] / ncpu()), 3),
+        "context_switches_per_event": (round(meter.switches / total.events, 1)
+                                       if total.events else None),
         "rss_kib": rss_summary(meter.sampler.samples),
     } | ({"worker_cpu_ms_per_event": _per_event_ms(cpu["worker"], wall, total.events)}
          if "worker" in cpu else {})
@@ -726,7 +732,8 @@ def print_result(r: dict) -> None:
           f"{c['postgres']:.2f}, load generator {c['loadgen']:.2f}, other {c['other']:.2f}; "
           f"per {per}: server {r['server_cpu_ms_per_event']} ms, "
           + (f"Celery worker {r['worker_cpu_ms_per_event']} ms, " if worker else "")
-          + f"postgres {r['pg_cpu_ms_per_event']} ms")
+          + f"postgres {r['pg_cpu_ms_per_event']} ms; idle {r['idle_share']:.0%}, "
+          f"{r['context_switches_per_event']} context switches per {per}")
     rss = "; ".join(f"{label} {mib(v['start'])}/{mib(v['end'])}/{mib(v['max'])}"
                     for label, v in r["rss_kib"].items())
     print(f"{'':<13} RSS MiB start/end/max: {rss}")

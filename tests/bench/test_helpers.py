@@ -157,3 +157,16 @@ def test_the_cpu_watch_keeps_a_timeline_by_part_and_command():
     assert watch.timeline, "a tick per poll"
     assert sum(tick.get("server", 0.0) for _, tick in watch.timeline) > 0.1
     assert watch.by_label()["server"] > 0.1
+
+
+def test_context_switches_count_a_thread_handing_the_cpu_on():
+    import threading
+
+    from _common import context_switches
+
+    before = context_switches()
+    for _ in range(20):  # each join puts this thread to sleep until the other one ends
+        t = threading.Thread(target=time.sleep, args=(0.001,))
+        t.start()
+        t.join()
+    assert context_switches() - before >= 20

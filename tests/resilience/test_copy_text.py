@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from resilience.core import copy_text
+from tests.resilience.typed_json import typed
 
 # Every JSON value a column can be given but NaN and the infinities (see
 # copy_text._json_text_of): integers past 64 bits, keys that are not text and lone
@@ -28,17 +29,6 @@ JSON = st.recursive(
     | st.dictionaries(KEYS, inner, max_size=4),
     max_leaves=20,
 )
-
-
-def typed(value):
-    """`value` with every type spelled out and every key's order kept."""
-    if isinstance(value, dict):
-        return ("dict", [(key, typed(item)) for key, item in value.items()])
-    if isinstance(value, list):
-        return ("list", [typed(item) for item in value])
-    if isinstance(value, float):
-        return ("float", repr(value))
-    return (type(value).__name__, value)
 
 
 def unescaped(line: str) -> str:

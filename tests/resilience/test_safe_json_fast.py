@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from resilience.core import safe_json
 from resilience.core.safe_json import MAX_DEPTH, UnsafeJSON
+from tests.resilience.typed_json import typed
 
 POLICIES = st.sampled_from(["refuse", "replace", "keep"])
 
@@ -19,18 +20,6 @@ def loads_as_before(raw: bytes, **kwargs):
     """loads() with orjson left out: every document read by json.loads and the hooks."""
     with mock.patch.object(safe_json, "_read_fast", lambda raw: safe_json._NOT_READ):
         return safe_json.loads(raw, **kwargs)
-
-
-def typed(value):
-    """`value` with every type spelled out and every key's order kept (1 != 1.0 here,
-    nor 0.0 -0.0)."""
-    if isinstance(value, dict):
-        return ("dict", [(key, typed(item)) for key, item in value.items()])
-    if isinstance(value, list):
-        return ("list", [typed(item) for item in value])
-    if isinstance(value, float):
-        return ("float", repr(value))
-    return (type(value).__name__, value)
 
 
 def outcome(read, raw: bytes, **kwargs):
